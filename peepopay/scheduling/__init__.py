@@ -1,0 +1,1 @@
+"""Scheduling: working hours, blocked dates and the slots customers can book."""
