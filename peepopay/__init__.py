@@ -1,0 +1,95 @@
+"""PeepoPay: bookings with a deposit for tradespeople."""
+
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from peepopay.config import INSTANCE, ROOT, Config, config_from_env
+
+
+def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
+    """Build the app from the environment's config class, or the class or overrides given."""
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(INSTANCE),
+    )
+    register_config(app, config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_security(app)
+    register_errors(app)
+    register_commands(app)
+    register_templates(app)
+    return app
+
+
+def register_config(app: Flask, config: type[Config] | dict[str, Any] | None) -> None:
+    base = config if isinstance(config, type) else config_from_env()
+    base.check()
+    app.config.from_object(base)
+    if isinstance(config, dict):
+        app.config.update(config)
+    INSTANCE.mkdir(parents=True, exist_ok=True)
+    if app.config["TRUSTED_PROXIES"]:
+        n = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
+
+
+def register_extensions(app: Flask) -> None:
+    from peepopay import db_setup, models  # noqa: F401  (registers every table)
+    from peepopay.extensions import csrf, db, limiter, login_manager, migrate
+
+    db.init_app(app)
+    db_setup.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "strong"
+
+    from peepopay import queue
+
+    queue.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from peepopay.auth import bp as auth_bp
+    from peepopay.dashboard import bp as dashboard_bp
+    from peepopay.ops import bp as ops_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(dashboard_bp)
+    app.register_blueprint(ops_bp)
+    if app.config["DEV_MAILBOX"]:
+        from peepopay.notifications.devmail import bp as devmail_bp
+
+        app.register_blueprint(devmail_bp)
+
+
+def register_security(app: Flask) -> None:
+    from peepopay import security
+
+    security.init_app(app)
+
+
+def register_errors(app: Flask) -> None:
+    from peepopay import errors
+
+    errors.init_app(app)
+
+
+def register_commands(app: Flask) -> None:
+    from peepopay import commands
+
+    commands.init_app(app)
+
+
+def register_templates(app: Flask) -> None:
+    from peepopay import formatting
+
+    formatting.init_app(app)

@@ -1,0 +1,43 @@
+"""Account emails, written to the outbox with the change that causes them."""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import current_app, url_for
+from sqlalchemy.orm import Session
+
+from peepopay.auth.models import Tradie
+from peepopay.auth.services import make_token
+from peepopay.notifications.outbox import queue_email
+
+
+def _external(endpoint: str, **values: str) -> str:
+    return current_app.config["BASE_URL"].rstrip("/") + url_for(endpoint, **values)
+
+
+def queue_verification(session: Session, tradie: Tradie, resend: bool = False) -> None:
+    link = _external("auth.verify", token=make_token(tradie, "verify"))
+    suffix = f":{secrets.token_hex(4)}" if resend else ""
+    queue_email(
+        session,
+        kind="verify_email",
+        to=tradie.email,
+        template="verify_email",
+        context={"tradie": tradie, "link": link},
+        key=f"tradie:{tradie.id}:verify:{tradie.email}{suffix}",
+        tradie_id=tradie.id,
+    )
+
+
+def queue_reset(session: Session, tradie: Tradie) -> None:
+    link = _external("auth.reset", token=make_token(tradie, "reset"))
+    queue_email(
+        session,
+        kind="password_reset",
+        to=tradie.email,
+        template="password_reset",
+        context={"tradie": tradie, "link": link},
+        key=f"tradie:{tradie.id}:reset:{secrets.token_hex(8)}",
+        tradie_id=tradie.id,
+    )

@@ -1,0 +1,49 @@
+"""Account forms; every message names its field."""
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, PasswordField, StringField
+from wtforms.validators import Email, EqualTo, InputRequired, Length
+
+
+class SignupForm(FlaskForm):
+    email = EmailField(
+        "Email",
+        validators=[
+            InputRequired("Email is required."),
+            Email("Email must be a valid address, like you@example.com."),
+            Length(max=254, message="Email must be at most 254 characters."),
+        ],
+    )
+    password = PasswordField("Password", validators=[InputRequired("Password is required.")])
+    business_name = StringField(
+        "Business name",
+        validators=[
+            InputRequired("Business name is required."),
+            Length(min=2, max=120, message="Business name must be 2 to 120 characters."),
+        ],
+    )
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[InputRequired("Email is required.")])
+    password = PasswordField("Password", validators=[InputRequired("Password is required.")])
+    remember = BooleanField("Remember me")
+
+
+class ForgotForm(FlaskForm):
+    email = EmailField(
+        "Email",
+        validators=[InputRequired("Email is required."), Email("Email must be a valid address.")],
+    )
+
+
+class ResetForm(FlaskForm):
+    password = PasswordField("New password", validators=[InputRequired("Password is required.")])
+    confirm = PasswordField(
+        "Repeat new password",
+        validators=[EqualTo("password", message="Repeat new password must match the password.")],
+    )
+
+
+class EmptyForm(FlaskForm):
+    """For POST buttons that carry nothing but the CSRF token."""

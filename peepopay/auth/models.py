@@ -1,0 +1,70 @@
+"""The tradie account."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column
+
+from peepopay.clock import utcnow
+from peepopay.db_setup import UTCDateTime
+from peepopay.extensions import db
+
+
+def new_calendar_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class Tradie(UserMixin, db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "tradies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)  # stored lower-cased
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    business_name: Mapped[str] = mapped_column(sa.String(120))
+    slug: Mapped[str] = mapped_column(sa.String(60), unique=True)
+    timezone: Mapped[str] = mapped_column(sa.String(64), default="Pacific/Auckland")
+    country: Mapped[str] = mapped_column(sa.String(2), default="NZ")
+    currency: Mapped[str] = mapped_column(sa.String(3), default="NZD")
+    phone: Mapped[str | None] = mapped_column(sa.String(32))
+    contact_email: Mapped[str | None] = mapped_column(sa.String(254))
+    logo_path: Mapped[str | None] = mapped_column(sa.String(255))
+    brand_color: Mapped[str] = mapped_column(sa.String(7), default="#1d4ed8")
+
+    stripe_account_id: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    charges_enabled: Mapped[bool] = mapped_column(default=False)
+    payouts_enabled: Mapped[bool] = mapped_column(default=False)
+    details_submitted: Mapped[bool] = mapped_column(default=False)
+
+    min_notice_minutes: Mapped[int] = mapped_column(default=120)
+    horizon_days: Mapped[int] = mapped_column(default=60)
+    buffer_minutes: Mapped[int] = mapped_column(default=30)
+    slot_interval_minutes: Mapped[int] = mapped_column(default=30)
+    hold_minutes: Mapped[int] = mapped_column(default=15)
+    cancellation_window_hours: Mapped[int] = mapped_column(default=48)
+
+    allowed_origins: Mapped[str] = mapped_column(sa.Text, default="")  # one origin per line
+    notify_new_booking_email: Mapped[bool] = mapped_column(default=True)
+    notify_new_booking_sms: Mapped[bool] = mapped_column(default=True)
+    reminder_hours: Mapped[int] = mapped_column(default=24)
+    calendar_token: Mapped[str] = mapped_column(
+        sa.String(64), unique=True, default=new_calendar_token
+    )
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    @property
+    def origins(self) -> list[str]:
+        return [line.strip() for line in self.allowed_origins.splitlines() if line.strip()]
+
+    @property
+    def payments_ready(self) -> bool:
+        return bool(self.stripe_account_id and self.charges_enabled)
+
+    def __repr__(self) -> str:
+        return f"<Tradie {self.id} {self.slug}>"

@@ -1,0 +1,153 @@
+"""Account pages under /auth."""
+
+from __future__ import annotations
+
+from flask import Response, current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from peepopay.auth import bp, emails, services
+from peepopay.auth.forms import EmptyForm, ForgotForm, LoginForm, ResetForm, SignupForm
+from peepopay.clock import utcnow
+from peepopay.extensions import db, limiter, login_manager
+from peepopay.net import is_safe_next
+
+
+def _login_failed(response: Response) -> bool:
+    return request.method == "POST" and response.status_code != 303
+
+
+def _account_key() -> str:
+    return "login-account:" + services.normalize_email(request.form.get("email", ""))
+
+
+def _start_session(tradie: services.Tradie, remember: bool = False) -> None:
+    # A fresh session at login: nothing from before (including the CSRF secret) carries over.
+    session.clear()
+    login_user(tradie, remember=remember)
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+def signup() -> Response | str:
+    form = SignupForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            tradie = services.create_tradie(
+                db.session,
+                email=form.email.data or "",
+                password=form.password.data or "",
+                business_name=form.business_name.data or "",
+            )
+        except services.AccountError as error:
+            getattr(form, error.field).errors.append(error.message)
+        else:
+            emails.queue_verification(db.session, tradie)
+            _start_session(tradie)
+            flash("Welcome! We sent you an email to confirm your address.", "success")
+            return redirect(url_for("dashboard.overview"), 303)
+    if form.errors:
+        status = 422
+    return render_template("auth/signup.html", form=form), status  # type: ignore[return-value]
+
+
+@bp.get("/verify/<token>")
+def verify(token: str) -> Response:
+    tradie = services.read_token(db.session, token, "verify")
+    if tradie is None:
+        flash("That confirmation link is invalid or has expired. Send yourself a new one.", "error")
+    elif tradie.email_verified_at is None:
+        tradie.email_verified_at = utcnow()
+        flash("Your email address is confirmed.", "success")
+    else:
+        flash("Your email address was already confirmed.", "info")
+    target = "dashboard.overview" if current_user.is_authenticated else "auth.login"
+    return redirect(url_for(target), 303)
+
+
+@bp.post("/verify/resend")
+@login_required
+def resend_verification() -> Response:
+    if EmptyForm().validate_on_submit() and current_user.email_verified_at is None:
+        emails.queue_verification(db.session, current_user, resend=True)
+        flash("We sent a new confirmation email.", "success")
+    return redirect(url_for("dashboard.overview"), 303)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(
+    lambda: current_app.config["LOGIN_LIMIT_PER_IP"], methods=["POST"], deduct_when=_login_failed
+)
+@limiter.limit(
+    lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"],
+    key_func=_account_key,
+    methods=["POST"],
+    deduct_when=_login_failed,
+)
+def login() -> Response | str:
+    if current_user.is_authenticated:
+        return redirect(url_for("dashboard.overview"), 303)
+    form = LoginForm()
+    if form.validate_on_submit():
+        tradie = services.authenticate(db.session, form.email.data or "", form.password.data or "")
+        if tradie is not None:
+            target = request.args.get("next")
+            _start_session(tradie, remember=bool(form.remember.data))
+            return redirect(target if is_safe_next(target) else url_for("dashboard.overview"), 303)
+        form.password.errors.append("Email or password is incorrect.")
+    status = 422 if form.errors else 200
+    return render_template("auth/login.html", form=form), status  # type: ignore[return-value]
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    if EmptyForm().validate_on_submit():
+        logout_user()
+        session.clear()
+        flash("You are logged out.", "info")
+    return redirect(url_for("auth.login"), 303)
+
+
+@bp.route("/forgot", methods=["GET", "POST"])
+@limiter.limit("10 per hour", methods=["POST"])
+def forgot() -> Response | str:
+    form = ForgotForm()
+    if form.validate_on_submit():
+        tradie = db.session.scalar(
+            services.sa.select(services.Tradie).where(
+                services.Tradie.email == services.normalize_email(form.email.data or "")
+            )
+        )
+        if tradie is not None:
+            emails.queue_reset(db.session, tradie)
+        # Same answer either way, so this page cannot be used to find accounts.
+        flash("If that email has an account, a reset link is on its way.", "info")
+        return redirect(url_for("auth.login"), 303)
+    status = 422 if form.errors else 200
+    return render_template("auth/forgot.html", form=form), status  # type: ignore[return-value]
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"])
+def reset(token: str) -> Response | str:
+    tradie = services.read_token(db.session, token, "reset")
+    if tradie is None:
+        flash("That reset link is invalid, used or expired. Ask for a new one.", "error")
+        return redirect(url_for("auth.forgot"), 303)
+    form = ResetForm()
+    if form.validate_on_submit():
+        try:
+            services.set_password(tradie, form.password.data or "")
+        except services.AccountError as error:
+            form.password.errors.append(error.message)
+        else:
+            if tradie.email_verified_at is None:
+                tradie.email_verified_at = utcnow()  # they proved they read this inbox
+            flash("Your password is changed. Log in with the new one.", "success")
+            logout_user()
+            return redirect(url_for("auth.login"), 303)
+    status = 422 if form.errors else 200
+    return render_template("auth/reset.html", form=form), status  # type: ignore[return-value]
+
+
+@login_manager.user_loader
+def load_tradie(user_id: str) -> services.Tradie | None:
+    return db.session.get(services.Tradie, int(user_id)) if user_id.isdigit() else None

@@ -1,0 +1,1 @@
+"""Bookings: creating, holding and moving a customer's claim on a slot."""

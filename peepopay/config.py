@@ -1,0 +1,136 @@
+"""Configuration classes; every setting can come from the environment."""
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = Path(os.environ.get("PEEPOPAY_INSTANCE", ROOT / "instance"))
+
+# Which variables production cannot run without, and which once real payments are on.
+REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "BASE_URL")
+REQUIRED_FOR_STRIPE = (
+    "STRIPE_PUBLISHABLE_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "STRIPE_CONNECT_WEBHOOK_SECRET",
+)
+
+
+class ConfigError(RuntimeError):
+    pass
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value else default
+
+
+def _int(name: str, default: int) -> int:
+    return int(_env(name) or default)
+
+
+class Config:
+    ENV_NAME = "base"
+    SECRET_KEY = _env("SECRET_KEY")
+    BASE_URL = _env("BASE_URL", "http://127.0.0.1:8080")
+    SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL", f"sqlite:///{INSTANCE / 'peepopay.db'}")
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    REDIS_URL = _env("REDIS_URL")
+    RQ_QUEUE = _env("RQ_QUEUE", "peepopay")
+
+    SESSION_COOKIE_NAME = "__Host-session"
+    SESSION_COOKIE_SECURE = True
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_NAME = "__Host-remember"
+    REMEMBER_COOKIE_SECURE = True
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    MAX_CONTENT_LENGTH = 4 * 1024 * 1024
+
+    RATELIMIT_STORAGE_URI = _env("REDIS_URL", "memory://")
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    RATELIMIT_HEADERS_ENABLED = True
+    RATELIMIT_KEY_PREFIX = "peepopay-limits"
+    LOGIN_LIMIT_PER_IP = _env("LOGIN_LIMIT_PER_IP", "20 per 5 minutes")
+    LOGIN_LIMIT_PER_ACCOUNT = _env("LOGIN_LIMIT_PER_ACCOUNT", "5 per 5 minutes")
+
+    # Number of reverse proxies in front of the app whose X-Forwarded-* we trust (Caddy = 1).
+    TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 1)
+
+    SMTP_URL = _env("SMTP_URL")
+    MAIL_FROM = _env("MAIL_FROM", "PeepoPay <no-reply@peepopay.local>")
+    MAILBOX_DIR = _env("MAILBOX_DIR", str(INSTANCE / "mailbox"))
+    OUTBOX_MAX_ATTEMPTS = _int("OUTBOX_MAX_ATTEMPTS", 8)
+
+    STRIPE_SECRET_KEY = _env("STRIPE_SECRET_KEY")
+    STRIPE_PUBLISHABLE_KEY = _env("STRIPE_PUBLISHABLE_KEY")
+    STRIPE_WEBHOOK_SECRET = _env("STRIPE_WEBHOOK_SECRET")
+    STRIPE_CONNECT_WEBHOOK_SECRET = _env("STRIPE_CONNECT_WEBHOOK_SECRET")
+    STRIPE_API_BASE = _env("STRIPE_API_BASE")
+    PLATFORM_FEE_BPS = _int("PLATFORM_FEE_BPS", 250)
+
+    TWILIO_ACCOUNT_SID = _env("TWILIO_ACCOUNT_SID")
+    TWILIO_AUTH_TOKEN = _env("TWILIO_AUTH_TOKEN")
+    TWILIO_FROM_NUMBER = _env("TWILIO_FROM_NUMBER")
+
+    SENTRY_DSN = _env("SENTRY_DSN")
+    METRICS_TOKEN = _env("METRICS_TOKEN")
+    DEV_MAILBOX = False
+
+    @classmethod
+    def check(cls) -> None:
+        """Raise ConfigError naming every missing setting; only production demands them."""
+
+
+class DevelopmentConfig(Config):
+    ENV_NAME = "development"
+    SECRET_KEY = _env("SECRET_KEY", "dev-only-not-secret")
+    DEV_MAILBOX = True
+    STRIPE_SECRET_KEY = _env("STRIPE_SECRET_KEY", "sk_test_peepopay_demo")
+    STRIPE_PUBLISHABLE_KEY = _env("STRIPE_PUBLISHABLE_KEY", "pk_test_peepopay_demo")
+    STRIPE_WEBHOOK_SECRET = _env("STRIPE_WEBHOOK_SECRET", "whsec_peepopay_demo_platform")
+    STRIPE_CONNECT_WEBHOOK_SECRET = _env(
+        "STRIPE_CONNECT_WEBHOOK_SECRET", "whsec_peepopay_demo_connect"
+    )
+    STRIPE_API_BASE = _env("STRIPE_API_BASE", "http://127.0.0.1:12111")
+
+
+class TestingConfig(DevelopmentConfig):
+    ENV_NAME = "testing"
+    TESTING = True
+    SECRET_KEY = "test-secret"
+    RATELIMIT_STORAGE_URI = "memory://"
+    SQLALCHEMY_DATABASE_URI = "sqlite://"
+
+
+class ProductionConfig(Config):
+    ENV_NAME = "production"
+
+    @classmethod
+    def check(cls) -> None:
+        required = list(REQUIRED_IN_PRODUCTION)
+        if os.environ.get("STRIPE_SECRET_KEY"):
+            required += REQUIRED_FOR_STRIPE
+        else:
+            required.append("STRIPE_SECRET_KEY")
+        missing = [name for name in required if not os.environ.get(name)]
+        if missing:
+            raise ConfigError(
+                "Production configuration is incomplete; set these environment variables: "
+                + ", ".join(missing)
+            )
+
+
+CONFIGS: dict[str, type[Config]] = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def config_from_env() -> type[Config]:
+    name = os.environ.get("PEEPOPAY_ENV", "development")
+    if name not in CONFIGS:
+        raise ConfigError(f"PEEPOPAY_ENV must be one of {', '.join(CONFIGS)}, not {name!r}")
+    return CONFIGS[name]

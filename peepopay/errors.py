@@ -1,0 +1,53 @@
+"""Error pages that render as a full page, an htmx fragment, or JSON for the API."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from peepopay.htmx import render
+
+log = logging.getLogger(__name__)
+
+MESSAGES = {
+    400: "That request could not be understood.",
+    403: "You don't have access to this.",
+    404: "We couldn't find that page.",
+    405: "That action isn't allowed here.",
+    409: "That conflicts with something that already exists.",
+    413: "That upload is too large.",
+    422: "Some details need fixing.",
+    429: "Too many attempts. Please wait a moment and try again.",
+    500: "Something went wrong on our side. Please try again.",
+    503: "We're briefly unavailable. Please try again shortly.",
+}
+
+
+def handle_http_error(error: HTTPException) -> Response:
+    code = error.code or 500
+    message = MESSAGES.get(code, error.description or "Error")
+    if code == 400 and error.description and "CSRF" in error.description:
+        message = "Your session expired or the form is stale. Reload the page and try again."
+    if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
+        response = jsonify(error={"code": code, "message": message})
+        response.status_code = code
+    else:
+        response = render("errors/page.html", "errors/_error.html", code, code=code, message=message)
+    # Keep headers the exception carries, such as Retry-After on 429.
+    for name, value in error.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
+
+
+def handle_unexpected(error: Exception) -> Response:
+    log.exception("unhandled error", exc_info=error)
+    return handle_http_error(InternalServerError())
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(HTTPException, handle_http_error)
+    if not app.testing:
+        app.register_error_handler(Exception, handle_unexpected)

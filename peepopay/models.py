@@ -1,0 +1,24 @@
+"""Every model, imported in one place for Alembic and the shell."""
+
+from peepopay.audit import AuditLog
+from peepopay.auth.models import Tradie
+from peepopay.booking.models import Booking, Status
+from peepopay.notifications.models import OutboxMessage, OutboxStatus
+from peepopay.payments.models import Payment, PaymentKind, StripeEvent
+from peepopay.scheduling.models import AvailabilityRule, BlockedPeriod, DepositType, Service
+
+__all__ = [
+    "AuditLog",
+    "AvailabilityRule",
+    "BlockedPeriod",
+    "Booking",
+    "DepositType",
+    "OutboxMessage",
+    "OutboxStatus",
+    "Payment",
+    "PaymentKind",
+    "Service",
+    "Status",
+    "StripeEvent",
+    "Tradie",
+]

@@ -1,0 +1,1 @@
+"""Email and SMS through the outbox."""

@@ -1,0 +1,184 @@
+"""Writing outbox messages and delivering them exactly once per idempotency key."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app, render_template
+from sqlalchemy.orm import Session
+
+from peepopay.clock import utcnow
+from peepopay.extensions import db
+from peepopay.notifications import transport
+from peepopay.notifications.models import OutboxMessage, OutboxStatus
+
+log = logging.getLogger(__name__)
+
+
+@sa.event.listens_for(Session, "after_commit")
+def _enqueue_after_commit(session: Session) -> None:
+    if session.info.get("outbox_ids"):
+        enqueue_committed(session)
+
+
+@sa.event.listens_for(Session, "after_rollback")
+def _forget_after_rollback(session: Session) -> None:
+    session.info.pop("outbox_ids", None)
+
+# A message the fast path (enqueue after commit) has not delivered by then is picked up by the sweep.
+SWEEP_GRACE = timedelta(seconds=30)
+# How long a worker may hold a claimed message before another may take it over.
+LEASE = timedelta(minutes=2)
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min, 4 min … capped at one hour."""
+    return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
+
+
+def queue_email(
+    session: Session,
+    *,
+    kind: str,
+    to: str,
+    template: str,
+    context: dict[str, Any],
+    key: str,
+    tradie_id: int | None = None,
+    booking_id: int | None = None,
+    attachments: list[dict[str, str]] | None = None,
+    now: datetime | None = None,
+) -> OutboxMessage | None:
+    """Render `emails/<template>.{txt,html}` and add it to the outbox unless `key` exists."""
+    subject = render_template(f"emails/{template}.subject.txt", **context).strip()
+    payload = {
+        "subject": subject,
+        "text": render_template(f"emails/{template}.txt", **context),
+        "html": render_template(f"emails/{template}.html", **context),
+        "attachments": attachments or [],
+    }
+    return add(session, kind=kind, channel="email", recipient=to, payload=payload, key=key,
+               tradie_id=tradie_id, booking_id=booking_id, now=now)
+
+
+def add(
+    session: Session,
+    *,
+    kind: str,
+    channel: str,
+    recipient: str,
+    payload: dict[str, Any],
+    key: str,
+    tradie_id: int | None = None,
+    booking_id: int | None = None,
+    now: datetime | None = None,
+) -> OutboxMessage | None:
+    """Add a message in the caller's transaction; a repeated key adds nothing."""
+    exists = session.scalar(sa.select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key))
+    if exists is not None:
+        return None
+    now = now or utcnow()
+    message = OutboxMessage(
+        kind=kind, channel=channel, recipient=recipient, payload=payload, idempotency_key=key,
+        tradie_id=tradie_id, booking_id=booking_id, next_attempt_at=now + SWEEP_GRACE,
+    )
+    session.add(message)
+    session.flush()
+    session.info.setdefault("outbox_ids", []).append(message.id)
+    return message
+
+
+def enqueue_committed(session: Session) -> None:
+    """After a commit, hand the new messages to RQ (the sweep covers a Redis outage)."""
+    from peepopay.queue import try_enqueue
+
+    for message_id in session.info.pop("outbox_ids", []):
+        try_enqueue(deliver_job, message_id, job_id=f"outbox-{message_id}")
+
+
+def deliver_job(message_id: int) -> str:
+    """RQ entry point."""
+    result = deliver(db.session, message_id, now=utcnow())
+    db.session.remove()
+    return result
+
+
+def deliver(session: Session, message_id: int, *, now: datetime) -> str:
+    """Claim, send, record. Returns what happened; running it twice never sends twice."""
+    claimed = session.execute(
+        sa.update(OutboxMessage)
+        .where(
+            OutboxMessage.id == message_id,
+            sa.or_(
+                OutboxMessage.status == OutboxStatus.PENDING,
+                sa.and_(
+                    OutboxMessage.status == OutboxStatus.SENDING,
+                    OutboxMessage.next_attempt_at <= now,
+                ),
+            ),
+        )
+        .values(
+            status=OutboxStatus.SENDING,
+            attempts=OutboxMessage.attempts + 1,
+            next_attempt_at=now + LEASE,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return "skipped"
+    message = session.get(OutboxMessage, message_id)
+    assert message is not None
+    session.refresh(message)
+    try:
+        transport.send(message)
+    except Exception as exc:
+        log.warning("delivery of outbox message %s failed: %s", message_id, exc)
+        return _record_failure(session, message, str(exc), now)
+    message.status = OutboxStatus.SENT
+    message.sent_at = now
+    message.last_error = None
+    session.commit()
+    return "sent"
+
+
+def _record_failure(session: Session, message: OutboxMessage, error: str, now: datetime) -> str:
+    message.last_error = error[:2000]
+    if message.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
+        message.status = OutboxStatus.FAILED
+        result = "failed"
+    else:
+        message.status = OutboxStatus.PENDING
+        message.next_attempt_at = now + backoff(message.attempts)
+        result = "retry"
+    session.commit()
+    return result
+
+
+def due_message_ids(session: Session, now: datetime, limit: int = 500) -> list[int]:
+    """Messages waiting longer than they should: never enqueued, failed once, or abandoned."""
+    rows = session.scalars(
+        sa.select(OutboxMessage.id)
+        .where(
+            OutboxMessage.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
+            OutboxMessage.next_attempt_at <= now,
+        )
+        .order_by(OutboxMessage.next_attempt_at)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+def sweep(session: Session, now: datetime) -> int:
+    """Enqueue every due message; returns how many were handed to RQ."""
+    from peepopay.queue import try_enqueue
+
+    count = 0
+    for message_id in due_message_ids(session, now):
+        if try_enqueue(deliver_job, message_id, job_id=f"outbox-{message_id}-{int(now.timestamp())}"):
+            count += 1
+    session.commit()
+    return count

@@ -1,0 +1,1 @@
+"""Stripe Connect: deposits, balances, refunds, webhooks."""

@@ -1,0 +1,60 @@
+"""Money movements and the Stripe events that caused them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from peepopay.clock import utcnow
+from peepopay.db_setup import UTCDateTime
+from peepopay.extensions import db
+
+
+class PaymentKind:
+    DEPOSIT = "deposit"
+    BALANCE = "balance"
+    REFUND = "refund"
+
+
+class Payment(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "payments"
+    __table_args__ = (
+        sa.CheckConstraint("amount_minor >= 0", name="amount_not_negative"),
+        sa.CheckConstraint("application_fee_minor >= 0", name="fee_not_negative"),
+        sa.CheckConstraint("kind IN ('deposit', 'balance', 'refund')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("bookings.id", ondelete="CASCADE"), index=True
+    )
+    tradie_id: Mapped[int] = mapped_column(sa.ForeignKey("tradies.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(10))
+    amount_minor: Mapped[int]
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    application_fee_minor: Mapped[int] = mapped_column(default=0)
+    stripe_payment_intent_id: Mapped[str | None] = mapped_column(sa.String(255), index=True)
+    stripe_charge_id: Mapped[str | None] = mapped_column(sa.String(255))
+    stripe_refund_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    stripe_customer_id: Mapped[str | None] = mapped_column(sa.String(255))
+    stripe_payment_method_id: Mapped[str | None] = mapped_column(sa.String(255))
+    stripe_checkout_session_id: Mapped[str | None] = mapped_column(sa.String(255))
+    status: Mapped[str] = mapped_column(sa.String(30), default="pending")
+    failure_code: Mapped[str | None] = mapped_column(sa.String(64))
+    failure_message: Mapped[str | None] = mapped_column(sa.String(500))
+    reason: Mapped[str | None] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class StripeEvent(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "stripe_events"
+
+    id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(sa.String(100))
+    account: Mapped[str | None] = mapped_column(sa.String(64))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    payload: Mapped[str] = mapped_column(sa.Text)

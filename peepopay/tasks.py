@@ -1,0 +1,12 @@
+"""Duties run periodically by the worker's sweep loop; each area adds its own here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+
+def periodic_duties(session: Session, now: datetime) -> None:
+    """Expire stale holds and other time-driven state changes (filled in by later areas)."""
+    session.commit()

@@ -1,0 +1,3 @@
+from peepopay import create_app
+
+app = create_app()
