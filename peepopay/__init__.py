@@ -8,15 +8,17 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from peepopay.config import INSTANCE, ROOT, Config, config_from_env
 
 
-def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
-    """Build the app from the environment's config class, or the class or overrides given."""
+def create_app(
+    config: type[Config] | None = None, overrides: dict[str, Any] | None = None
+) -> Flask:
+    """Build the app from a config class (by default the environment's) plus any overrides."""
     app = Flask(
         __name__,
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
         instance_path=str(INSTANCE),
     )
-    register_config(app, config)
+    register_config(app, config, overrides or {})
     register_extensions(app)
     register_blueprints(app)
     register_security(app)
@@ -26,12 +28,11 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
     return app
 
 
-def register_config(app: Flask, config: type[Config] | dict[str, Any] | None) -> None:
-    base = config if isinstance(config, type) else config_from_env()
+def register_config(app: Flask, config: type[Config] | None, overrides: dict[str, Any]) -> None:
+    base = config or config_from_env()
     base.check()
     app.config.from_object(base)
-    if isinstance(config, dict):
-        app.config.update(config)
+    app.config.update(overrides)
     INSTANCE.mkdir(parents=True, exist_ok=True)
     if app.config["TRUSTED_PROXIES"]:
         n = app.config["TRUSTED_PROXIES"]

@@ -7,15 +7,15 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import has_request_context
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from peepopay.clock import utcnow
-from peepopay.db_setup import UTCDateTime
+from peepopay.db_setup import DbSession, UTCDateTime
 from peepopay.extensions import db
 from peepopay.net import client_ip
 
 
-class AuditLog(db.Model):  # type: ignore[name-defined,misc]
+class AuditLog(db.Model):  # type: ignore[name-defined]
     __tablename__ = "audit_log"
     __table_args__ = (sa.Index("ix_audit_log_entity", "entity_type", "entity_id"),)
 
@@ -33,7 +33,7 @@ class AuditLog(db.Model):  # type: ignore[name-defined,misc]
 
 
 def record(
-    session: Session,
+    session: DbSession,
     *,
     tradie_id: int | None,
     actor: str,

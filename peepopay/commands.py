@@ -15,7 +15,7 @@ from peepopay.extensions import db
 tradie_cli = AppGroup("tradie", help="Manage tradie accounts.")
 
 DEMO_EMAIL = "demo@peepopay.local"
-DEMO_PASSWORD = "tap-and-tank-2026"
+DEMO_PASSWORD = "tap-and-tank-2026"  # noqa: S105  (printed by make run)
 
 
 @tradie_cli.command("create")
@@ -30,11 +30,18 @@ def create_tradie(
     """Create a verified tradie."""
     try:
         tradie = accounts.create_tradie(
-            db.session, email=email, password=password, business_name=business_name,
-            slug=slug, timezone=timezone, verified_at=utcnow(),
+            db.session,
+            email=email,
+            password=password,
+            business_name=business_name,
+            slug=slug,
+            timezone=timezone,
+            verified_at=utcnow(),
         )
     except accounts.AccountError as error:
-        raise click.BadParameter(error.message, param_hint=f"--{error.field.replace('_', '-')}") from None
+        raise click.BadParameter(
+            error.message, param_hint=f"--{error.field.replace('_', '-')}"
+        ) from None
     db.session.commit()
     click.echo(f"Created tradie {tradie.id}: {tradie.email} /book/{tradie.slug}")
 
@@ -46,30 +53,57 @@ def seed_demo() -> bool:
     if db.session.scalar(db.select(Tradie.id).limit(1)) is not None:
         return False
     tradie = accounts.create_tradie(
-        db.session, email=DEMO_EMAIL, password=DEMO_PASSWORD, business_name="Demo Plumbing",
-        slug="demo-plumbing", timezone="Pacific/Auckland", verified_at=utcnow(),
+        db.session,
+        email=DEMO_EMAIL,
+        password=DEMO_PASSWORD,
+        business_name="Demo Plumbing",
+        slug="demo-plumbing",
+        timezone="Pacific/Auckland",
+        verified_at=utcnow(),
     )
     tradie.phone = "+64211234567"
     tradie.contact_email = "jobs@demo-plumbing.example"
     services = [
-        Service(name="Leaking tap or toilet", description="Diagnose and fix a leak.",
-                duration_minutes=60, price_minor=15000, deposit_type=DepositType.FIXED,
-                deposit_value=5000, sort_order=1),
-        Service(name="Hot water cylinder check", description="Inspect, flush and test.",
-                duration_minutes=90, price_minor=24000, deposit_type=DepositType.PERCENTAGE,
-                deposit_value=2500, sort_order=2),
-        Service(name="Blocked drain", description="Clear a blocked drain; priced on the day.",
-                duration_minutes=120, price_minor=None, deposit_type=DepositType.FIXED,
-                deposit_value=8000, sort_order=3),
+        Service(
+            name="Leaking tap or toilet",
+            description="Diagnose and fix a leak.",
+            duration_minutes=60,
+            price_minor=15000,
+            deposit_type=DepositType.FIXED,
+            deposit_value=5000,
+            sort_order=1,
+        ),
+        Service(
+            name="Hot water cylinder check",
+            description="Inspect, flush and test.",
+            duration_minutes=90,
+            price_minor=24000,
+            deposit_type=DepositType.PERCENTAGE,
+            deposit_value=2500,
+            sort_order=2,
+        ),
+        Service(
+            name="Blocked drain",
+            description="Clear a blocked drain; priced on the day.",
+            duration_minutes=120,
+            price_minor=None,
+            deposit_type=DepositType.FIXED,
+            deposit_value=8000,
+            sort_order=3,
+        ),
     ]
     for service in services:
         service.tradie_id = tradie.id
         db.session.add(service)
     for weekday in range(5):
-        db.session.add(AvailabilityRule(tradie_id=tradie.id, weekday=weekday,
-                                        start_local=time(8), end_local=time(17)))
-    db.session.add(AvailabilityRule(tradie_id=tradie.id, weekday=5,
-                                    start_local=time(9), end_local=time(13)))
+        db.session.add(
+            AvailabilityRule(
+                tradie_id=tradie.id, weekday=weekday, start_local=time(8), end_local=time(17)
+            )
+        )
+    db.session.add(
+        AvailabilityRule(tradie_id=tradie.id, weekday=5, start_local=time(9), end_local=time(13))
+    )
     db.session.commit()
     return True
 

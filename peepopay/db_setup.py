@@ -6,10 +6,14 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, scoped_session
+
+# What services accept: a plain Session (tests, jobs) or Flask-SQLAlchemy's scoped `db.session`.
+DbSession = Session | scoped_session[Any]
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
-    """An aware UTC datetime on every backend (SQLite stores it naive, PostgreSQL as timestamptz)."""
+    """An aware UTC datetime on every backend (naive in SQLite, timestamptz in PostgreSQL)."""
 
     impl = sa.DateTime(timezone=True)
     cache_ok = True

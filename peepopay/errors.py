@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 MESSAGES = {
     400: "That request could not be understood.",
     403: "You don't have access to this.",
-    404: "We couldn't find that page.",
+    404: "We could not find that page.",
     405: "That action isn't allowed here.",
     409: "That conflicts with something that already exists.",
     413: "That upload is too large.",
@@ -34,7 +34,9 @@ def handle_http_error(error: HTTPException) -> Response:
         response = jsonify(error={"code": code, "message": message})
         response.status_code = code
     else:
-        response = render("errors/page.html", "errors/_error.html", code, code=code, message=message)
+        response = render(
+            "errors/page.html", "errors/_error.html", code, code=code, message=message
+        )
     # Keep headers the exception carries, such as Retry-After on 429.
     for name, value in error.get_headers():
         if name.lower() != "content-type":

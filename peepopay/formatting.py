@@ -31,7 +31,7 @@ def format_money(amount_minor: int | None, currency: str) -> str:
 
 
 def parse_money(text: str, currency: str) -> int:
-    """"1,234.50" -> 123450 minor units; ValueError with a message a person can act on."""
+    """ "1,234.50" -> 123450 minor units; ValueError with a message a person can act on."""
     exp = minor_exponent(currency)
     cleaned = text.strip().replace(",", "").lstrip("$£€").strip()
     pattern = r"\d{1,9}" + (rf"(\.\d{{1,{exp}}})?" if exp else "")

@@ -1,5 +1,6 @@
 """Client addresses and safe redirects."""
 
+from typing import TypeGuard
 from urllib.parse import urlsplit
 
 from flask import request
@@ -10,7 +11,7 @@ def client_ip() -> str:
     return request.remote_addr or "unknown"
 
 
-def is_safe_next(target: str | None) -> bool:
+def is_safe_next(target: str | None) -> TypeGuard[str]:
     """True for a path on this site (no scheme, no host, no protocol-relative `//`)."""
     if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
         return False

@@ -15,7 +15,7 @@ DASHBOARD_CSP = (
 
 
 def widget_csp(frame_ancestors: str, extra_script: str = "", extra_frame: str = "") -> str:
-    """The widget's policy: our own scripts (plus Stripe's on the payment step), framed by anyone."""
+    """The widget's policy: our own scripts (plus Stripe's when paying), framed by anyone."""
     return (
         f"default-src 'self'; script-src 'self'{extra_script}; style-src 'self' 'unsafe-inline'; "
         f"img-src 'self' data:; connect-src 'self'{extra_script}; "

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.orm import Session
+from peepopay.db_setup import DbSession
 
 
-def periodic_duties(session: Session, now: datetime) -> None:
+def periodic_duties(session: DbSession, now: datetime) -> None:
     """Expire stale holds and other time-driven state changes (filled in by later areas)."""
     session.commit()

@@ -5,18 +5,18 @@ from __future__ import annotations
 import secrets
 
 from flask import current_app, url_for
-from sqlalchemy.orm import Session
 
 from peepopay.auth.models import Tradie
 from peepopay.auth.services import make_token
+from peepopay.db_setup import DbSession
 from peepopay.notifications.outbox import queue_email
 
 
-def _external(endpoint: str, **values: str) -> str:
-    return current_app.config["BASE_URL"].rstrip("/") + url_for(endpoint, **values)
+def _external(endpoint: str, token: str) -> str:
+    return current_app.config["BASE_URL"].rstrip("/") + url_for(endpoint, token=token)
 
 
-def queue_verification(session: Session, tradie: Tradie, resend: bool = False) -> None:
+def queue_verification(session: DbSession, tradie: Tradie, resend: bool = False) -> None:
     link = _external("auth.verify", token=make_token(tradie, "verify"))
     suffix = f":{secrets.token_hex(4)}" if resend else ""
     queue_email(
@@ -30,7 +30,7 @@ def queue_verification(session: Session, tradie: Tradie, resend: bool = False) -
     )
 
 
-def queue_reset(session: Session, tradie: Tradie) -> None:
+def queue_reset(session: DbSession, tradie: Tradie) -> None:
     link = _external("auth.reset", token=make_token(tradie, "reset"))
     queue_email(
         session,

@@ -18,7 +18,7 @@ def new_calendar_token() -> str:
     return secrets.token_urlsafe(24)
 
 
-class Tradie(UserMixin, db.Model):  # type: ignore[name-defined,misc]
+class Tradie(UserMixin, db.Model):  # type: ignore[name-defined]
     __tablename__ = "tradies"
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Response, current_app, flash, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required, login_user, logout_user
 
 from peepopay.auth import bp, emails, services
@@ -27,7 +28,7 @@ def _start_session(tradie: services.Tradie, remember: bool = False) -> None:
 
 
 @bp.route("/signup", methods=["GET", "POST"])
-def signup() -> Response | str:
+def signup() -> ResponseReturnValue:
     form = SignupForm()
     status = 200
     if form.validate_on_submit():
@@ -47,11 +48,11 @@ def signup() -> Response | str:
             return redirect(url_for("dashboard.overview"), 303)
     if form.errors:
         status = 422
-    return render_template("auth/signup.html", form=form), status  # type: ignore[return-value]
+    return render_template("auth/signup.html", form=form), status
 
 
 @bp.get("/verify/<token>")
-def verify(token: str) -> Response:
+def verify(token: str) -> ResponseReturnValue:
     tradie = services.read_token(db.session, token, "verify")
     if tradie is None:
         flash("That confirmation link is invalid or has expired. Send yourself a new one.", "error")
@@ -66,7 +67,7 @@ def verify(token: str) -> Response:
 
 @bp.post("/verify/resend")
 @login_required
-def resend_verification() -> Response:
+def resend_verification() -> ResponseReturnValue:
     if EmptyForm().validate_on_submit() and current_user.email_verified_at is None:
         emails.queue_verification(db.session, current_user, resend=True)
         flash("We sent a new confirmation email.", "success")
@@ -83,7 +84,7 @@ def resend_verification() -> Response:
     methods=["POST"],
     deduct_when=_login_failed,
 )
-def login() -> Response | str:
+def login() -> ResponseReturnValue:
     if current_user.is_authenticated:
         return redirect(url_for("dashboard.overview"), 303)
     form = LoginForm()
@@ -92,14 +93,16 @@ def login() -> Response | str:
         if tradie is not None:
             target = request.args.get("next")
             _start_session(tradie, remember=bool(form.remember.data))
-            return redirect(target if is_safe_next(target) else url_for("dashboard.overview"), 303)
+            return redirect(
+                target if target and is_safe_next(target) else url_for("dashboard.overview"), 303
+            )
         form.password.errors.append("Email or password is incorrect.")
     status = 422 if form.errors else 200
-    return render_template("auth/login.html", form=form), status  # type: ignore[return-value]
+    return render_template("auth/login.html", form=form), status
 
 
 @bp.post("/logout")
-def logout() -> Response:
+def logout() -> ResponseReturnValue:
     if EmptyForm().validate_on_submit():
         logout_user()
         session.clear()
@@ -109,7 +112,7 @@ def logout() -> Response:
 
 @bp.route("/forgot", methods=["GET", "POST"])
 @limiter.limit("10 per hour", methods=["POST"])
-def forgot() -> Response | str:
+def forgot() -> ResponseReturnValue:
     form = ForgotForm()
     if form.validate_on_submit():
         tradie = db.session.scalar(
@@ -123,11 +126,11 @@ def forgot() -> Response | str:
         flash("If that email has an account, a reset link is on its way.", "info")
         return redirect(url_for("auth.login"), 303)
     status = 422 if form.errors else 200
-    return render_template("auth/forgot.html", form=form), status  # type: ignore[return-value]
+    return render_template("auth/forgot.html", form=form), status
 
 
 @bp.route("/reset/<token>", methods=["GET", "POST"])
-def reset(token: str) -> Response | str:
+def reset(token: str) -> ResponseReturnValue:
     tradie = services.read_token(db.session, token, "reset")
     if tradie is None:
         flash("That reset link is invalid, used or expired. Ask for a new one.", "error")
@@ -145,7 +148,7 @@ def reset(token: str) -> Response | str:
             logout_user()
             return redirect(url_for("auth.login"), 303)
     status = 422 if form.errors else 200
-    return render_template("auth/reset.html", form=form), status  # type: ignore[return-value]
+    return render_template("auth/reset.html", form=form), status
 
 
 @login_manager.user_loader

@@ -13,20 +13,24 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy.orm import Session
 
 from peepopay.auth.models import Tradie
+from peepopay.db_setup import DbSession
 
 hasher = PasswordHasher()
 
 RESERVED_SLUGS = frozenset(
-    "admin api app auth b book dashboard dev embed healthz help login logout metrics readyz "
-    "signup static stripe support webhooks widget www peepopay settings account".split()
+    """
+    account admin api app auth b book dashboard dev embed healthz help login logout metrics
+    peepopay readyz settings signup static stripe support webhooks widget www
+    """.split()
 )
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,58}[a-z0-9])$")
 COMMON_PASSWORDS = frozenset(
-    "password password1 password123 1234567890 qwertyuiop iloveyou123 letmein123 "
-    "welcome123 admin12345 changeme123 passw0rd123".split()
+    """
+    password password1 password123 1234567890 qwertyuiop iloveyou123 letmein123
+    welcome123 admin12345 changeme123 passw0rd123
+    """.split()
 )
 VERIFY_MAX_AGE = 7 * 24 * 3600
 RESET_MAX_AGE = 3600
@@ -52,7 +56,7 @@ def password_problem(password: str, email: str = "") -> str | None:
     if password.lower() in COMMON_PASSWORDS or len(set(password)) < 4:
         return "Password is too easy to guess; try a short phrase."
     local = email.split("@")[0].lower()
-    if local and len(local) >= 4 and local in password.lower():
+    if len(local) >= 3 and local in password.lower():
         return "Password must not contain your email address."
     return None
 
@@ -71,14 +75,14 @@ def slug_problem(slug: str) -> str | None:
     return None
 
 
-def slug_taken(session: Session, slug: str, exclude_id: int | None = None) -> bool:
+def slug_taken(session: DbSession, slug: str, exclude_id: int | None = None) -> bool:
     query = sa.select(Tradie.id).where(Tradie.slug == slug)
     if exclude_id is not None:
         query = query.where(Tradie.id != exclude_id)
     return session.scalar(query) is not None
 
 
-def unique_slug(session: Session, name: str) -> str:
+def unique_slug(session: DbSession, name: str) -> str:
     """A free slug derived from the business name: plumbing-co, plumbing-co-2, …"""
     base = slugify(name)
     if len(base) < 3 or base in RESERVED_SLUGS:
@@ -90,12 +94,15 @@ def unique_slug(session: Session, name: str) -> str:
     return candidate
 
 
-def email_taken(session: Session, email: str) -> bool:
-    return session.scalar(sa.select(Tradie.id).where(Tradie.email == normalize_email(email))) is not None
+def email_taken(session: DbSession, email: str) -> bool:
+    return (
+        session.scalar(sa.select(Tradie.id).where(Tradie.email == normalize_email(email)))
+        is not None
+    )
 
 
 def create_tradie(
-    session: Session,
+    session: DbSession,
     *,
     email: str,
     password: str,
@@ -134,7 +141,7 @@ def create_tradie(
     return tradie
 
 
-def check_password(session: Session, tradie: Tradie, password: str) -> bool:
+def check_password(session: DbSession, tradie: Tradie, password: str) -> bool:
     try:
         hasher.verify(tradie.password_hash, password)
     except (VerificationError, InvalidHashError):
@@ -144,7 +151,7 @@ def check_password(session: Session, tradie: Tradie, password: str) -> bool:
     return True
 
 
-def authenticate(session: Session, email: str, password: str) -> Tradie | None:
+def authenticate(session: DbSession, email: str, password: str) -> Tradie | None:
     tradie = session.scalar(sa.select(Tradie).where(Tradie.email == normalize_email(email)))
     if tradie is None:
         hasher.hash(password)  # spend the same time, so timing does not reveal accounts
@@ -175,7 +182,7 @@ def make_token(tradie: Tradie, purpose: str) -> str:
     return _serializer(purpose).dumps({"id": tradie.id, "f": _fingerprint(basis)})
 
 
-def read_token(session: Session, token: str, purpose: str) -> Tradie | None:
+def read_token(session: DbSession, token: str, purpose: str) -> Tradie | None:
     max_age = RESET_MAX_AGE if purpose == "reset" else VERIFY_MAX_AGE
     try:
         data = _serializer(purpose).loads(token, max_age=max_age)

@@ -38,7 +38,7 @@ def new_public_token() -> str:
     return secrets.token_urlsafe(24)
 
 
-class Booking(db.Model):  # type: ignore[name-defined,misc]
+class Booking(db.Model):  # type: ignore[name-defined]
     __tablename__ = "bookings"
     __table_args__ = (
         sa.CheckConstraint("ends_at > starts_at", name="ends_after_start"),

@@ -20,7 +20,9 @@ NAV = [
 @bp.app_context_processor
 def navigation() -> dict[str, object]:
     def dashboard_nav() -> list[tuple[str, str]]:
-        return [(endpoint, label) for endpoint, label in NAV if endpoint in current_app.view_functions]
+        return [
+            (endpoint, label) for endpoint, label in NAV if endpoint in current_app.view_functions
+        ]
 
     return {"dashboard_nav": dashboard_nav}
 

@@ -20,8 +20,14 @@ def _folder() -> Path:
 def _read(path: Path) -> dict[str, object]:
     if path.name.endswith(".sms.json"):
         data = json.loads(path.read_text())
-        return {"name": path.name, "kind": "SMS", "to": data["to"], "subject": data["body"],
-                "text": data["body"], "html": None}
+        return {
+            "name": path.name,
+            "kind": "SMS",
+            "to": data["to"],
+            "subject": data["body"],
+            "text": data["body"],
+            "html": None,
+        }
     message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
     assert isinstance(message, EmailMessage)
     text = message.get_body(preferencelist=("plain",))
@@ -60,6 +66,9 @@ def html(name: str) -> Response:
     body = _read(path).get("html") or ""
     response = Response(str(body), mimetype="text/html")
     # Rendered as an inert document: no scripts, its own origin.
-    response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'; img-src * data:; style-src 'unsafe-inline'; frame-ancestors 'self'"
+    response.headers["Content-Security-Policy"] = (
+        "sandbox; default-src 'none'; img-src * data:; style-src 'unsafe-inline'; "
+        "frame-ancestors 'self'"
+    )
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
     return response

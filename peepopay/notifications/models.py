@@ -21,7 +21,7 @@ class OutboxStatus:
     CANCELLED = "cancelled"
 
 
-class OutboxMessage(db.Model):  # type: ignore[name-defined,misc]
+class OutboxMessage(db.Model):  # type: ignore[name-defined]
     __tablename__ = "outbox_messages"
     __table_args__ = (sa.Index("ix_outbox_messages_status_next", "status", "next_attempt_at"),)
 

@@ -11,6 +11,7 @@ from flask import current_app, render_template
 from sqlalchemy.orm import Session
 
 from peepopay.clock import utcnow
+from peepopay.db_setup import DbSession
 from peepopay.extensions import db
 from peepopay.notifications import transport
 from peepopay.notifications.models import OutboxMessage, OutboxStatus
@@ -19,16 +20,17 @@ log = logging.getLogger(__name__)
 
 
 @sa.event.listens_for(Session, "after_commit")
-def _enqueue_after_commit(session: Session) -> None:
+def _enqueue_after_commit(session: DbSession) -> None:
     if session.info.get("outbox_ids"):
         enqueue_committed(session)
 
 
 @sa.event.listens_for(Session, "after_rollback")
-def _forget_after_rollback(session: Session) -> None:
+def _forget_after_rollback(session: DbSession) -> None:
     session.info.pop("outbox_ids", None)
 
-# A message the fast path (enqueue after commit) has not delivered by then is picked up by the sweep.
+
+# A message the fast path (enqueue after commit) has not sent by then is taken by the sweep.
 SWEEP_GRACE = timedelta(seconds=30)
 # How long a worker may hold a claimed message before another may take it over.
 LEASE = timedelta(minutes=2)
@@ -40,7 +42,7 @@ def backoff(attempts: int) -> timedelta:
 
 
 def queue_email(
-    session: Session,
+    session: DbSession,
     *,
     kind: str,
     to: str,
@@ -60,12 +62,21 @@ def queue_email(
         "html": render_template(f"emails/{template}.html", **context),
         "attachments": attachments or [],
     }
-    return add(session, kind=kind, channel="email", recipient=to, payload=payload, key=key,
-               tradie_id=tradie_id, booking_id=booking_id, now=now)
+    return add(
+        session,
+        kind=kind,
+        channel="email",
+        recipient=to,
+        payload=payload,
+        key=key,
+        tradie_id=tradie_id,
+        booking_id=booking_id,
+        now=now,
+    )
 
 
 def add(
-    session: Session,
+    session: DbSession,
     *,
     kind: str,
     channel: str,
@@ -82,8 +93,14 @@ def add(
         return None
     now = now or utcnow()
     message = OutboxMessage(
-        kind=kind, channel=channel, recipient=recipient, payload=payload, idempotency_key=key,
-        tradie_id=tradie_id, booking_id=booking_id, next_attempt_at=now + SWEEP_GRACE,
+        kind=kind,
+        channel=channel,
+        recipient=recipient,
+        payload=payload,
+        idempotency_key=key,
+        tradie_id=tradie_id,
+        booking_id=booking_id,
+        next_attempt_at=now + SWEEP_GRACE,
     )
     session.add(message)
     session.flush()
@@ -91,7 +108,7 @@ def add(
     return message
 
 
-def enqueue_committed(session: Session) -> None:
+def enqueue_committed(session: DbSession) -> None:
     """After a commit, hand the new messages to RQ (the sweep covers a Redis outage)."""
     from peepopay.queue import try_enqueue
 
@@ -106,7 +123,7 @@ def deliver_job(message_id: int) -> str:
     return result
 
 
-def deliver(session: Session, message_id: int, *, now: datetime) -> str:
+def deliver(session: DbSession, message_id: int, *, now: datetime) -> str:
     """Claim, send, record. Returns what happened; running it twice never sends twice."""
     claimed = session.execute(
         sa.update(OutboxMessage)
@@ -145,7 +162,7 @@ def deliver(session: Session, message_id: int, *, now: datetime) -> str:
     return "sent"
 
 
-def _record_failure(session: Session, message: OutboxMessage, error: str, now: datetime) -> str:
+def _record_failure(session: DbSession, message: OutboxMessage, error: str, now: datetime) -> str:
     message.last_error = error[:2000]
     if message.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
         message.status = OutboxStatus.FAILED
@@ -158,7 +175,7 @@ def _record_failure(session: Session, message: OutboxMessage, error: str, now: d
     return result
 
 
-def due_message_ids(session: Session, now: datetime, limit: int = 500) -> list[int]:
+def due_message_ids(session: DbSession, now: datetime, limit: int = 500) -> list[int]:
     """Messages waiting longer than they should: never enqueued, failed once, or abandoned."""
     rows = session.scalars(
         sa.select(OutboxMessage.id)
@@ -172,13 +189,15 @@ def due_message_ids(session: Session, now: datetime, limit: int = 500) -> list[i
     return list(rows)
 
 
-def sweep(session: Session, now: datetime) -> int:
+def sweep(session: DbSession, now: datetime) -> int:
     """Enqueue every due message; returns how many were handed to RQ."""
     from peepopay.queue import try_enqueue
 
     count = 0
     for message_id in due_message_ids(session, now):
-        if try_enqueue(deliver_job, message_id, job_id=f"outbox-{message_id}-{int(now.timestamp())}"):
+        if try_enqueue(
+            deliver_job, message_id, job_id=f"outbox-{message_id}-{int(now.timestamp())}"
+        ):
             count += 1
     session.commit()
     return count

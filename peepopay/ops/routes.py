@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import Response, jsonify, redirect, url_for
+from flask.typing import ResponseReturnValue
 from redis.exceptions import RedisError
 
 from peepopay.extensions import db, limiter
@@ -12,7 +13,7 @@ from peepopay.queue import get_queue, redis_conn
 
 
 @bp.get("/")
-def index() -> Response:
+def index() -> ResponseReturnValue:
     return redirect(url_for("dashboard.overview"))
 
 

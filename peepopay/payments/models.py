@@ -18,7 +18,7 @@ class PaymentKind:
     REFUND = "refund"
 
 
-class Payment(db.Model):  # type: ignore[name-defined,misc]
+class Payment(db.Model):  # type: ignore[name-defined]
     __tablename__ = "payments"
     __table_args__ = (
         sa.CheckConstraint("amount_minor >= 0", name="amount_not_negative"),
@@ -30,7 +30,9 @@ class Payment(db.Model):  # type: ignore[name-defined,misc]
     booking_id: Mapped[int] = mapped_column(
         sa.ForeignKey("bookings.id", ondelete="CASCADE"), index=True
     )
-    tradie_id: Mapped[int] = mapped_column(sa.ForeignKey("tradies.id", ondelete="CASCADE"), index=True)
+    tradie_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("tradies.id", ondelete="CASCADE"), index=True
+    )
     kind: Mapped[str] = mapped_column(sa.String(10))
     amount_minor: Mapped[int]
     currency: Mapped[str] = mapped_column(sa.String(3))
@@ -49,7 +51,7 @@ class Payment(db.Model):  # type: ignore[name-defined,misc]
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
-class StripeEvent(db.Model):  # type: ignore[name-defined,misc]
+class StripeEvent(db.Model):  # type: ignore[name-defined]
     __tablename__ = "stripe_events"
 
     id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)

@@ -17,7 +17,7 @@ class DepositType:
     PERCENTAGE = "percentage"
 
 
-class Service(db.Model):  # type: ignore[name-defined,misc]
+class Service(db.Model):  # type: ignore[name-defined]
     __tablename__ = "services"
     __table_args__ = (
         sa.CheckConstraint("duration_minutes > 0", name="duration_positive"),
@@ -26,7 +26,9 @@ class Service(db.Model):  # type: ignore[name-defined,misc]
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    tradie_id: Mapped[int] = mapped_column(sa.ForeignKey("tradies.id", ondelete="CASCADE"), index=True)
+    tradie_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("tradies.id", ondelete="CASCADE"), index=True
+    )
     name: Mapped[str] = mapped_column(sa.String(120))
     description: Mapped[str] = mapped_column(sa.Text, default="")
     duration_minutes: Mapped[int]
@@ -40,23 +42,27 @@ class Service(db.Model):  # type: ignore[name-defined,misc]
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
-class AvailabilityRule(db.Model):  # type: ignore[name-defined,misc]
+class AvailabilityRule(db.Model):  # type: ignore[name-defined]
     __tablename__ = "availability_rules"
     __table_args__ = (sa.CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday_range"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    tradie_id: Mapped[int] = mapped_column(sa.ForeignKey("tradies.id", ondelete="CASCADE"), index=True)
+    tradie_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("tradies.id", ondelete="CASCADE"), index=True
+    )
     weekday: Mapped[int]  # 0 = Monday
     start_local: Mapped[time]
     end_local: Mapped[time]  # at or before start: runs past midnight
 
 
-class BlockedPeriod(db.Model):  # type: ignore[name-defined,misc]
+class BlockedPeriod(db.Model):  # type: ignore[name-defined]
     __tablename__ = "blocked_periods"
     __table_args__ = (sa.CheckConstraint("end_date >= start_date", name="dates_ordered"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    tradie_id: Mapped[int] = mapped_column(sa.ForeignKey("tradies.id", ondelete="CASCADE"), index=True)
+    tradie_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("tradies.id", ondelete="CASCADE"), index=True
+    )
     start_date: Mapped[date]
     end_date: Mapped[date]
     reason: Mapped[str] = mapped_column(sa.String(200), default="")

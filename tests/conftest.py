@@ -1,0 +1,262 @@
+"""Fixtures: real PostgreSQL, Redis and SMTP servers, an app per test on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from datetime import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from peepopay import create_app
+from peepopay.config import TestingConfig
+from peepopay.extensions import db
+from tests.servers import PostgresServer, RedisServer, SMTPSink
+
+USED: dict[str, str] = {}
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if USED:
+        terminalreporter.section("servers used")
+        for name, how in USED.items():
+            terminalreporter.write_line(f"{name}: {how}")
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer | None]:
+    if os.environ.get("REDIS_URL"):
+        USED["redis"] = f"REDIS_URL={os.environ['REDIS_URL']}"
+        yield None
+        return
+    server = RedisServer().start()
+    USED["redis"] = f"throwaway redis-server on port {server.port}"
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: RedisServer | None) -> str:
+    return redis_server.url if redis_server else os.environ["REDIS_URL"]
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    if url := os.environ.get("TEST_DATABASE_URL"):
+        USED["postgresql"] = "TEST_DATABASE_URL"
+        yield url
+        return
+    server = PostgresServer().start()
+    USED["postgresql"] = f"throwaway cluster on port {server.port}"
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def smtp() -> Iterator[SMTPSink]:
+    sink = SMTPSink().start()
+    USED["smtp"] = f"aiosmtpd on port {sink.port}"
+    yield sink
+    sink.stop()
+
+
+def migrate(app: Flask) -> None:
+    from flask_migrate import upgrade
+
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite file migrated from empty; each test gets a copy."""
+    path = tmp_path_factory.mktemp("sqlite") / "template.db"
+    migrate(_app_for(f"sqlite:///{path}"))
+    return path
+
+
+def _app_for(url: str) -> Flask:
+    return create_app(TestingConfig, {"SQLALCHEMY_DATABASE_URI": url})
+
+
+@pytest.fixture(scope="session")
+def pg_migrated(pg_url: str) -> str:
+    migrate(_app_for(pg_url))
+    return pg_url
+
+
+def truncate_all(app: Flask) -> None:
+    with app.app_context():
+        tables = ", ".join(t.name for t in db.metadata.sorted_tables)
+        with db.engine.begin() as conn:
+            conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        target = tmp_path / "test.db"
+        shutil.copy(template, target)
+        return f"sqlite:///{target}"
+    return str(request.getfixturevalue("pg_migrated"))
+
+
+@pytest.fixture
+def app_config(db_url: str, redis_url: str, smtp: SMTPSink, tmp_path: Path) -> dict[str, Any]:
+    """Overrides for the app under test; a test may change them before `app` is built."""
+    return {
+        "SQLALCHEMY_DATABASE_URI": db_url,
+        "REDIS_URL": redis_url,
+        "RATELIMIT_STORAGE_URI": redis_url,
+        "SMTP_URL": smtp.url,
+        "MAILBOX_DIR": str(tmp_path / "mailbox"),
+        "BASE_URL": "http://peepopay.test",
+        "RQ_QUEUE": "peepopay-test",
+    }
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any], smtp: SMTPSink) -> Iterator[Flask]:
+    import redis
+
+    conn = redis.Redis.from_url(app_config["REDIS_URL"])
+    conn.flushdb()
+    conn.close()
+    smtp.clear()
+    app = create_app(TestingConfig, app_config)
+    yield app
+    if app_config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        truncate_all(app)
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    if app.extensions.get("redis"):
+        app.extensions["redis"].close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> Any:
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def session(app: Flask) -> Iterator[sa.orm.Session]:
+    """The app's database session, inside an app context."""
+    with app.app_context():
+        yield db.session
+        db.session.remove()
+
+
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|"X-CSRFToken": "([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "page carries no CSRF token"
+    return match.group(1) or match.group(2)
+
+
+def csrf_token(client: FlaskClient, url: str = "/auth/login") -> str:
+    return csrf_from(client.get(url).get_data(as_text=True))
+
+
+def make_tradie(app: Flask, **values: Any) -> Any:
+    """A verified tradie with weekday hours 08:00–17:00 and one service; returns its id."""
+    from peepopay.auth import services as accounts
+    from peepopay.clock import utcnow
+    from peepopay.models import AvailabilityRule, DepositType, Service
+
+    email = values.pop("email", "tradie@example.com")
+    with app.app_context():
+        tradie = accounts.create_tradie(
+            db.session,
+            email=email,
+            password=values.pop("password", "correct horse battery"),
+            business_name=values.pop("business_name", "Kiwi Plumbing"),
+            slug=values.pop("slug", None),
+            timezone=values.pop("timezone", "Pacific/Auckland"),
+            verified_at=utcnow(),
+        )
+        for key, value in values.items():
+            setattr(tradie, key, value)
+        db.session.add(
+            Service(
+                tradie_id=tradie.id,
+                name="Leak repair",
+                duration_minutes=60,
+                price_minor=20000,
+                deposit_type=DepositType.FIXED,
+                deposit_value=5000,
+            )
+        )
+        for weekday in range(7):
+            db.session.add(
+                AvailabilityRule(
+                    tradie_id=tradie.id, weekday=weekday, start_local=time(8), end_local=time(17)
+                )
+            )
+        db.session.commit()
+        return tradie.id
+
+
+class Auth:
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+
+    def login(
+        self, email: str = "tradie@example.com", password: str = "correct horse battery"
+    ) -> Any:
+        token = csrf_token(self.client)
+        return self.client.post(
+            "/auth/login", data={"email": email, "password": password, "csrf_token": token}
+        )
+
+    def logout(self) -> Any:
+        token = csrf_token(self.client, "/dashboard")
+        return self.client.post("/auth/logout", data={"csrf_token": token})
+
+
+@pytest.fixture
+def auth(client: FlaskClient) -> Auth:
+    return Auth(client)
+
+
+@pytest.fixture
+def tradie_id(app: Flask) -> int:
+    return int(make_tradie(app))
+
+
+@pytest.fixture
+def signed_in(app: Flask, client: FlaskClient, auth: Auth, tradie_id: int) -> FlaskClient:
+    response = auth.login()
+    assert response.status_code == 303, response.get_data(as_text=True)
+    return client
+
+
+def deliver_outbox(app: Flask) -> list[str]:
+    """Deliver every pending outbox message now, as the worker would."""
+    from peepopay.clock import utcnow
+    from peepopay.models import OutboxMessage, OutboxStatus
+    from peepopay.notifications.outbox import deliver
+
+    with app.app_context():
+        ids = db.session.scalars(
+            sa.select(OutboxMessage.id).where(OutboxMessage.status == OutboxStatus.PENDING)
+        ).all()
+        results = [deliver(db.session, message_id, now=utcnow()) for message_id in ids]
+        db.session.remove()
+        return results
