@@ -1,0 +1,22 @@
+"""The cancellation policy and the lifecycle's one-way rule."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from peepopay.booking.models import Booking, Status
+
+
+def can_move(booking: Booking, new_status: str) -> bool:
+    """Transitions only go forward in the lifecycle, so late or repeated events change nothing."""
+    return Status.RANK[new_status] > Status.RANK[booking.status]
+
+
+def customer_refund_minor(
+    booking: Booking, paid_minor: int, now: datetime, window_hours: int
+) -> int:
+    """What a customer's own cancellation refunds: everything paid when cancelled at least
+    `window_hours` before the job starts, nothing inside the window."""
+    if now <= booking.starts_at - timedelta(hours=window_hours):
+        return paid_minor
+    return 0
