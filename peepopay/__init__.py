@@ -66,6 +66,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(ops_bp)
+    from peepopay.customer import bp as customer_bp
+
+    app.register_blueprint(customer_bp)
     if app.config["DEV_MAILBOX"]:
         from peepopay.notifications.devmail import bp as devmail_bp
 

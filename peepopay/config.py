@@ -62,6 +62,8 @@ class Config:
     MAIL_FROM = _env("MAIL_FROM", "PeepoPay <no-reply@peepopay.local>")
     MAILBOX_DIR = _env("MAILBOX_DIR", str(INSTANCE / "mailbox"))
     OUTBOX_MAX_ATTEMPTS = _int("OUTBOX_MAX_ATTEMPTS", 8)
+    # How long a worker holds a message it is sending before another may take it over.
+    OUTBOX_LEASE_SECONDS = _int("OUTBOX_LEASE_SECONDS", 120)
 
     STRIPE_SECRET_KEY = _env("STRIPE_SECRET_KEY")
     STRIPE_PUBLISHABLE_KEY = _env("STRIPE_PUBLISHABLE_KEY")
@@ -73,6 +75,7 @@ class Config:
     TWILIO_ACCOUNT_SID = _env("TWILIO_ACCOUNT_SID")
     TWILIO_AUTH_TOKEN = _env("TWILIO_AUTH_TOKEN")
     TWILIO_FROM_NUMBER = _env("TWILIO_FROM_NUMBER")
+    TWILIO_API_BASE = _env("TWILIO_API_BASE")  # tests point the SDK at a local endpoint
 
     SENTRY_DSN = _env("SENTRY_DSN")
     METRICS_TOKEN = _env("METRICS_TOKEN")

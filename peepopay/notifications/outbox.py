@@ -21,19 +21,26 @@ log = logging.getLogger(__name__)
 
 @sa.event.listens_for(Session, "after_commit")
 def _enqueue_after_commit(session: DbSession) -> None:
-    if session.info.get("outbox_ids"):
+    if session.info.get("outbox_ids") or session.info.get("outbox_scheduled"):
         enqueue_committed(session)
 
 
 @sa.event.listens_for(Session, "after_rollback")
 def _forget_after_rollback(session: DbSession) -> None:
     session.info.pop("outbox_ids", None)
+    session.info.pop("outbox_scheduled", None)
 
 
 # A message the fast path (enqueue after commit) has not sent by then is taken by the sweep.
 SWEEP_GRACE = timedelta(seconds=30)
-# How long a worker may hold a claimed message before another may take it over.
+# How long a worker may hold a claimed message before another may take it over
+# (OUTBOX_LEASE_SECONDS overrides it).
 LEASE = timedelta(minutes=2)
+
+
+def lease() -> timedelta:
+    seconds = current_app.config.get("OUTBOX_LEASE_SECONDS")
+    return timedelta(seconds=float(seconds)) if seconds else LEASE
 
 
 def backoff(attempts: int) -> timedelta:
@@ -53,6 +60,7 @@ def queue_email(
     booking_id: int | None = None,
     attachments: list[dict[str, str]] | None = None,
     now: datetime | None = None,
+    send_at: datetime | None = None,
 ) -> OutboxMessage | None:
     """Render `emails/<template>.{txt,html}` and add it to the outbox unless `key` exists."""
     subject = render_template(f"emails/{template}.subject.txt", **context).strip()
@@ -72,6 +80,7 @@ def queue_email(
         tradie_id=tradie_id,
         booking_id=booking_id,
         now=now,
+        send_at=send_at,
     )
 
 
@@ -86,12 +95,18 @@ def add(
     tradie_id: int | None = None,
     booking_id: int | None = None,
     now: datetime | None = None,
+    send_at: datetime | None = None,
 ) -> OutboxMessage | None:
-    """Add a message in the caller's transaction; a repeated key adds nothing."""
+    """Add a message in the caller's transaction; a repeated key adds nothing.
+
+    With `send_at` in the future the row waits in the database until then (the sweep only
+    takes due rows) and an RQ scheduled job is set for that moment after the commit.
+    """
     exists = session.scalar(sa.select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key))
     if exists is not None:
         return None
     now = now or utcnow()
+    later = send_at is not None and send_at > now + SWEEP_GRACE
     message = OutboxMessage(
         kind=kind,
         channel=channel,
@@ -100,12 +115,22 @@ def add(
         idempotency_key=key,
         tradie_id=tradie_id,
         booking_id=booking_id,
-        next_attempt_at=now + SWEEP_GRACE,
+        next_attempt_at=send_at if later and send_at else now + SWEEP_GRACE,
     )
     session.add(message)
     session.flush()
-    session.info.setdefault("outbox_ids", []).append(message.id)
+    if later:
+        session.info.setdefault("outbox_scheduled", []).append((message.id, send_at))
+    else:
+        session.info.setdefault("outbox_ids", []).append(message.id)
     return message
+
+
+def reschedule(session: DbSession, message: OutboxMessage, send_at: datetime) -> None:
+    """Move a waiting message; the RQ job set for the old time finds it not due and skips it."""
+    message.next_attempt_at = send_at
+    session.flush()
+    session.info.setdefault("outbox_scheduled", []).append((message.id, send_at))
 
 
 def enqueue_committed(session: DbSession) -> None:
@@ -114,6 +139,10 @@ def enqueue_committed(session: DbSession) -> None:
 
     for message_id in session.info.pop("outbox_ids", []):
         try_enqueue(deliver_job, message_id, job_id=f"outbox-{message_id}")
+    for message_id, when in session.info.pop("outbox_scheduled", []):
+        try_enqueue_at(
+            when, deliver_job, message_id, job_id=f"outbox-{message_id}-at-{int(when.timestamp())}"
+        )
 
 
 def deliver_job(message_id: int) -> str:
@@ -124,13 +153,23 @@ def deliver_job(message_id: int) -> str:
 
 
 def deliver(session: DbSession, message_id: int, *, now: datetime) -> str:
-    """Claim, send, record. Returns what happened; running it twice never sends twice."""
+    """Claim, send, record. Returns what happened; running it twice never sends twice.
+
+    A pending message is taken from SWEEP_GRACE before its next attempt time (new messages are
+    due at once, their next attempt being the sweep's fallback); a scheduled one (a reminder)
+    only when its time has come, so a job left from an earlier schedule does nothing.
+    """
+    if _obsolete(session, message_id):
+        return "cancelled"
     claimed = session.execute(
         sa.update(OutboxMessage)
         .where(
             OutboxMessage.id == message_id,
             sa.or_(
-                OutboxMessage.status == OutboxStatus.PENDING,
+                sa.and_(
+                    OutboxMessage.status == OutboxStatus.PENDING,
+                    OutboxMessage.next_attempt_at <= now + SWEEP_GRACE,
+                ),
                 sa.and_(
                     OutboxMessage.status == OutboxStatus.SENDING,
                     OutboxMessage.next_attempt_at <= now,
@@ -140,7 +179,7 @@ def deliver(session: DbSession, message_id: int, *, now: datetime) -> str:
         .values(
             status=OutboxStatus.SENDING,
             attempts=OutboxMessage.attempts + 1,
-            next_attempt_at=now + LEASE,
+            next_attempt_at=now + lease(),
         )
         .execution_options(synchronize_session=False)
     )
@@ -152,6 +191,9 @@ def deliver(session: DbSession, message_id: int, *, now: datetime) -> str:
     session.refresh(message)
     try:
         transport.send(message)
+    except transport.PermanentError as exc:
+        log.warning("outbox message %s refused for good: %s", message_id, exc)
+        return _record_failure(session, message, str(exc), now, permanent=True)
     except Exception as exc:
         log.warning("delivery of outbox message %s failed: %s", message_id, exc)
         return _record_failure(session, message, str(exc), now)
@@ -162,11 +204,43 @@ def deliver(session: DbSession, message_id: int, *, now: datetime) -> str:
     return "sent"
 
 
-def _record_failure(session: DbSession, message: OutboxMessage, error: str, now: datetime) -> str:
+def _obsolete(session: DbSession, message_id: int) -> bool:
+    """A reminder whose booking is no longer confirmed is cancelled instead of sent."""
+    from peepopay.booking.models import Booking, Status
+
+    row = session.execute(
+        sa.select(OutboxMessage.kind, OutboxMessage.status, Booking.status)
+        .join(Booking, Booking.id == OutboxMessage.booking_id)
+        .where(OutboxMessage.id == message_id)
+    ).first()
+    if row is None or row[0] != "reminder" or row[1] != OutboxStatus.PENDING:
+        return False
+    if row[2] == Status.CONFIRMED:
+        return False
+    session.execute(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.status == OutboxStatus.PENDING)
+        .values(status=OutboxStatus.CANCELLED)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return True
+
+
+def _record_failure(
+    session: DbSession, message: OutboxMessage, error: str, now: datetime, permanent: bool = False
+) -> str:
     message.last_error = error[:2000]
-    if message.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
+    if permanent or message.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
         message.status = OutboxStatus.FAILED
         result = "failed"
+        from peepopay.notifications import messages
+
+        # The tradie hears of it (unless the failed message was theirs), in the same commit.
+        try:
+            messages.delivery_failed(session, message, now)
+        except Exception:
+            log.exception("could not queue the delivery-failure notice for %s", message.id)
     else:
         message.status = OutboxStatus.PENDING
         message.next_attempt_at = now + backoff(message.attempts)
@@ -201,3 +275,20 @@ def sweep(session: DbSession, now: datetime) -> int:
             count += 1
     session.commit()
     return count
+
+
+def try_enqueue_at(when: datetime, func: Any, *args: Any, job_id: str | None = None) -> bool:
+    """Schedule a job with RQ's scheduler; False when Redis is away (the sweep still runs it)."""
+    from redis.exceptions import RedisError
+
+    from peepopay.queue import get_queue
+
+    queue = get_queue()
+    if queue is None:
+        return False
+    try:
+        queue.enqueue_at(when, func, *args, job_id=job_id, result_ttl=600, failure_ttl=86400)
+    except RedisError as exc:
+        log.warning("could not schedule outbox job %s: %s", job_id, exc)
+        return False
+    return True

@@ -10,8 +10,8 @@ import uuid
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
-from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from flask import current_app
 
@@ -69,20 +69,55 @@ def send_email(email: EmailMessage) -> None:
             smtp.starttls(context=ssl.create_default_context())
         if parts.username:
             smtp.login(unquote(parts.username), unquote(parts.password or ""))
-        smtp.send_message(email)
+        try:
+            smtp.send_message(email)
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            if codes and all(500 <= code < 600 for code in codes):
+                raise PermanentError(f"recipient refused: {exc.recipients}") from exc
+            raise
+
+
+class PermanentError(Exception):
+    """The receiving side refused the message for good (bad number, unknown mailbox)."""
 
 
 def send_sms(to: str, body: str, key: str) -> None:
+    """Send through Twilio's SDK when TWILIO_* is configured, else into the dev mailbox."""
     config = current_app.config
     if not config["TWILIO_ACCOUNT_SID"]:
         _to_mailbox("sms", json.dumps({"to": to, "body": body, "key": key}).encode())
         return
+    from twilio.base.exceptions import TwilioRestException
     from twilio.rest import Client
 
-    client = Client(config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"])
-    if config.get("TWILIO_API_BASE"):  # tests point the SDK at a local recording endpoint
-        client.api.base_url = config["TWILIO_API_BASE"]
-    client.messages.create(to=to, from_=config["TWILIO_FROM_NUMBER"], body=body)
+    http = _twilio_http_client(config.get("TWILIO_API_BASE"))
+    try:
+        client = Client(config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"], http_client=http)
+        client.messages.create(to=to, from_=config["TWILIO_FROM_NUMBER"], body=body)
+    except TwilioRestException as exc:
+        # 4xx other than rate limiting: the number or the request is wrong; retrying won't help.
+        if 400 <= exc.status < 500 and exc.status != 429:
+            raise PermanentError(f"Twilio refused the SMS ({exc.code}): {exc.msg}") from exc
+        raise
+    finally:
+        if http.session is not None:
+            http.session.close()
+
+
+def _twilio_http_client(api_base: str | None) -> Any:
+    """Twilio's own HTTP client, sending every request to `api_base` when set (tests point it
+    at a local recording endpoint); the SDK keeps its paths, only scheme and host change."""
+    from twilio.http.http_client import TwilioHttpClient
+
+    class RedirectingHttpClient(TwilioHttpClient):
+        def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            if api_base:
+                target = urlsplit(api_base)
+                url = urlunsplit(urlsplit(url)._replace(scheme=target.scheme, netloc=target.netloc))
+            return super().request(method, url, *args, **kwargs)
+
+    return RedirectingHttpClient(timeout=15)
 
 
 def _to_mailbox(kind: str, data: bytes) -> None:

@@ -1,0 +1,11 @@
+"""The customer's own booking page (`/b/<token>`): details, payments, cancel, reschedule, .ics.
+
+No cookies, no session, no CSRF token: the unguessable booking token is the only authority,
+so the page works inside a third-party iframe with cookies blocked.
+"""
+
+from flask import Blueprint
+
+bp = Blueprint("customer", __name__)
+
+from peepopay.customer import routes  # noqa: E402,F401

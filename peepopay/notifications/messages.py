@@ -1,0 +1,489 @@
+"""Every message about a booking: written to the outbox in the caller's transaction.
+
+Keys are `booking:{id}:{kind}:{channel}[:extra]`, so a repeated webhook or a retried request
+adds nothing. Each function honours the tradie's choices (new-booking email/SMS, reminder
+hours) and the customer's (an SMS only to a phone number that parses).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from peepopay.auth.models import Tradie
+from peepopay.booking.models import Booking, Status
+from peepopay.db_setup import DbSession
+from peepopay.notifications import calendar, links, outbox, sms
+from peepopay.notifications.models import OutboxMessage, OutboxStatus
+from peepopay.payments.models import Payment
+
+# Kinds whose recipient is the tradie: a failure of one of these is not reported to the tradie
+# again (that message could fail the same way, and so on).
+TRADIE_KINDS = frozenset(
+    {
+        "new_booking",
+        "cancelled_by_customer",
+        "rescheduled_tradie",
+        "balance_paid",
+        "dispute_opened",
+        "delivery_failed",
+    }
+)
+REMINDER = "reminder"
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _tradie(session: DbSession, booking: Booking) -> Tradie:
+    tradie = session.get(Tradie, booking.tradie_id)
+    assert tradie is not None
+    return tradie
+
+
+def tradie_email(tradie: Tradie) -> str:
+    return tradie.contact_email or tradie.email
+
+
+def context(session: DbSession, tradie: Tradie, booking: Booking, **extra: Any) -> dict[str, Any]:
+    """What every booking message template gets: branding, the booking, its links."""
+    return {
+        "tradie": tradie,
+        "booking": booking,
+        "tz": tradie.timezone,
+        "currency": booking.currency,
+        "brand_name": tradie.business_name,
+        "brand_color": tradie.brand_color or "#1d4ed8",
+        "logo_url": links.logo_url(tradie),
+        "booking_url": links.booking_url(booking),
+        "widget_url": links.widget_url(tradie),
+        "dashboard_url": links.dashboard_booking_url(booking),
+        "paid_minor": paid_minor(session, booking),
+        "window_hours": tradie.cancellation_window_hours,
+        **extra,
+    }
+
+
+def paid_minor(session: DbSession, booking: Booking) -> int:
+    """Money received for the booking minus what was refunded, in minor units."""
+    rows = session.execute(
+        sa.select(Payment.kind, sa.func.coalesce(sa.func.sum(Payment.amount_minor), 0))
+        .where(Payment.booking_id == booking.id, Payment.status.in_(PAID_STATUSES))
+        .group_by(Payment.kind)
+    )
+    totals = {kind: int(total) for kind, total in rows}
+    received = totals.get("deposit", 0) + totals.get("balance", 0)
+    return max(received - totals.get("refund", 0), 0)
+
+
+# A received payment is "succeeded" (as Stripe says); a refund counts once Stripe accepted it.
+PAID_STATUSES = ("succeeded", "paid", "pending_refund")
+
+
+def _email(
+    session: DbSession,
+    booking: Booking,
+    *,
+    kind: str,
+    to: str,
+    template: str,
+    ctx: dict[str, Any],
+    now: datetime,
+    extra: str = "",
+    attachments: list[dict[str, str]] | None = None,
+    send_at: datetime | None = None,
+) -> OutboxMessage | None:
+    if not to:
+        return None
+    return outbox.queue_email(
+        session,
+        kind=kind,
+        to=to,
+        template=template,
+        context={**ctx, "for_tradie": kind in TRADIE_KINDS},
+        key=_key(booking, kind, "email", extra),
+        tradie_id=booking.tradie_id,
+        booking_id=booking.id,
+        attachments=attachments,
+        now=now,
+        send_at=send_at,
+    )
+
+
+def _sms(
+    session: DbSession,
+    booking: Booking,
+    tradie: Tradie,
+    *,
+    kind: str,
+    to: str | None,
+    template: str,
+    ctx: dict[str, Any],
+    now: datetime,
+    extra: str = "",
+    send_at: datetime | None = None,
+) -> OutboxMessage | None:
+    number = sms.e164(to, tradie.country)
+    if number is None:
+        return None
+    return outbox.add(
+        session,
+        kind=kind,
+        channel="sms",
+        recipient=number,
+        payload={"body": sms.render(template, {**ctx, "for_tradie": kind in TRADIE_KINDS})},
+        key=_key(booking, kind, "sms", extra),
+        tradie_id=booking.tradie_id,
+        booking_id=booking.id,
+        now=now,
+        send_at=send_at,
+    )
+
+
+def _key(booking: Booking, kind: str, channel: str, extra: str = "") -> str:
+    return f"booking:{booking.id}:{kind}:{channel}" + (f":{extra}" if extra else "")
+
+
+def _ics_attachment(session: DbSession, tradie: Tradie, booking: Booking) -> dict[str, str]:
+    # A cancellation is one more revision of the same event, so calendars drop it.
+    cancelled = booking.status == Status.CANCELLED
+    method = "CANCEL" if cancelled else "PUBLISH"
+    ics = calendar.booking_calendar(
+        tradie,
+        booking,
+        sequence=calendar.sequence(session, booking) + (1 if cancelled else 0),
+        method=method,
+        url=links.booking_url(booking),
+    )
+    return calendar.attachment(ics, method)
+
+
+# ---------------------------------------------------------------------------- customer + tradie
+
+
+def booking_confirmed(session: DbSession, booking: Booking, now: datetime) -> None:
+    """Receipt to the customer (email with .ics, SMS), new-booking alert to the tradie,
+    and the reminder scheduled before the job."""
+    tradie = _tradie(session, booking)
+    ctx = context(session, tradie, booking)
+    _email(
+        session,
+        booking,
+        kind="confirmed",
+        to=booking.customer_email,
+        template="booking_confirmed",
+        ctx=ctx,
+        now=now,
+        attachments=[_ics_attachment(session, tradie, booking)],
+    )
+    _sms(
+        session,
+        booking,
+        tradie,
+        kind="confirmed",
+        to=booking.customer_phone,
+        template="booking_confirmed",
+        ctx=ctx,
+        now=now,
+    )
+    if tradie.notify_new_booking_email:
+        _email(
+            session,
+            booking,
+            kind="new_booking",
+            to=tradie_email(tradie),
+            template="new_booking",
+            ctx=ctx,
+            now=now,
+        )
+    if tradie.notify_new_booking_sms:
+        _sms(
+            session,
+            booking,
+            tradie,
+            kind="new_booking",
+            to=tradie.phone,
+            template="new_booking",
+            ctx=ctx,
+            now=now,
+        )
+    schedule_reminder(session, booking, now)
+
+
+def payment_failed(session: DbSession, booking: Booking, payment: Payment, now: datetime) -> None:
+    """The customer's card failed: tell them why and link back to the widget to try again."""
+    tradie = _tradie(session, booking)
+    ctx = context(session, tradie, booking, payment=payment)
+    _email(
+        session,
+        booking,
+        kind="payment_failed",
+        to=booking.customer_email,
+        template="payment_failed",
+        ctx=ctx,
+        now=now,
+        extra=str(payment.id),
+    )
+
+
+def booking_cancelled(
+    session: DbSession, booking: Booking, by: str, refund_minor: int, now: datetime
+) -> None:
+    """Tell the customer (and the tradie when the customer cancelled); drop the reminder."""
+    tradie = _tradie(session, booking)
+    ctx = context(session, tradie, booking, by=by, refund_minor=refund_minor)
+    _email(
+        session,
+        booking,
+        kind="cancelled",
+        to=booking.customer_email,
+        template="booking_cancelled",
+        ctx=ctx,
+        now=now,
+        attachments=[_ics_attachment(session, tradie, booking)],
+    )
+    if by == "customer":
+        _email(
+            session,
+            booking,
+            kind="cancelled_by_customer",
+            to=tradie_email(tradie),
+            template="cancelled_by_customer",
+            ctx=ctx,
+            now=now,
+        )
+    cancel_reminder(session, booking)
+
+
+def refund_processed(session: DbSession, booking: Booking, payment: Payment, now: datetime) -> None:
+    tradie = _tradie(session, booking)
+    ctx = context(session, tradie, booking, payment=payment)
+    _email(
+        session,
+        booking,
+        kind="refund_processed",
+        to=booking.customer_email,
+        template="refund_processed",
+        ctx=ctx,
+        now=now,
+        extra=str(payment.id),
+    )
+
+
+def balance_payment_link(
+    session: DbSession, booking: Booking, url: str, amount_minor: int, now: datetime
+) -> None:
+    """The saved card could not be charged: send the customer a link to pay the balance."""
+    tradie = _tradie(session, booking)
+    ctx = context(session, tradie, booking, pay_url=url, amount_minor=amount_minor)
+    extra = hashlib.sha256(url.encode()).hexdigest()[:12]
+    _email(
+        session,
+        booking,
+        kind="balance_link",
+        to=booking.customer_email,
+        template="balance_payment_link",
+        ctx=ctx,
+        now=now,
+        extra=extra,
+    )
+    _sms(
+        session,
+        booking,
+        tradie,
+        kind="balance_link",
+        to=booking.customer_phone,
+        template="balance_payment_link",
+        ctx=ctx,
+        now=now,
+        extra=extra,
+    )
+
+
+def balance_paid(session: DbSession, booking: Booking, payment: Payment, now: datetime) -> None:
+    tradie = _tradie(session, booking)
+    ctx = context(session, tradie, booking, payment=payment)
+    _email(
+        session,
+        booking,
+        kind="balance_paid",
+        to=tradie_email(tradie),
+        template="balance_paid",
+        ctx=ctx,
+        now=now,
+        extra=str(payment.id),
+    )
+
+
+def dispute_opened(session: DbSession, booking: Booking, now: datetime) -> None:
+    tradie = _tradie(session, booking)
+    ctx = context(session, tradie, booking)
+    _email(
+        session,
+        booking,
+        kind="dispute_opened",
+        to=tradie_email(tradie),
+        template="dispute_opened",
+        ctx=ctx,
+        now=now,
+    )
+
+
+def late_deposit_refunded(session: DbSession, booking: Booking, now: datetime) -> None:
+    """The deposit arrived after the hold expired and the slot was gone: apologise, full refund."""
+    tradie = _tradie(session, booking)
+    ctx = context(session, tradie, booking)
+    _email(
+        session,
+        booking,
+        kind="late_deposit_refunded",
+        to=booking.customer_email,
+        template="late_deposit_refunded",
+        ctx=ctx,
+        now=now,
+    )
+
+
+def booking_rescheduled(
+    session: DbSession, booking: Booking, old_starts_at: datetime, now: datetime
+) -> None:
+    """New time to the customer with an updated .ics (same UID, higher SEQUENCE); reminder moved."""
+    tradie = _tradie(session, booking)
+    seq = calendar.sequence(session, booking)
+    ctx = context(session, tradie, booking, old_starts_at=old_starts_at)
+    _email(
+        session,
+        booking,
+        kind="rescheduled",
+        to=booking.customer_email,
+        template="booking_rescheduled",
+        ctx=ctx,
+        now=now,
+        extra=str(seq),
+        attachments=[_ics_attachment(session, tradie, booking)],
+    )
+    _sms(
+        session,
+        booking,
+        tradie,
+        kind="rescheduled",
+        to=booking.customer_phone,
+        template="booking_rescheduled",
+        ctx=ctx,
+        now=now,
+        extra=str(seq),
+    )
+    _email(
+        session,
+        booking,
+        kind="rescheduled_tradie",
+        to=tradie_email(tradie),
+        template="rescheduled_tradie",
+        ctx=ctx,
+        now=now,
+        extra=str(seq),
+    )
+    schedule_reminder(session, booking, now)
+
+
+def delivery_failed(session: DbSession, message: OutboxMessage, now: datetime) -> None:
+    """Tell the tradie that a message to their customer could not be delivered."""
+    if message.kind in TRADIE_KINDS or message.tradie_id is None:
+        return
+    tradie = session.get(Tradie, message.tradie_id)
+    if tradie is None:
+        return
+    booking = session.get(Booking, message.booking_id) if message.booking_id else None
+    ctx: dict[str, Any] = {
+        "tradie": tradie,
+        "booking": booking,
+        "failed": message,
+        "tz": tradie.timezone,
+        "brand_name": tradie.business_name,
+        "brand_color": tradie.brand_color or "#1d4ed8",
+        "logo_url": links.logo_url(tradie),
+        "dashboard_url": links.dashboard_booking_url(booking) if booking else None,
+        "for_tradie": True,
+    }
+    key_prefix = f"booking:{booking.id}" if booking else f"tradie:{tradie.id}"
+    outbox.queue_email(
+        session,
+        kind="delivery_failed",
+        to=tradie_email(tradie),
+        template="delivery_failed",
+        context=ctx,
+        key=f"{key_prefix}:delivery_failed:email:{message.id}",
+        tradie_id=tradie.id,
+        booking_id=booking.id if booking else None,
+        now=now,
+    )
+
+
+# ---------------------------------------------------------------------------- reminders
+
+
+def reminder_due(tradie: Tradie, booking: Booking) -> datetime | None:
+    if tradie.reminder_hours <= 0:
+        return None
+    return booking.starts_at - timedelta(hours=tradie.reminder_hours)
+
+
+def schedule_reminder(session: DbSession, booking: Booking, now: datetime) -> list[OutboxMessage]:
+    """Write the reminder (email and SMS) as outbox rows due `reminder_hours` before the job.
+
+    The rows wait in the database (the sweep only takes rows whose time has come), and an RQ
+    scheduled job is set for the same moment; whichever comes first delivers, once. Any
+    earlier reminder of this booking that has not gone yet is cancelled first.
+    """
+    cancel_reminder(session, booking)
+    tradie = _tradie(session, booking)
+    due = reminder_due(tradie, booking)
+    if due is None or due <= now:
+        return []  # too close to the job: the confirmation was the reminder
+    seq = calendar.sequence(session, booking)
+    extra = str(seq) if seq else ""
+    ctx = context(session, tradie, booking)
+    rows = [
+        _email(
+            session,
+            booking,
+            kind=REMINDER,
+            to=booking.customer_email,
+            template="reminder",
+            ctx=ctx,
+            now=now,
+            extra=extra,
+            send_at=due,
+        ),
+        _sms(
+            session,
+            booking,
+            tradie,
+            kind=REMINDER,
+            to=booking.customer_phone,
+            template="reminder",
+            ctx=ctx,
+            now=now,
+            extra=extra,
+            send_at=due,
+        ),
+    ]
+    return [row for row in rows if row is not None]
+
+
+def cancel_reminder(session: DbSession, booking: Booking) -> int:
+    """Cancel the booking's reminders that have not been sent; a stale RQ job then skips them."""
+    result = session.execute(
+        sa.update(OutboxMessage)
+        .where(
+            OutboxMessage.booking_id == booking.id,
+            OutboxMessage.kind == REMINDER,
+            OutboxMessage.status == OutboxStatus.PENDING,
+        )
+        .values(status=OutboxStatus.CANCELLED)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
