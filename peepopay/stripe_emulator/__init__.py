@@ -1,0 +1,12 @@
+"""A local, stateful Stripe emulator for tests and demo mode (test mode only, no real money).
+
+It speaks the subset of Stripe's HTTP API that PeepoPay uses, so the official SDK works against
+it unchanged: `python -m peepopay.stripe_emulator`, or `testing.running_emulator()` in tests.
+It imports nothing from the rest of peepopay.
+"""
+
+from .app import create_emulator_app
+from .state import EmulatorConfig
+from .webhooks import DeliverySettings
+
+__all__ = ["DeliverySettings", "EmulatorConfig", "create_emulator_app"]
