@@ -91,7 +91,8 @@ _CARDS = [
         "visa",
         decline=Decline("card_declined", "Your card was declined.", "generic_decline", False),
     ),
-    CardProfile("4000002500003155", "visa", authentication="unless_setup"),
+    # As the product spec asks: on-session challenge, and off-session always authentication_required.
+    CardProfile("4000002500003155", "visa", authentication="always"),
     CardProfile("4000002760003184", "visa", authentication="always"),
     CardProfile("4000000000003220", "visa", authentication="always"),
     CardProfile("4000008260003178", "visa", decline=INSUFFICIENT_FUNDS, authentication="always"),
@@ -125,7 +126,7 @@ PAYMENT_METHOD_ALIASES = {
 # Shown on the hosted pages.
 CARD_HINTS = [
     ("4242 4242 4242 4242", "succeeds"),
-    ("4000 0025 0000 3155", "asks for 3-D Secure (not again once saved)"),
+    ("4000 0025 0000 3155", "asks for 3-D Secure; fails off-session"),
     ("4000 0027 6000 3184", "asks for 3-D Secure every time"),
     ("4000 0000 0000 0002", "declined"),
     ("4000 0000 0000 9995", "declined: insufficient funds"),

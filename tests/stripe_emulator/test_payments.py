@@ -199,11 +199,12 @@ def test_off_session_a_card_that_needs_authentication_fails_with_authentication_
 @pytest.mark.parametrize(
     ("number", "off_session_outcome"),
     [
-        ("pm_card_authenticationRequiredOnSetup", "succeeded"),
+        # PeepoPay's spec: 3155 fails off-session even after an authenticated deposit.
+        ("pm_card_authenticationRequiredOnSetup", "authentication_required"),
         ("pm_card_authenticationRequired", "authentication_required"),
     ],
 )
-def test_after_an_authenticated_deposit_only_the_always_authenticate_card_fails_off_session(
+def test_after_an_authenticated_deposit_3ds_cards_still_fail_off_session(
     client, on_account, http, number, off_session_outcome
 ):
     pi = deposit(client, on_account, payment_method=number, confirm=True, return_url=RETURN_URL)
