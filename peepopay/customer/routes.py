@@ -1,12 +1,192 @@
-"""Routes of the customer's booking page."""
+"""Routes of the customer's booking page; the token in the path is the only authority."""
 
 from __future__ import annotations
 
-from flask import Response
+from datetime import UTC, date
+from zoneinfo import ZoneInfo
 
+from flask import Response, abort, redirect, request, url_for
+
+from peepopay.booking.models import Booking
+from peepopay.clock import utcnow
 from peepopay.customer import bp
+from peepopay.customer import services as customer
+from peepopay.customer.forms import CancelForm, RescheduleForm
+from peepopay.extensions import db
+from peepopay.htmx import is_htmx, render
+from peepopay.notifications import calendar, links
+
+NOTICES = {
+    "cancelled": "Your booking is cancelled. We have emailed you the details.",
+    "rescheduled": "Your booking has moved. We have emailed you the new time and calendar file.",
+}
+
+
+def _booking(token: str) -> Booking:
+    booking = customer.booking_for_token(db.session, token)
+    if booking is None:
+        abort(404)
+    return booking
+
+
+def _page(booking: Booking, status: int = 200, notice: str | None = None) -> Response:
+    now = utcnow()
+    tradie = customer.tradie_of(db.session, booking)
+    changeable = customer.can_change(booking, now)
+    return render(
+        "customer/page.html",
+        "customer/_booking.html",
+        status,
+        booking=booking,
+        tradie=tradie,
+        tz=tradie.timezone,
+        logo_url=links.logo_url(tradie),
+        payments=customer.payments_of(db.session, booking),
+        changeable=changeable,
+        quote=customer.cancel_quote(db.session, booking, tradie, now) if changeable else None,
+        service=customer.service_of(db.session, booking),
+        notice=notice or NOTICES.get(request.args.get("done", "")),
+    )
 
 
 @bp.get("/b/<token>")
 def page(token: str) -> Response:
-    return Response("", 404)
+    return _page(_booking(token))
+
+
+@bp.get("/b/<token>/booking.ics")
+def ics(token: str) -> Response:
+    booking = _booking(token)
+    tradie = customer.tradie_of(db.session, booking)
+    body = calendar.booking_calendar(
+        tradie,
+        booking,
+        sequence=calendar.sequence(db.session, booking),
+        url=links.booking_url(booking),
+    )
+    response = Response(body, mimetype="text/calendar")
+    response.headers["Content-Disposition"] = f'attachment; filename="booking-{booking.id}.ics"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/b/<token>/cancel")
+def cancel_confirm(token: str) -> Response:
+    booking = _booking(token)
+    return _cancel_page(booking, CancelForm())
+
+
+def _cancel_page(
+    booking: Booking, form: CancelForm, status: int = 200, error: str | None = None
+) -> Response:
+    now = utcnow()
+    tradie = customer.tradie_of(db.session, booking)
+    changeable = customer.can_change(booking, now)
+    quote = customer.cancel_quote(db.session, booking, tradie, now) if changeable else None
+    return render(
+        "customer/cancel.html",
+        "customer/_cancel.html",
+        status,
+        booking=booking,
+        tradie=tradie,
+        tz=tradie.timezone,
+        logo_url=links.logo_url(tradie),
+        form=form,
+        quote=quote,
+        changeable=changeable,
+        error=error,
+    )
+
+
+@bp.post("/b/<token>/cancel")
+def cancel(token: str) -> Response:
+    booking = _booking(token)
+    form = CancelForm()
+    if not form.validate():
+        return _cancel_page(booking, form, 422)
+    try:
+        customer.cancel(db.session, booking, utcnow(), form.expected_refund.data)
+    except customer.CustomerActionError as error:
+        db.session.rollback()
+        return _cancel_page(booking, CancelForm(formdata=None), error.status, error.message)
+    return _done(booking, "cancelled")
+
+
+def _done(booking: Booking, what: str) -> Response:
+    if is_htmx():
+        response = _page(booking, notice=NOTICES[what])
+        response.headers["HX-Push-Url"] = url_for(
+            "customer.page", token=booking.public_token, done=what
+        )
+        return response
+    target = url_for("customer.page", token=booking.public_token, done=what)
+    return redirect(target, 303)  # type: ignore[return-value]
+
+
+def _reschedule_page(
+    booking: Booking,
+    form: RescheduleForm,
+    day: date | None = None,
+    status: int = 200,
+    error: str | None = None,
+) -> Response:
+    now = utcnow()
+    tradie = customer.tradie_of(db.session, booking)
+    service = customer.service_of(db.session, booking)
+    if not customer.can_change(booking, now):
+        service = None
+    days = customer.free_days(db.session, booking, tradie, service, now) if service else []
+    if day is None and days:
+        day = days[0]
+    slots = (
+        customer.reschedule_slots(db.session, booking, tradie, service, day, now)
+        if service is not None and day is not None
+        else []
+    )
+    return render(
+        "customer/reschedule.html",
+        "customer/_reschedule.html",
+        status,
+        booking=booking,
+        tradie=tradie,
+        tz=tradie.timezone,
+        logo_url=links.logo_url(tradie),
+        form=form,
+        days=days,
+        day=day,
+        slots=[s for s in slots if s.available and s.starts_at_utc != booking.starts_at],
+        changeable=service is not None,
+        error=error,
+    )
+
+
+@bp.get("/b/<token>/reschedule")
+def reschedule_form(token: str) -> Response:
+    booking = _booking(token)
+    day = None
+    if raw := request.args.get("date"):
+        try:
+            day = date.fromisoformat(raw)
+        except ValueError:
+            day = None
+    return _reschedule_page(booking, RescheduleForm(formdata=None), day)
+
+
+@bp.post("/b/<token>/reschedule")
+def reschedule(token: str) -> Response:
+    booking = _booking(token)
+    form = RescheduleForm()
+    if not form.validate():
+        return _reschedule_page(booking, form, status=422)
+    start_utc = form.start_utc.astimezone(UTC)
+    tz = ZoneInfo(customer.tradie_of(db.session, booking).timezone)
+    day = start_utc.astimezone(tz).date()
+    try:
+        customer.reschedule(db.session, booking, start_utc, utcnow())
+    except customer.CustomerActionError as error:
+        db.session.rollback()
+        if error.field:
+            form.start.errors = [error.message]
+            return _reschedule_page(booking, form, day, error.status)
+        return _reschedule_page(booking, form, day, error.status, error.message)
+    return _done(booking, "rescheduled")

@@ -68,19 +68,10 @@ def context(session: DbSession, tradie: Tradie, booking: Booking, **extra: Any) 
 
 
 def paid_minor(session: DbSession, booking: Booking) -> int:
-    """Money received for the booking minus what was refunded, in minor units."""
-    rows = session.execute(
-        sa.select(Payment.kind, sa.func.coalesce(sa.func.sum(Payment.amount_minor), 0))
-        .where(Payment.booking_id == booking.id, Payment.status.in_(PAID_STATUSES))
-        .group_by(Payment.kind)
-    )
-    totals = {kind: int(total) for kind, total in rows}
-    received = totals.get("deposit", 0) + totals.get("balance", 0)
-    return max(received - totals.get("refund", 0), 0)
+    """Money received for the booking less refunds, from the payment records."""
+    from peepopay.payments.services import ledger  # payments imports this module
 
-
-# A received payment is "succeeded" (as Stripe says); a refund counts once Stripe accepted it.
-PAID_STATUSES = ("succeeded", "paid", "pending_refund")
+    return ledger(session, booking.id).net_minor
 
 
 def _email(

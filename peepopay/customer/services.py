@@ -1,0 +1,239 @@
+"""What a customer may do with their own booking: see it, cancel it, move it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import sqlalchemy as sa
+
+from peepopay import audit
+from peepopay.auth.models import Tradie
+from peepopay.booking.models import Booking, Status
+from peepopay.booking.policy import can_move, customer_refund_minor
+from peepopay.booking.services import expire_holds
+from peepopay.db_setup import DbSession
+from peepopay.notifications import calendar, messages
+from peepopay.payments.models import Payment
+from peepopay.scheduling import services as scheduling
+from peepopay.scheduling import slots
+from peepopay.scheduling.models import Service
+
+
+class CustomerActionError(Exception):
+    """A change the customer asked for that cannot be made; `status` is the HTTP answer."""
+
+    def __init__(self, message: str, status: int = 422, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.field = field
+
+
+class SlotTaken(CustomerActionError):
+    def __init__(self) -> None:
+        super().__init__("Sorry, that time was just taken. Please choose another time.", 409)
+
+
+@dataclass(frozen=True)
+class CancelQuote:
+    """What cancelling now would refund, shown before the customer confirms."""
+
+    paid_minor: int
+    refund_minor: int
+    window_hours: int
+    window_ends_at: datetime  # the last moment a cancellation refunds in full
+
+    @property
+    def full(self) -> bool:
+        return self.refund_minor == self.paid_minor
+
+
+def booking_for_token(session: DbSession, token: str) -> Booking | None:
+    if not token or len(token) > 64:
+        return None
+    return session.scalar(sa.select(Booking).where(Booking.public_token == token))
+
+
+def tradie_of(session: DbSession, booking: Booking) -> Tradie:
+    tradie = session.get(Tradie, booking.tradie_id)
+    assert tradie is not None
+    return tradie
+
+
+def payments_of(session: DbSession, booking: Booking) -> list[Payment]:
+    return list(
+        session.scalars(
+            sa.select(Payment)
+            .where(Payment.booking_id == booking.id)
+            .order_by(Payment.created_at, Payment.id)
+        )
+    )
+
+
+def can_change(booking: Booking, now: datetime) -> bool:
+    """Only a confirmed booking that has not started can be cancelled or moved by the customer."""
+    return booking.status == Status.CONFIRMED and booking.starts_at > now
+
+
+def cancel_quote(
+    session: DbSession, booking: Booking, tradie: Tradie, now: datetime
+) -> CancelQuote:
+    """The refund the cancellation policy gives if the customer cancels at `now`."""
+    from peepopay.payments.services import ledger
+
+    paid = ledger(session, booking.id).refundable_minor
+    window = tradie.cancellation_window_hours
+    return CancelQuote(
+        paid_minor=paid,
+        refund_minor=customer_refund_minor(booking, paid, now, window),
+        window_hours=window,
+        window_ends_at=booking.starts_at - timedelta(hours=window),
+    )
+
+
+def cancel(
+    session: DbSession, booking: Booking, now: datetime, expected_refund_minor: int | None = None
+) -> int:
+    """Cancel for the customer, refund per the policy, tell both sides; returns the refund.
+
+    When the customer confirmed a different amount than applies now (the window closed while
+    the confirm page was open) nothing changes and they are asked again (409).
+    """
+    if not can_change(booking, now) or not can_move(booking, Status.CANCELLED):
+        raise CustomerActionError("This booking can no longer be cancelled here.", 409)
+    tradie = tradie_of(session, booking)
+    quote = cancel_quote(session, booking, tradie, now)
+    if expected_refund_minor is not None and expected_refund_minor != quote.refund_minor:
+        raise CustomerActionError(
+            "The refund for cancelling has changed since you opened this page. "
+            "Please check the new amount.",
+            409,
+        )
+    refunded = refund_for_cancellation(session, booking, now)
+    booking.status = Status.CANCELLED
+    booking.cancelled_at = now
+    booking.updated_at = now
+    session.flush()
+    audit.record(
+        session,
+        tradie_id=booking.tradie_id,
+        actor="customer",
+        action="booking.cancelled",
+        entity=booking,
+        summary={"by": "customer", "refund_minor": refunded, "paid_minor": quote.paid_minor},
+    )
+    messages.booking_cancelled(session, booking, "customer", refunded, now)
+    return refunded
+
+
+def refund_for_cancellation(session: DbSession, booking: Booking, now: datetime) -> int:
+    """The one place a customer's cancellation asks the payments area for money back: the
+    policy's share of what was paid, refunded through Stripe now; returns the amount."""
+    from peepopay.payments.services import refund_booking
+
+    return refund_booking(session, booking, now, by="customer")
+
+
+# ---------------------------------------------------------------------------- reschedule
+
+
+def service_of(session: DbSession, booking: Booking) -> Service | None:
+    return session.get(Service, booking.service_id) if booking.service_id else None
+
+
+def reschedule_slots(
+    session: DbSession, booking: Booking, tradie: Tradie, service: Service, day: date, now: datetime
+) -> list[slots.Slot]:
+    """The day's slots for the booking's service, its own current time counting as free."""
+    return scheduling.day_slots(session, tradie, service, day, now, exclude_booking_id=booking.id)
+
+
+def free_days(
+    session: DbSession,
+    booking: Booking,
+    tradie: Tradie,
+    service: Service,
+    now: datetime,
+    limit: int = 14,
+) -> list[date]:
+    """The next local dates with a free slot for this booking, within the tradie's horizon."""
+    rules = scheduling.rules_for(tradie, service)
+    today = now.astimezone(rules.tz).date()
+    last = today + timedelta(days=rules.horizon_days)
+    start = slots.busy_window(today, rules)[0]
+    end = slots.busy_window(last, rules)[1]
+    inputs = scheduling.slot_inputs(session, tradie, service, start, end, now, booking.id)
+    found: list[date] = []
+    day = today
+    while day <= last and len(found) < limit:
+        if any(s.available for s in slots.slots_for_date(day, **inputs)):  # type: ignore[arg-type]
+            found.append(day)
+        day += timedelta(days=1)
+    return found
+
+
+def reschedule(session: DbSession, booking: Booking, start_utc: datetime, now: datetime) -> None:
+    """Move the booking to another free slot of its service; no new payment.
+
+    The slot engine decides what is offered; the database's no-overlap guarantee decides a
+    race (SlotTaken, 409), as for a new booking.
+    """
+    if not can_change(booking, now):
+        raise CustomerActionError("This booking can no longer be moved here.", 409)
+    if start_utc.tzinfo is None:
+        raise CustomerActionError("Choose one of the times offered.", field="start")
+    tradie = tradie_of(session, booking)
+    service = service_of(session, booking)
+    if service is None:
+        raise CustomerActionError(
+            f"This service is no longer offered online; please contact {tradie.business_name}.",
+            409,
+        )
+    if start_utc == booking.starts_at:
+        raise CustomerActionError("That is the time already booked.", field="start")
+    # First write of the transaction: free stale holds (they would trip the overlap guarantee).
+    # On SQLite this takes the write lock, so the check and the update below serialise.
+    expire_holds(session, now)
+    inputs = scheduling.slot_inputs(
+        session,
+        tradie,
+        service,
+        start_utc - timedelta(days=1),
+        start_utc + timedelta(days=1),
+        now,
+        booking.id,
+    )
+    day = start_utc.astimezone(scheduling.rules_for(tradie, service).tz).date()
+    offered = {s.starts_at_utc: s for s in slots.slots_for_date(day, **inputs)}  # type: ignore[arg-type]
+    slot = offered.get(start_utc)
+    if slot is None:
+        raise CustomerActionError("Choose one of the times offered.", field="start")
+    if not slots.is_bookable(start_utc, **inputs):  # type: ignore[arg-type]
+        raise SlotTaken()
+    old_starts_at = booking.starts_at
+    try:
+        # A savepoint, so losing the race to the overlap guarantee leaves the transaction usable.
+        with session.begin_nested():
+            session.execute(
+                sa.update(Booking)
+                .where(Booking.id == booking.id)
+                .values(starts_at=slot.starts_at_utc, ends_at=slot.ends_at_utc, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            session.flush()
+    except sa.exc.IntegrityError as error:
+        if "no_overlap" not in str(error.orig):
+            raise
+        raise SlotTaken() from None
+    session.refresh(booking)
+    audit.record(
+        session,
+        tradie_id=booking.tradie_id,
+        actor="customer",
+        action=calendar.RESCHEDULED,
+        entity=booking,
+        summary={"from": old_starts_at.isoformat(), "to": booking.starts_at.isoformat()},
+    )
+    session.flush()
+    messages.booking_rescheduled(session, booking, old_starts_at, now)
