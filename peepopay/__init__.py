@@ -19,6 +19,7 @@ def create_app(
         instance_path=str(INSTANCE),
     )
     register_config(app, config, overrides or {})
+    register_ops(app)
     register_extensions(app)
     register_blueprints(app)
     register_security(app)
@@ -37,6 +38,13 @@ def register_config(app: Flask, config: type[Config] | None, overrides: dict[str
     if app.config["TRUSTED_PROXIES"]:
         n = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
+
+
+def register_ops(app: Flask) -> None:
+    from peepopay import assets, ops
+
+    ops.init_app(app)
+    assets.init_app(app)
 
 
 def register_extensions(app: Flask) -> None:
@@ -66,9 +74,25 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(ops_bp)
+
+    from peepopay.api import bp as api_bp
+    from peepopay.widget import bp as widget_bp
+    from peepopay.widget import embed_bp
+
+    app.register_blueprint(widget_bp)
+    app.register_blueprint(embed_bp)
+    app.register_blueprint(api_bp)
     from peepopay.customer import bp as customer_bp
+    from peepopay.notifications.routes import bp as calendar_bp
 
     app.register_blueprint(customer_bp)
+    app.register_blueprint(calendar_bp)
+    from peepopay.payments import bp as payments_bp
+    from peepopay.payments import pay_bp, webhooks_bp
+
+    app.register_blueprint(payments_bp)
+    app.register_blueprint(webhooks_bp)
+    app.register_blueprint(pay_bp)
     if app.config["DEV_MAILBOX"]:
         from peepopay.notifications.devmail import bp as devmail_bp
 
