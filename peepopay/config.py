@@ -52,6 +52,9 @@ class Config:
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_KEY_PREFIX = "peepopay-limits"
+    # A Redis outage must not stall requests: fail fast, then count in memory until it is back.
+    RATELIMIT_STORAGE_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 1}
+    RATELIMIT_SWALLOW_ERRORS = True
     LOGIN_LIMIT_PER_IP = _env("LOGIN_LIMIT_PER_IP", "20 per 5 minutes")
     LOGIN_LIMIT_PER_ACCOUNT = _env("LOGIN_LIMIT_PER_ACCOUNT", "5 per 5 minutes")
 
@@ -70,6 +73,8 @@ class Config:
     STRIPE_WEBHOOK_SECRET = _env("STRIPE_WEBHOOK_SECRET")
     STRIPE_CONNECT_WEBHOOK_SECRET = _env("STRIPE_CONNECT_WEBHOOK_SECRET")
     STRIPE_API_BASE = _env("STRIPE_API_BASE")
+    # Where browsers reach the emulator's hosted pages (demo mode); STRIPE_API_BASE when unset.
+    STRIPE_EMULATOR_PUBLIC_URL = _env("STRIPE_EMULATOR_PUBLIC_URL")
     PLATFORM_FEE_BPS = _int("PLATFORM_FEE_BPS", 250)
 
     TWILIO_ACCOUNT_SID = _env("TWILIO_ACCOUNT_SID")
@@ -78,6 +83,10 @@ class Config:
     TWILIO_API_BASE = _env("TWILIO_API_BASE")  # tests point the SDK at a local endpoint
 
     SENTRY_DSN = _env("SENTRY_DSN")
+    SENTRY_TRACES_SAMPLE_RATE = float(_env("SENTRY_TRACES_SAMPLE_RATE", "0") or 0)
+    RELEASE = _env("RELEASE")  # shown in Sentry; the Dockerfile can pass the git revision
+    LOG_LEVEL = _env("LOG_LEVEL", "INFO")
+    LOG_FORMAT = _env("LOG_FORMAT", "json")  # or "text"
     METRICS_TOKEN = _env("METRICS_TOKEN")
     DEV_MAILBOX = False
 
@@ -96,7 +105,10 @@ class DevelopmentConfig(Config):
     STRIPE_CONNECT_WEBHOOK_SECRET = _env(
         "STRIPE_CONNECT_WEBHOOK_SECRET", "whsec_peepopay_demo_connect"
     )
-    STRIPE_API_BASE = _env("STRIPE_API_BASE", "http://127.0.0.1:12111")
+    # Demo payments through the local emulator, unless a real Stripe key is configured.
+    STRIPE_API_BASE = _env(
+        "STRIPE_API_BASE", None if _env("STRIPE_SECRET_KEY") else "http://127.0.0.1:12111"
+    )
 
 
 class TestingConfig(DevelopmentConfig):

