@@ -18,6 +18,17 @@ class PaymentKind:
     REFUND = "refund"
 
 
+class PaymentStatus:
+    PENDING = "pending"  # created; the customer or Stripe has not finished yet
+    SUCCEEDED = "succeeded"  # money received (a charge) or returned (a refund)
+    FAILED = "failed"
+    CANCELED = "canceled"
+    AWAITING = "awaiting_payment"  # a balance the saved card could not pay: link sent
+
+    # Refunds that count against what can still be refunded.
+    REFUND_HOLDING = (PENDING, SUCCEEDED)
+
+
 class Payment(db.Model):  # type: ignore[name-defined]
     __tablename__ = "payments"
     __table_args__ = (

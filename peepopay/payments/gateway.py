@@ -1,0 +1,249 @@
+"""The one module that talks to Stripe: a configured StripeClient, idempotency keys derived
+from our own ids, and Stripe's errors mapped to results a person can act on.
+
+Everything else in the product calls these functions and handles `PaymentError`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import stripe
+from flask import current_app
+
+log = logging.getLogger(__name__)
+
+STANDARD_CONTROLLER: Any = {
+    "stripe_dashboard": {"type": "full"},
+    "fees": {"payer": "account"},
+    "losses": {"payments": "stripe"},
+    "requirement_collection": "stripe",
+}
+STRIPE_DASHBOARD_URL = "https://dashboard.stripe.com"
+
+
+class PaymentError(Exception):
+    """A Stripe call that did not work, with the HTTP status and message our user sees."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        decline_code: str | None = None,
+        payment_intent_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.decline_code = decline_code
+        self.payment_intent_id = payment_intent_id
+
+    @property
+    def is_card_error(self) -> bool:
+        return self.status == 402
+
+
+UNAVAILABLE = "Card payments are briefly unavailable. Please try again in a minute."
+MISCONFIGURED = "Card payments are not working on our side right now. We have been alerted."
+
+
+def _error_code(exc: stripe.StripeError) -> str | None:
+    # Some error classes leave `code` empty; the error object always carries it.
+    error = exc.error
+    return exc.code or (error.code if error is not None else None)
+
+
+def map_error(exc: stripe.StripeError) -> PaymentError:
+    """Stripe's exception classes as our results: 402, 429, 503, or 500 logged loudly."""
+    code = _error_code(exc)
+    error = exc.error
+    pi = getattr(error, "payment_intent", None) if error is not None else None
+    pi_id = pi.get("id") if isinstance(pi, dict) else getattr(pi, "id", None)
+    if isinstance(exc, stripe.CardError):
+        return PaymentError(
+            402,
+            exc.user_message or "Your card was declined.",
+            code=code,
+            decline_code=getattr(error, "decline_code", None),
+            payment_intent_id=pi_id,
+        )
+    if isinstance(exc, stripe.RateLimitError):
+        log.warning("Stripe rate limit: %s", exc)
+        return PaymentError(429, "Too many payment attempts right now. Please try again shortly.")
+    if isinstance(exc, stripe.APIConnectionError | stripe.APIError):
+        log.warning("Stripe unavailable: %s", exc)
+        return PaymentError(503, UNAVAILABLE, code=code)
+    log.error(
+        "Stripe refused a request (misconfiguration or a bug): %s %s %s",
+        type(exc).__name__,
+        code,
+        exc.user_message or exc,
+    )
+    return PaymentError(500, MISCONFIGURED, code=code)
+
+
+@contextmanager
+def mapped_errors() -> Iterator[None]:
+    try:
+        yield
+    except stripe.StripeError as exc:
+        raise map_error(exc) from exc
+
+
+def demo_mode() -> bool:
+    """Payments go to the local Stripe emulator (no real money) when an API base is set."""
+    return bool(current_app.config.get("STRIPE_API_BASE"))
+
+
+def client() -> stripe.StripeClient:
+    """The app's StripeClient, built once per app from its configuration."""
+    existing = current_app.extensions.get("stripe_client")
+    if existing is not None:
+        return existing
+    config = current_app.config
+    key = config.get("STRIPE_SECRET_KEY")
+    if not key:
+        log.error("STRIPE_SECRET_KEY is not set; card payments cannot work")
+        raise PaymentError(500, MISCONFIGURED)
+    base = config.get("STRIPE_API_BASE")
+    options: dict[str, Any] = {"max_network_retries": 2}
+    if base:
+        options["base_addresses"] = {"api": base, "connect": base, "files": base}
+    made = stripe.StripeClient(key, **options)
+    current_app.extensions["stripe_client"] = made
+    return made
+
+
+def _opts(account: str | None = None, key: str | None = None) -> stripe.RequestOptions:
+    options: stripe.RequestOptions = {}
+    if account:
+        options["stripe_account"] = account
+    if key:
+        options["idempotency_key"] = key[:255]
+    return options
+
+
+def hosted_base() -> str:
+    """Where a browser reaches the emulator's hosted pages (demo mode only)."""
+    config = current_app.config
+    return str(config.get("STRIPE_EMULATOR_PUBLIC_URL") or config["STRIPE_API_BASE"]).rstrip("/")
+
+
+def hosted_origin() -> str:
+    parts = urlsplit(hosted_base())
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def elements_url(pi_id: str, client_secret: str, parent_origin: str, return_url: str) -> str:
+    """The emulator's demo card form for one PaymentIntent, embedded by the widget."""
+    query = urlencode(
+        {"client_secret": client_secret, "parent_origin": parent_origin, "return_url": return_url}
+    )
+    return f"{hosted_base()}/hosted/elements/{pi_id}?{query}"
+
+
+# --- Connect -------------------------------------------------------------------------------
+
+
+def create_account(
+    *, email: str, country: str, business_name: str, tradie_id: int, key: str
+) -> Any:
+    with mapped_errors():
+        return client().v1.accounts.create(
+            {
+                "controller": STANDARD_CONTROLLER,
+                "country": country,
+                "email": email,
+                "business_profile": {"name": business_name},
+                "metadata": {"tradie_id": str(tradie_id)},
+            },
+            options=_opts(key=key),
+        )
+
+
+def retrieve_account(account_id: str) -> Any:
+    with mapped_errors():
+        return client().v1.accounts.retrieve(account_id)
+
+
+def create_account_link(account_id: str, *, refresh_url: str, return_url: str) -> str:
+    with mapped_errors():
+        link = client().v1.account_links.create(
+            {
+                "account": account_id,
+                "refresh_url": refresh_url,
+                "return_url": return_url,
+                "type": "account_onboarding",
+            }
+        )
+    return str(link.url)
+
+
+# --- Customers and PaymentIntents ----------------------------------------------------------
+
+
+def create_customer(
+    account: str, *, email: str, name: str, phone: str, key: str, metadata: dict[str, str]
+) -> Any:
+    with mapped_errors():
+        return client().v1.customers.create(
+            {"email": email, "name": name, "phone": phone, "metadata": metadata},
+            options=_opts(account, key),
+        )
+
+
+def create_payment_intent(account: str, params: Any, key: str) -> Any:
+    with mapped_errors():
+        return client().v1.payment_intents.create(params, options=_opts(account, key))
+
+
+def retrieve_payment_intent(account: str, pi_id: str) -> Any:
+    with mapped_errors():
+        return client().v1.payment_intents.retrieve(pi_id, options=_opts(account))
+
+
+def create_checkout_session(account: str, params: Any, key: str) -> Any:
+    with mapped_errors():
+        return client().v1.checkout.sessions.create(params, options=_opts(account, key))
+
+
+def retrieve_checkout_session(account: str, session_id: str) -> Any:
+    with mapped_errors():
+        return client().v1.checkout.sessions.retrieve(session_id, options=_opts(account))
+
+
+# --- Refunds -------------------------------------------------------------------------------
+
+
+def create_refund(
+    account: str,
+    *,
+    payment_intent: str,
+    amount_minor: int,
+    key: str,
+    metadata: dict[str, str],
+) -> Any:
+    with mapped_errors():
+        return client().v1.refunds.create(
+            {
+                "payment_intent": payment_intent,
+                "amount": amount_minor,
+                "refund_application_fee": True,
+                "reason": "requested_by_customer",
+                "metadata": metadata,
+            },
+            options=_opts(account, key),
+        )
+
+
+def list_refunds(account: str, charge_id: str) -> list[Any]:
+    with mapped_errors():
+        page = client().v1.refunds.list({"charge": charge_id, "limit": 100}, options=_opts(account))
+    return list(page.data)

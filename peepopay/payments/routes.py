@@ -1,0 +1,361 @@
+"""Payment pages: onboarding and the money view (/dashboard/payments), a booking's balance and
+refund actions, Stripe's webhooks, and the customer's balance payment link."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+
+from peepopay.booking.models import Booking
+from peepopay.clock import utcnow
+from peepopay.extensions import db
+from peepopay.htmx import is_htmx, render
+from peepopay.ops import metrics
+from peepopay.payments import bp, gateway, pay_bp, services, webhooks, webhooks_bp
+from peepopay.payments.forms import BalanceForm, ConnectForm, RefundForm
+from peepopay.payments.gateway import PaymentError
+from peepopay.payments.models import Payment, PaymentKind, PaymentStatus
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- onboarding
+
+
+@bp.get("/payments")
+def dashboard() -> Response:
+    tradie = current_user
+    recent = db.session.execute(
+        sa.select(Payment, Booking)
+        .join(Booking, Booking.id == Payment.booking_id)
+        .where(Payment.tradie_id == tradie.id)
+        .order_by(Payment.created_at.desc(), Payment.id.desc())
+        .limit(25)
+    ).all()
+    return render(
+        "payments/dashboard.html",
+        "payments/_dashboard.html",
+        tradie=tradie,
+        months=services.monthly_totals(db.session, tradie),
+        recent=recent,
+        form=ConnectForm(),
+        fee_percent=services.fee_percent(),
+        stripe_dashboard_url=gateway.STRIPE_DASHBOARD_URL,
+    )
+
+
+@bp.post("/payments/connect")
+def connect() -> ResponseReturnValue:
+    if not ConnectForm().validate_on_submit():
+        abort(400)
+    try:
+        link = services.onboarding_link(db.session, current_user, utcnow())
+    except PaymentError as error:
+        flash(error.message, "error")
+        return redirect(url_for(".dashboard"), 303)
+    return redirect(link, 303)
+
+
+@bp.get("/payments/return")
+def onboarding_return() -> ResponseReturnValue:
+    """Where Stripe sends the tradie after onboarding: read the account's state now."""
+    try:
+        services.refresh_account(db.session, current_user, utcnow())
+    except PaymentError as error:
+        flash(error.message, "error")
+        return redirect(url_for(".dashboard"), 303)
+    if current_user.charges_enabled:
+        flash("Stripe is connected. Your booking page now takes card deposits.", "success")
+    elif current_user.stripe_account_id:
+        flash("Stripe still needs a few details before you can take deposits.", "info")
+    return redirect(url_for(".dashboard"), 303)
+
+
+@bp.get("/payments/refresh")
+def onboarding_refresh() -> ResponseReturnValue:
+    """Stripe's refresh_url: the onboarding link expired or was used, so mint a new one."""
+    if current_user.stripe_account_id is None:
+        return redirect(url_for(".dashboard"), 303)
+    return connect_redirect()
+
+
+def connect_redirect() -> ResponseReturnValue:
+    try:
+        link = services.onboarding_link(db.session, current_user, utcnow())
+    except PaymentError as error:
+        flash(error.message, "error")
+        return redirect(url_for(".dashboard"), 303)
+    return redirect(link, 303)
+
+
+@bp.post("/payments/status")
+def refresh_status() -> ResponseReturnValue:
+    if not ConnectForm().validate_on_submit():
+        abort(400)
+    try:
+        services.refresh_account(db.session, current_user, utcnow())
+    except PaymentError as error:
+        flash(error.message, "error")
+    return redirect(url_for(".dashboard"), 303)
+
+
+# --------------------------------------------------------------------------- booking actions
+
+
+@dataclass
+class Panel:
+    """What the booking page's payment section shows and the forms it offers."""
+
+    booking: Booking
+    ledger: services.Ledger
+    balance_form: BalanceForm
+    refund_form: RefundForm
+    message: str | None = None
+    error: str | None = None
+
+    @property
+    def can_charge_balance(self) -> bool:
+        balance = self.ledger.balance
+        blocked = balance is not None and balance.status in (
+            PaymentStatus.PENDING,
+            PaymentStatus.AWAITING,
+            PaymentStatus.SUCCEEDED,
+        )
+        return self.booking.status == "confirmed" and not blocked and current_user.payments_ready
+
+    @property
+    def awaiting_balance(self) -> Payment | None:
+        balance = self.ledger.balance
+        return balance if balance is not None and balance.status == PaymentStatus.AWAITING else None
+
+
+def panel_for(booking: Booking, **overrides: Any) -> Panel:
+    balance_form = overrides.pop("balance_form", None) or BalanceForm(
+        formdata=None, prefix="balance"
+    )
+    if balance_form.final_amount.data is None and booking.price_minor is not None:
+        balance_form.final_amount.data = _plain(booking.price_minor, booking.currency)
+    return Panel(
+        booking=booking,
+        ledger=services.ledger(db.session, booking.id),
+        balance_form=balance_form,
+        refund_form=overrides.pop("refund_form", None)
+        or RefundForm(formdata=None, prefix="refund"),
+        **overrides,
+    )
+
+
+def _plain(amount_minor: int, currency: str) -> str:
+    from peepopay.formatting import minor_exponent
+
+    exp = minor_exponent(currency)
+    if not exp:
+        return str(amount_minor)
+    major, minor = divmod(amount_minor, 10**exp)
+    return f"{major}.{minor:0{exp}d}"
+
+
+@bp.app_context_processor
+def payment_helpers() -> dict[str, Any]:
+    def booking_payments(booking: Booking) -> Panel:
+        return panel_for(booking)
+
+    return {
+        "booking_payments": booking_payments,
+        "booking_page": _booking_page,
+        "demo_payments": gateway.demo_mode,
+        "payment_kinds": PaymentKind,
+    }
+
+
+def _own_booking(booking_id: int) -> Booking:
+    booking = db.session.scalar(
+        sa.select(Booking).where(Booking.id == booking_id, Booking.tradie_id == current_user.id)
+    )
+    if booking is None:
+        abort(404)
+    return booking
+
+
+def _panel_response(panel: Panel, status: int = 200) -> Response:
+    return render(
+        "payments/booking.html",
+        "dashboard/_booking_payment_actions.html",
+        status,
+        booking=panel.booking,
+        payments_panel=panel,
+    )
+
+
+def _done(booking: Booking, message: str) -> ResponseReturnValue:
+    if is_htmx():
+        db.session.flush()
+        return _panel_response(panel_for(booking, message=message))
+    flash(message, "success")
+    return redirect(_booking_page(booking), 303)
+
+
+def _booking_page(booking: Booking) -> str:
+    if "dashboard.booking_detail" in current_app.view_functions:
+        return url_for("dashboard.booking_detail", booking_id=booking.id)
+    return url_for(".booking", booking_id=booking.id)
+
+
+@bp.get("/bookings/<int:booking_id>/payments")
+def booking(booking_id: int) -> Response:
+    return _panel_response(panel_for(_own_booking(booking_id)))
+
+
+@bp.post("/bookings/<int:booking_id>/balance")
+def charge_balance(booking_id: int) -> ResponseReturnValue:
+    booking = _own_booking(booking_id)
+    form = BalanceForm(prefix="balance")
+    status = 422
+    error = None
+    if form.validate_on_submit():
+        amount = form.minor("final_amount", booking.currency)
+        if amount is not None:
+            try:
+                payment = services.charge_balance(
+                    db.session, booking, current_user, amount, utcnow()
+                )
+            except services.PaymentProblem as problem:
+                form.final_amount.errors.append(problem.message)
+            except PaymentError as failure:
+                status, error = failure.status, failure.message
+            else:
+                return _done(booking, _balance_message(payment))
+    db.session.rollback()
+    return _panel_response(panel_for(booking, balance_form=form, error=error), status)
+
+
+def _balance_message(payment: Payment | None) -> str:
+    if payment is None:
+        return "Nothing more to pay: the job is complete."
+    if payment.status == PaymentStatus.SUCCEEDED:
+        return "The balance was charged to the saved card."
+    if payment.status == PaymentStatus.AWAITING:
+        return (
+            "The saved card could not be charged; we sent the customer a payment link "
+            "by email and SMS."
+        )
+    return "The balance payment is processing."
+
+
+@bp.post("/bookings/<int:booking_id>/refund")
+def refund(booking_id: int) -> ResponseReturnValue:
+    booking = _own_booking(booking_id)
+    form = RefundForm(prefix="refund")
+    status = 422
+    error = None
+    if form.validate_on_submit():
+        amount = form.minor("amount", booking.currency)
+        if amount is not None:
+            try:
+                services.refund(
+                    db.session, booking, current_user, amount, form.reason.data or "", utcnow()
+                )
+            except services.PaymentProblem as problem:
+                form.amount.errors.append(problem.message)
+            except PaymentError as failure:
+                status, error = failure.status, failure.message
+            else:
+                return _done(booking, "Refund sent. The customer will get an email.")
+    db.session.rollback()
+    return _panel_response(panel_for(booking, refund_form=form, error=error), status)
+
+
+# --------------------------------------------------------------------------- webhooks
+
+
+def _receive(secret_name: str) -> ResponseReturnValue:
+    payload = request.get_data()
+    try:
+        event = webhooks.verify(
+            payload,
+            request.headers.get("Stripe-Signature"),
+            current_app.config.get(secret_name),
+        )
+    except webhooks.BadSignature:
+        metrics.webhook_events.labels(type="unverified", result="bad_signature").inc()
+        return jsonify(error="invalid signature"), 400
+    event_type = str(event.get("type", "unknown"))
+    try:
+        result = webhooks.handle(db.session, event, payload.decode(), utcnow())
+    except PaymentError as error:
+        # Stripe is briefly unreachable from here: fail so Stripe delivers the event again.
+        metrics.webhook_events.labels(type=event_type, result="retry").inc()
+        return jsonify(error=error.message), 503
+    metrics.webhook_events.labels(type=event_type, result=result).inc()
+    return jsonify(received=True, result=result), 200
+
+
+@webhooks_bp.post("")
+def platform() -> ResponseReturnValue:
+    return _receive("STRIPE_WEBHOOK_SECRET")
+
+
+@webhooks_bp.post("/connect")
+def connected() -> ResponseReturnValue:
+    return _receive("STRIPE_CONNECT_WEBHOOK_SECRET")
+
+
+# --------------------------------------------------------------------------- the payment link
+
+
+def _booking_by_token(token: str) -> Booking:
+    booking = db.session.scalar(sa.select(Booking).where(Booking.public_token == token))
+    if booking is None:
+        abort(404)
+    return booking
+
+
+@pay_bp.get("/<token>")
+def balance(token: str) -> ResponseReturnValue:
+    """The link in the customer's email: straight on to a live Checkout page for the balance."""
+    booking = _booking_by_token(token)
+    book = services.ledger(db.session, booking.id)
+    payment = book.balance
+    tradie = services.tradie_of(db.session, booking)
+    if payment is None or payment.status != PaymentStatus.AWAITING or not tradie.payments_ready:
+        paid = payment is not None and payment.status == PaymentStatus.SUCCEEDED
+        return render_template("payments/pay.html", booking=booking, tradie=tradie, paid=paid)
+    try:
+        url = services.open_checkout(booking, tradie, payment)
+    except PaymentError as error:
+        return render_template(
+            "payments/pay.html", booking=booking, tradie=tradie, error=error.message
+        ), error.status
+    return redirect(url, 303)
+
+
+@pay_bp.get("/<token>/done")
+def balance_done(token: str) -> ResponseReturnValue:
+    booking = _booking_by_token(token)
+    tradie = services.tradie_of(db.session, booking)
+    paid = False
+    checkout_id = request.args.get("session_id", "")
+    if checkout_id:
+        try:
+            paid = services.sync_checkout(db.session, booking, checkout_id, utcnow())
+        except PaymentError as error:
+            log.warning("could not read checkout session %s: %s", checkout_id, error)
+    return render_template(
+        "payments/pay.html", booking=booking, tradie=tradie, paid=paid, returned=True
+    )
