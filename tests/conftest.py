@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -251,12 +252,198 @@ def deliver_outbox(app: Flask) -> list[str]:
     """Deliver every pending outbox message now, as the worker would."""
     from peepopay.clock import utcnow
     from peepopay.models import OutboxMessage, OutboxStatus
-    from peepopay.notifications.outbox import deliver
+    from peepopay.notifications.outbox import SWEEP_GRACE, deliver
 
     with app.app_context():
+        # Due rows only, as the worker takes them: a reminder waits for its time.
         ids = db.session.scalars(
-            sa.select(OutboxMessage.id).where(OutboxMessage.status == OutboxStatus.PENDING)
+            sa.select(OutboxMessage.id).where(
+                OutboxMessage.status == OutboxStatus.PENDING,
+                OutboxMessage.next_attempt_at <= utcnow() + SWEEP_GRACE,
+            )
         ).all()
         results = [deliver(db.session, message_id, now=utcnow()) for message_id in ids]
         db.session.remove()
         return results
+
+
+# --- dashboard (issue 4) -------------------------------------------------------------------------
+
+
+class DashboardClient:
+    """A signed-in client that adds the CSRF token to posts and can ask for htmx fragments."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+        self._token: str | None = None
+
+    @property
+    def token(self) -> str:
+        if self._token is None:
+            self._token = csrf_token(self.client, "/dashboard")
+        return self._token
+
+    @staticmethod
+    def _headers(htmx: bool) -> dict[str, str]:
+        return {"HX-Request": "true"} if htmx else {}
+
+    def get(self, url: str, htmx: bool = False, **kwargs: Any) -> Any:
+        return self.client.get(url, headers=self._headers(htmx), **kwargs)
+
+    def post(self, url: str, data: dict[str, Any] | None = None, htmx: bool = False, **kw: Any) -> Any:
+        return self.client.post(
+            url, data={**(data or {}), "csrf_token": self.token}, headers=self._headers(htmx), **kw
+        )
+
+
+@pytest.fixture
+def dash(signed_in: FlaskClient) -> DashboardClient:
+    return DashboardClient(signed_in)
+
+
+@pytest.fixture
+def add_booking(app: Flask, tradie_id: int) -> Any:
+    """Factory: a booking row for the signed-in tradie (or `tradie_id=`); returns its id."""
+    from datetime import UTC, datetime, timedelta
+
+    from peepopay.models import Booking
+
+    counter = iter(range(1, 10_000))
+
+    def make(**values: Any) -> int:
+        n = next(counter)
+        start = values.pop("starts_at", datetime(2030, 1, 7, 20, tzinfo=UTC) + timedelta(days=n))
+        fields: dict[str, Any] = {
+            "tradie_id": tradie_id,
+            "service_name": "Leak repair",
+            "duration_minutes": 60,
+            "price_minor": 20000,
+            "deposit_minor": 5000,
+            "currency": "NZD",
+            "customer_name": f"Customer {n}",
+            "customer_email": f"customer{n}@example.com",
+            "customer_phone": f"+6421000{n:04d}",
+            "job_address": f"{n} Queen Street, Auckland",
+            "starts_at": start,
+            "ends_at": start + timedelta(minutes=values.get("duration_minutes", 60)),
+            "status": "confirmed",
+        }
+        fields.update(values)
+        with app.app_context():
+            booking = Booking(**fields)
+            db.session.add(booking)
+            db.session.commit()
+            return int(booking.id)
+
+    return make
+
+
+@pytest.fixture
+def add_payment(app: Flask, tradie_id: int) -> Any:
+    """Factory: a Payment row on a booking; returns its id."""
+    from peepopay.models import Payment
+
+    def make(booking_id: int, **values: Any) -> int:
+        fields: dict[str, Any] = {
+            "booking_id": booking_id,
+            "tradie_id": tradie_id,
+            "kind": "deposit",
+            "amount_minor": 5000,
+            "currency": "NZD",
+            "status": "succeeded",
+        }
+        fields.update(values)
+        with app.app_context():
+            payment = Payment(**fields)
+            db.session.add(payment)
+            db.session.commit()
+            return int(payment.id)
+
+    return make
+
+
+# --- payments (issue 5): the Stripe emulator and a live server for its webhooks -------------------
+
+
+class LiveServer:
+    """One HTTP server for the session that serves whichever app the current test set, so the
+    Stripe emulator's webhooks reach the app under test."""
+
+    def __init__(self) -> None:
+        import threading
+
+        from werkzeug.serving import WSGIRequestHandler, make_server
+
+        class Quiet(WSGIRequestHandler):
+            def log_request(self, *args: Any) -> None:
+                pass
+
+        self.app: Flask | None = None
+        self.server = make_server("127.0.0.1", 0, self, threaded=True, request_handler=Quiet)
+        self.url = f"http://127.0.0.1:{self.server.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        app = self.app
+        if app is None:
+            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+            return [b"no app under test"]
+        return app(environ, start_response)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+@pytest.fixture(scope="session")
+def live_server() -> Iterator[LiveServer]:
+    server = LiveServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def stripe_emulator(live_server: LiveServer) -> Iterator[Any]:
+    """The Stripe emulator for the session; webhooks go to the live server's current app."""
+    from peepopay.stripe_emulator.testing import running_emulator
+
+    with running_emulator(
+        webhook_url=f"{live_server.url}/webhooks/stripe",
+        webhook_secret=TestingConfig.STRIPE_WEBHOOK_SECRET,
+        connect_webhook_url=f"{live_server.url}/webhooks/stripe/connect",
+        connect_webhook_secret=TestingConfig.STRIPE_CONNECT_WEBHOOK_SECRET,
+        retry_base_seconds=0.2,
+    ) as emulator:
+        USED["stripe"] = f"emulator at {emulator.url}"
+        yield emulator
+
+
+def emulator_config(emulator: Any) -> dict[str, Any]:
+    """app_config overrides that point the app's Stripe client at the emulator."""
+    return {
+        "STRIPE_API_BASE": emulator.url,
+        "STRIPE_EMULATOR_PUBLIC_URL": emulator.url,
+        "STRIPE_SECRET_KEY": "sk_test_peepopay_tests",
+        "STRIPE_PUBLISHABLE_KEY": "pk_test_peepopay_tests",
+    }
+
+
+@pytest.fixture
+def stripe_live(app: Flask, live_server: LiveServer, stripe_emulator: Any) -> Iterator[Any]:
+    """The emulator, reset, delivering webhooks to this test's app (needs `emulator_config`)."""
+    assert app.config["STRIPE_API_BASE"] == stripe_emulator.url, "override app_config first"
+    stripe_emulator.control("reset")
+    stripe_emulator.control(
+        "config", {"deliver_times": 1, "shuffle": False, "hold_events": False}
+    )
+    live_server.app = app
+    yield stripe_emulator
+    from peepopay.stripe_emulator.testing import ControlError
+
+    # A delivery still retrying after this is dropped by the reset.
+    with contextlib.suppress(ControlError):
+        stripe_emulator.control("flush", {"timeout": 5})
+    stripe_emulator.control("reset")
+    live_server.app = None
