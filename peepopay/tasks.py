@@ -9,4 +9,7 @@ from peepopay.db_setup import DbSession
 
 def periodic_duties(session: DbSession, now: datetime) -> None:
     """Expire stale holds and other time-driven state changes (filled in by later areas)."""
+    from peepopay.booking.services import expire_holds
+
+    expire_holds(session, now)
     session.commit()

@@ -1,0 +1,312 @@
+"""Creating held bookings and expiring stale holds; one path for the widget and the API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import phonenumbers
+import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
+
+from peepopay import audit
+from peepopay.auth.models import Tradie
+from peepopay.booking.models import Booking, Status
+from peepopay.db_setup import DbSession
+from peepopay.money import deposit_for
+from peepopay.ops import metrics
+from peepopay.scheduling import services as scheduling
+from peepopay.scheduling import slots
+from peepopay.scheduling.models import Service
+
+NAME_MAX = 120
+EMAIL_MAX = 254
+ADDRESS_MAX = 300
+NOTES_MAX = 2000
+
+
+class BookingError(Exception):
+    """A booking request that cannot be honoured; subclasses say why."""
+
+
+class InvalidBooking(BookingError):
+    """Field errors, keyed by field name (serviceId, start, name, email, phone, address, notes)."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__("; ".join(m for messages in errors.values() for m in messages))
+        self.errors = errors
+
+
+class SlotTaken(BookingError):
+    """The time is no longer free; `next_free_slots` offers the nearest ones that are."""
+
+    message = "Sorry, that time was just taken. Please choose another time."
+
+    def __init__(self, next_free_slots: list[slots.Slot]) -> None:
+        super().__init__(self.message)
+        self.next_free_slots = next_free_slots
+
+
+@dataclass(frozen=True)
+class Customer:
+    """Contact details as typed; `clean_customer` validates and normalises them."""
+
+    name: str = ""
+    email: str = ""
+    phone: str = ""
+    address: str = ""
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class PaymentStart:
+    """What the browser needs to take the deposit (all None until payments are wired)."""
+
+    client_secret: str | None = None
+    account_id: str | None = None
+    publishable_key: str | None = None
+    payment_intent_id: str | None = None
+
+
+@dataclass
+class _Errors:
+    fields: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, name: str, message: str) -> None:
+        self.fields.setdefault(name, []).append(message)
+
+
+def _text(
+    errors: _Errors, name: str, label: str, value: str, limit: int, required: bool = True
+) -> str:
+    value = " ".join(value.split()) if required else value.strip()
+    if required and not value:
+        errors.add(name, f"{label} is required.")
+    elif len(value) > limit:
+        errors.add(name, f"{label} must be at most {limit} characters.")
+    return value
+
+
+def _phone(errors: _Errors, raw: str, country: str) -> str:
+    if not raw.strip():
+        errors.add("phone", "Phone is required.")
+        return ""
+    try:
+        number = phonenumbers.parse(raw, country.upper())
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        example = phonenumbers.example_number_for_type(
+            country.upper(), phonenumbers.PhoneNumberType.MOBILE
+        )
+        hint = (
+            f", like {phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.NATIONAL)}"
+            if example
+            else ""
+        )
+        errors.add("phone", f"Phone must be a valid phone number{hint}.")
+        return ""
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _email(errors: _Errors, raw: str) -> str:
+    raw = raw.strip()
+    if not raw:
+        errors.add("email", "Email is required.")
+        return ""
+    if len(raw) > EMAIL_MAX:
+        errors.add("email", f"Email must be at most {EMAIL_MAX} characters.")
+        return ""
+    try:
+        return validate_email(raw, check_deliverability=False).normalized
+    except EmailNotValidError:
+        errors.add("email", "Email must be a valid address, like you@example.com.")
+        return ""
+
+
+def _collect(customer: Customer, country: str, errors: _Errors) -> Customer:
+    return Customer(
+        name=_text(errors, "name", "Name", customer.name, NAME_MAX),
+        email=_email(errors, customer.email),
+        phone=_phone(errors, customer.phone, country),
+        address=_text(errors, "address", "Job address", customer.address, ADDRESS_MAX),
+        notes=_text(errors, "notes", "Notes", customer.notes, NOTES_MAX, required=False),
+    )
+
+
+def clean_customer(customer: Customer, country: str) -> Customer:
+    """The details validated and normalised (phone in E.164); InvalidBooking names each field."""
+    errors = _Errors()
+    cleaned = _collect(customer, country, errors)
+    if errors.fields:
+        raise InvalidBooking(errors.fields)
+    return cleaned
+
+
+def bookable_service(session: DbSession, tradie: Tradie, service_id: object) -> Service | None:
+    """The tradie's active service with this id, or None (unknown, archived or another's)."""
+    try:
+        sid = int(str(service_id))
+    except (TypeError, ValueError):
+        return None
+    return session.scalar(
+        sa.select(Service).where(
+            Service.id == sid, Service.tradie_id == tradie.id, Service.archived.is_(False)
+        )
+    )
+
+
+def active_services(session: DbSession, tradie: Tradie) -> list[Service]:
+    return list(
+        session.scalars(
+            sa.select(Service)
+            .where(Service.tradie_id == tradie.id, Service.archived.is_(False))
+            .order_by(Service.sort_order, Service.id)
+        )
+    )
+
+
+def _expire_stale(session: DbSession, now: datetime, tradie_id: int | None = None) -> int:
+    query = (
+        sa.update(Booking)
+        .where(
+            Booking.status == Status.PENDING_PAYMENT,
+            Booking.hold_expires_at <= now,
+        )
+        .values(status=Status.EXPIRED, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if tradie_id is not None:
+        query = query.where(Booking.tradie_id == tradie_id)
+    return int(session.execute(query).rowcount or 0)  # type: ignore[attr-defined]
+
+
+def expire_holds(session: DbSession, now: datetime) -> int:
+    """Mark pending bookings whose hold has run out as expired; returns how many."""
+    return _expire_stale(session, now)
+
+
+def next_free(
+    session: DbSession, tradie: Tradie, service: Service, after: datetime, now: datetime
+) -> list[slots.Slot]:
+    """The next few available slots at or after `after`, from one bookings query."""
+    rules = scheduling.rules_for(tradie, service)
+    first_day = max(after.astimezone(rules.tz).date(), now.astimezone(rules.tz).date())
+    last_day = now.astimezone(rules.tz).date() + timedelta(days=rules.horizon_days)
+    start = slots.busy_window(first_day, rules)[0]
+    end = slots.busy_window(last_day, rules)[1]
+    inputs = scheduling.slot_inputs(session, tradie, service, start, end, now)
+    return slots.next_free_slots(after, **inputs)  # type: ignore[arg-type]
+
+
+def offered_slot(
+    session: DbSession, tradie: Tradie, service: Service, start_utc: datetime, now: datetime
+) -> slots.Slot | None:
+    """The slot starting exactly at `start_utc` if the engine offers it now (free or taken)."""
+    day: date = start_utc.astimezone(scheduling.rules_for(tradie, service).tz).date()
+    for slot in scheduling.day_slots(session, tradie, service, day, now):
+        if slot.starts_at_utc == start_utc:
+            return slot
+    return None
+
+
+def create_held_booking(
+    session: DbSession,
+    *,
+    tradie: Tradie,
+    service_id: object,
+    start_utc: datetime | None,
+    customer: Customer,
+    now: datetime,
+) -> Booking:
+    """Hold an offered, free slot for the customer as a pending_payment booking.
+
+    Raises InvalidBooking (422) for field errors or a time that is not offered, SlotTaken (409)
+    when the time is taken, including by a concurrent request caught by the database.
+    """
+    errors = _Errors()
+    service = bookable_service(session, tradie, service_id)
+    if service is None:
+        errors.add("serviceId", "serviceId does not name a service this business offers.")
+    if start_utc is None:
+        errors.add("start", "start is required: a slot's start time with its UTC offset.")
+    elif start_utc.tzinfo is None or start_utc.utcoffset() is None:
+        errors.add("start", "start must include a UTC offset, like 2026-03-02T10:00:00+13:00.")
+    cleaned = _collect(customer, tradie.country, errors)
+    if errors.fields or service is None or start_utc is None:
+        raise InvalidBooking(errors.fields)
+
+    # First write of the transaction: free stale holds. On SQLite this takes the write lock
+    # (pysqlite begins on the first DML), so the check below and the insert serialise.
+    _expire_stale(session, now, tradie.id)
+
+    slot = offered_slot(session, tradie, service, start_utc, now)
+    if slot is None:
+        raise InvalidBooking({"start": ["start is not one of the times offered for this service."]})
+    if not slot.available:
+        raise SlotTaken(next_free(session, tradie, service, start_utc, now))
+
+    booking = Booking(
+        tradie_id=tradie.id,
+        service_id=service.id,
+        service_name=service.name,
+        duration_minutes=service.duration_minutes,
+        price_minor=service.price_minor,
+        deposit_minor=deposit_for(service),
+        currency=tradie.currency,
+        customer_name=cleaned.name,
+        customer_email=cleaned.email,
+        customer_phone=cleaned.phone,
+        job_address=cleaned.address,
+        notes=cleaned.notes,
+        starts_at=slot.starts_at_utc,
+        ends_at=slot.ends_at_utc,
+        status=Status.PENDING_PAYMENT,
+        hold_expires_at=now + timedelta(minutes=tradie.hold_minutes),
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        # A savepoint, so losing the race to the overlap guarantee leaves the transaction usable.
+        with session.begin_nested():
+            session.add(booking)
+            session.flush()
+    except sa.exc.IntegrityError as error:
+        if "no_overlap" not in str(error.orig):
+            raise
+        raise SlotTaken(next_free(session, tradie, service, start_utc, now)) from None
+    metrics.bookings_created.inc()
+    audit.record(
+        session,
+        tradie_id=tradie.id,
+        actor="customer",
+        action="booking.held",
+        entity=booking,
+        summary={
+            "service": service.name,
+            "starts_at": booking.starts_at.isoformat(),
+            "deposit_minor": booking.deposit_minor,
+            "currency": booking.currency,
+        },
+    )
+    return booking
+
+
+def start_payment(
+    session: DbSession, booking: Booking, tradie: Tradie, now: datetime | None = None
+) -> PaymentStart:
+    """The one place a held booking's deposit payment starts: the deposit PaymentIntent on
+    the tradie's Stripe account (payments.services.start_deposit).
+
+    Raises payments.services.DepositsUnavailable when the tradie cannot take deposits and
+    payments.gateway.PaymentError (with an HTTP status) when Stripe refuses or is away."""
+    from peepopay.clock import utcnow
+    from peepopay.payments.services import start_deposit
+
+    start = start_deposit(session, booking, tradie, now or utcnow())
+    return PaymentStart(
+        client_secret=start.client_secret,
+        account_id=start.account_id,
+        publishable_key=start.publishable_key,
+        payment_intent_id=start.payment_intent_id,
+    )

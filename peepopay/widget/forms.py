@@ -1,0 +1,17 @@
+"""The details step's fields; rules live in booking.services so the API shares them."""
+
+from wtforms import EmailField, Form, StringField, TelField, TextAreaField
+
+
+class DetailsForm(Form):
+    """A plain form (no CSRF: the widget has no session to protect)."""
+
+    name = StringField("Your name", render_kw={"autocomplete": "name", "maxlength": 120})
+    email = EmailField("Email", render_kw={"autocomplete": "email", "maxlength": 254})
+    phone = TelField("Phone", render_kw={"autocomplete": "tel", "maxlength": 32})
+    address = TextAreaField(
+        "Job address", render_kw={"autocomplete": "street-address", "rows": 2, "maxlength": 300}
+    )
+    notes = TextAreaField(
+        "Notes for the tradie (optional)", render_kw={"rows": 3, "maxlength": 2000}
+    )

@@ -1,0 +1,389 @@
+"""Widget steps: service, day, time, details, review, payment, confirmation.
+
+Each step answers an htmx fragment or the full page; every control is a real form, so the flow
+works without JavaScript. No step touches the session or sets a cookie.
+"""
+
+from __future__ import annotations
+
+import calendar
+from datetime import date, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import Response, abort, g, redirect, request, url_for
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException
+
+from peepopay.auth.models import Tradie
+from peepopay.booking import services as bookings
+from peepopay.booking.models import Booking, Status
+from peepopay.clock import utcnow
+from peepopay.extensions import db
+from peepopay.htmx import render
+from peepopay.money import deposit_for
+from peepopay.scheduling import services as scheduling
+from peepopay.scheduling.models import Service
+from peepopay.security import widget_csp
+from peepopay.widget import bp
+from peepopay.widget.forms import DetailsForm
+from peepopay.widget.limits import availability_limit, booking_limit
+from peepopay.widget.state import (
+    DETAIL_FIELDS,
+    WidgetState,
+    booking_token,
+    parse_color,
+    parse_month,
+    parse_origin,
+    read_booking_token,
+    text_color,
+)
+
+DEFAULT_BRAND = "#1d4ed8"
+MESSAGES = {
+    404: "We couldn't find that booking page. Check the link and try again.",
+    405: "That step can't be opened that way. Please start again.",
+    429: "You're going a little fast. Please wait a minute, then try again.",
+    500: "Something went wrong on our side. Please try again.",
+}
+
+
+# --- request set-up ------------------------------------------------------------------------
+
+
+def find_tradie(slug: str | None) -> Tradie | None:
+    if not slug:
+        return None
+    return db.session.scalar(sa.select(Tradie).where(Tradie.slug == slug))
+
+
+def frame_ancestors(tradie: Tradie) -> str:
+    """Any site may frame the widget unless the tradie listed the sites allowed to."""
+    origins = [o for o in (parse_origin(x, []) for x in tradie.origins) if o]
+    return " ".join(["'self'", *origins]) if origins else "*"
+
+
+@bp.url_value_preprocessor
+def remember_slug(_endpoint: str | None, values: dict[str, Any] | None) -> None:
+    g.slug = (values or {}).get("slug")
+
+
+@bp.before_request
+def load_tradie() -> None:
+    tradie = find_tradie(g.get("slug"))
+    if tradie is None:
+        abort(404)
+    g.tradie = tradie
+    g.widget_csp = widget_csp(frame_ancestors(tradie))
+    g.state = WidgetState.from_values(request.values, tradie.origins)
+
+
+@bp.after_request
+def no_caching(response: Response) -> Response:
+    # Free times change by the minute, and pages may carry what the customer typed.
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def show(fragment: str, status: int = 200, **context: Any) -> Response:
+    """Render one step: the fragment for htmx, the whole widget page otherwise."""
+    tradie: Tradie | None = g.get("tradie")
+    state: WidgetState = g.get("state") or WidgetState()
+    brand = (
+        parse_color(state.color)
+        or parse_color(tradie.brand_color if tradie else None)
+        or DEFAULT_BRAND
+    )
+    return render(
+        "widget/page.html",
+        fragment,
+        status,
+        step=fragment,
+        tradie=tradie,
+        state=state,
+        brand=brand,
+        brand_fg=text_color(brand),
+        detail_fields=DETAIL_FIELDS,
+        **context,
+    )
+
+
+@bp.errorhandler(HTTPException)
+def widget_error(error: HTTPException) -> Response:
+    code = error.code or 500
+    if g.get("tradie") is None:
+        # The limiter answers before the tradie is loaded; brand the message anyway.
+        g.tradie = find_tradie(g.get("slug"))
+        if g.tradie is not None:
+            g.state = WidgetState.from_values(request.values, g.tradie.origins)
+    message = MESSAGES.get(code, error.description or "Something went wrong.")
+    response = show("widget/_error.html", code, code=code, message=message)
+    for name, value in error.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def tradie() -> Tradie:
+    tradie: Tradie = g.tradie
+    return tradie
+
+
+def state() -> WidgetState:
+    current: WidgetState = g.state
+    return current
+
+
+def zone() -> ZoneInfo:
+    return ZoneInfo(tradie().timezone)
+
+
+def chosen_service() -> Service | None:
+    return bookings.bookable_service(db.session, tradie(), state().service)
+
+
+def services_step(error: str | None = None) -> Response:
+    services = bookings.active_services(db.session, tradie())
+    return show(
+        "widget/_service.html",
+        422 if error else 200,
+        services=services,
+        deposits={s.id: deposit_for(s) for s in services},
+        error=error,
+    )
+
+
+def month_key(year: int, month: int) -> str:
+    return f"{year:04d}-{month:02d}"
+
+
+def add_month(year: int, month: int, delta: int) -> tuple[int, int]:
+    index = year * 12 + month - 1 + delta
+    return index // 12, index % 12 + 1
+
+
+def date_step(service: Service, error: str | None = None, status: int = 200) -> Response:
+    now = utcnow()
+    today = now.astimezone(zone()).date()
+    last = today + timedelta(days=tradie().horizon_days)
+    first_month, last_month = (today.year, today.month), (last.year, last.month)
+    free: dict[tuple[int, int], list[date]] = {}
+
+    def days_in(ym: tuple[int, int]) -> list[date]:
+        if ym not in free:
+            free[ym] = scheduling.month_days(db.session, tradie(), service, *ym, now)
+        return free[ym]
+
+    suggestion = None
+    ym = first_month
+    while ym <= last_month:
+        if days := days_in(ym):
+            suggestion = days[0]
+            break
+        ym = add_month(*ym, 1)
+
+    st = state()
+    wanted = parse_month(st.month) or ((st.day.year, st.day.month) if st.day else None)
+    if wanted is None:
+        wanted = (suggestion.year, suggestion.month) if suggestion else first_month
+    shown = min(max(wanted, first_month), last_month)
+    available = set(days_in(shown))
+    previous, following = add_month(*shown, -1), add_month(*shown, 1)
+    return show(
+        "widget/_date.html",
+        status,
+        service=service,
+        weeks=calendar.Calendar(firstweekday=0).monthdatescalendar(*shown),
+        year=shown[0],
+        month=shown[1],
+        month_name=date(*shown, 1).strftime("%B %Y"),
+        available=available,
+        suggestion=suggestion,
+        previous=month_key(*previous) if previous >= first_month else None,
+        following=month_key(*following) if following <= last_month else None,
+        error=error,
+    )
+
+
+def time_step(service: Service, day: date, error: str | None = None, status: int = 200) -> Response:
+    slots = scheduling.day_slots(db.session, tradie(), service, day, utcnow())
+    return show(
+        "widget/_time.html",
+        status,
+        service=service,
+        day=day,
+        slots=[s for s in slots if s.available],
+        error=error,
+    )
+
+
+def details_form(errors: dict[str, list[str]] | None = None) -> DetailsForm:
+    form = DetailsForm(data=state().details)
+    for name, messages in (errors or {}).items():
+        if name in DETAIL_FIELDS:
+            getattr(form, name).errors = list(messages)
+    return form
+
+
+def details_step(
+    service: Service, slot: Any, errors: dict[str, list[str]] | None = None
+) -> Response:
+    return show(
+        "widget/_details.html",
+        422 if errors else 200,
+        service=service,
+        slot=slot,
+        form=details_form(errors),
+        errors=errors or {},
+    )
+
+
+def slot_or_step(service: Service) -> Any:
+    """The chosen slot if it is still offered and free, else the step to pick another."""
+    start = state().start_utc
+    if start is None:
+        return None, date_step(service, "Choose a day, then a time.", 422)
+    slot = bookings.offered_slot(db.session, tradie(), service, start, utcnow())
+    if slot is None or not slot.available:
+        day = start.astimezone(zone()).date()
+        message = "Sorry, that time is no longer available. Please choose another."
+        return None, time_step(service, day, message, 409 if slot else 422)
+    return slot, None
+
+
+# --- steps ---------------------------------------------------------------------------------
+
+
+@bp.route("/widget/<slug>", methods=["GET", "POST"])
+@bp.route("/book/<slug>", methods=["GET", "POST"])
+def start(slug: str) -> ResponseReturnValue:
+    return services_step()
+
+
+@bp.route("/book/<slug>/date", methods=["GET", "POST"])
+@availability_limit
+def choose_date(slug: str) -> ResponseReturnValue:
+    service = chosen_service()
+    if service is None:
+        return services_step("Choose a service to continue.")
+    return date_step(service)
+
+
+@bp.route("/book/<slug>/time", methods=["GET", "POST"])
+@availability_limit
+def choose_time(slug: str) -> ResponseReturnValue:
+    service = chosen_service()
+    if service is None:
+        return services_step("Choose a service to continue.")
+    day = state().day
+    if day is None:
+        return date_step(service, "Choose a day to see its times.", 422)
+    return time_step(service, day)
+
+
+@bp.route("/book/<slug>/details", methods=["GET", "POST"])
+def details(slug: str) -> ResponseReturnValue:
+    service = chosen_service()
+    if service is None:
+        return services_step("Choose a service to continue.")
+    slot, other_step = slot_or_step(service)
+    return other_step or details_step(service, slot)
+
+
+@bp.post("/book/<slug>/summary")
+def summary(slug: str) -> ResponseReturnValue:
+    service = chosen_service()
+    if service is None:
+        return services_step("Choose a service to continue.")
+    slot, other_step = slot_or_step(service)
+    if other_step:
+        return other_step
+    try:
+        customer = bookings.clean_customer(state().customer, tradie().country)
+    except bookings.InvalidBooking as error:
+        return details_step(service, slot, error.errors)
+    deposit = deposit_for(service)
+    return show(
+        "widget/_summary.html",
+        service=service,
+        slot=slot,
+        customer=customer,
+        deposit=deposit,
+        balance=None if service.price_minor is None else service.price_minor - deposit,
+    )
+
+
+@bp.post("/book/<slug>/hold")
+@booking_limit
+def hold(slug: str) -> ResponseReturnValue:
+    service = chosen_service()
+    if service is None:
+        return services_step("Choose a service to continue.")
+    if not tradie().payments_ready:
+        return show("widget/_unavailable.html", service=service)
+    try:
+        booking = bookings.create_held_booking(
+            db.session,
+            tradie=tradie(),
+            service_id=state().service,
+            start_utc=state().start_utc,
+            customer=state().customer,
+            now=utcnow(),
+        )
+    except bookings.InvalidBooking as error:
+        slot, other_step = slot_or_step(service)
+        if other_step or "start" in error.errors:
+            return other_step or date_step(service, "Choose a day, then a time.", 422)
+        return details_step(service, slot, error.errors)
+    except bookings.SlotTaken as taken:
+        return show(
+            "widget/_taken.html",
+            409,
+            service=service,
+            message=taken.message,
+            next_slots=taken.next_free_slots,
+        )
+    keep: dict[str, Any] = state().query("service", "month", "date", "start", *DETAIL_FIELDS)
+    target = url_for("widget.payment", slug=slug, token=booking_token(booking.id), **keep)
+    return redirect(target, 303)
+
+
+def held_booking(token: str) -> Booking:
+    booking_id = read_booking_token(token)
+    booking = db.session.get(Booking, booking_id) if booking_id else None
+    if booking is None or booking.tradie_id != tradie().id:
+        abort(404)
+    return booking
+
+
+@bp.get("/book/<slug>/pay/<token>")
+def payment(slug: str, token: str) -> ResponseReturnValue:
+    booking = held_booking(token)
+    now = utcnow()
+    if booking.status != Status.PENDING_PAYMENT or (
+        booking.hold_expires_at is not None and booking.hold_expires_at <= now
+    ):
+        return confirmation(slug, token)
+    return show(
+        "widget/_payment.html",
+        booking=booking,
+        token=token,
+        payment=bookings.start_payment(db.session, booking, tradie()),
+        minutes_left=max(1, int(((booking.hold_expires_at or now) - now).total_seconds() // 60)),
+    )
+
+
+@bp.get("/book/<slug>/done/<token>")
+def confirmation(slug: str, token: str) -> ResponseReturnValue:
+    booking = held_booking(token)
+    now = utcnow()
+    expired = booking.status == Status.EXPIRED or (
+        booking.status == Status.PENDING_PAYMENT
+        and booking.hold_expires_at is not None
+        and booking.hold_expires_at <= now
+    )
+    return show("widget/_confirmation.html", booking=booking, token=token, expired=expired)

@@ -1,0 +1,170 @@
+"""The booking in progress, carried in the page (query or hidden fields), never in a cookie."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from urllib.parse import urlsplit
+
+from flask import current_app
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from werkzeug.datastructures import MultiDict
+
+from peepopay.booking.services import Customer
+
+Day = date  # the class below has a field named `date`
+
+HEX = re.compile(r"#?([0-9a-fA-F]{6})")
+DETAIL_FIELDS = ("name", "email", "phone", "address", "notes")
+# Typed details are bounded so a carried page cannot be inflated without limit.
+FIELD_LIMIT = 2000
+TOKEN_SALT = "peepopay.widget.booking"  # noqa: S105  (a namespace, not a secret)
+TOKEN_MAX_AGE = 30 * 24 * 3600
+
+
+def parse_color(value: str | None) -> str | None:
+    """`RRGGBB` or `#RRGGBB` -> `#rrggbb`; anything else -> None."""
+    match = HEX.fullmatch((value or "").strip())
+    return f"#{match.group(1).lower()}" if match else None
+
+
+def text_color(background: str) -> str:
+    """White or near-black, whichever reads better on the brand colour (WCAG luminance)."""
+    channels = [int(background[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    return "#ffffff" if (1.05 / (luminance + 0.05)) >= (luminance + 0.05) / 0.05 else "#111827"
+
+
+def parse_origin(value: str | None, allowed: list[str]) -> str | None:
+    """The embedding page's origin as the loader passed it, if well-formed (and allowed)."""
+    if not value or len(value) > 200:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    if parts.path or parts.query or parts.fragment or parts.username or parts.password:
+        return None
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    origin = f"{parts.scheme}://{parts.hostname}" + (f":{port}" if port else "")
+    if allowed and origin not in {o.rstrip("/") for o in allowed}:
+        return None
+    return origin
+
+
+def parse_date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value or "")
+    except ValueError:
+        return None
+
+
+def parse_month(value: str | None) -> tuple[int, int] | None:
+    match = re.fullmatch(r"(\d{4})-(\d{2})", value or "")
+    if not match or not 1 <= int(match.group(2)) <= 12:
+        return None
+    return int(match.group(1)), int(match.group(2))
+
+
+def parse_start(value: str | None) -> datetime | None:
+    """An aware instant from ISO 8601 with an offset (or Z); None when absent or naive."""
+    try:
+        parsed = datetime.fromisoformat((value or "").strip())
+    except ValueError:
+        return None
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        return None
+    return parsed.astimezone(UTC)
+
+
+def format_start(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+
+@dataclass(frozen=True)
+class WidgetState:
+    service: str = ""
+    month: str = ""
+    date: str = ""
+    start: str = ""
+    color: str = ""
+    origin: str = ""
+    details: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_values(cls, values: MultiDict[str, str], allowed_origins: list[str]) -> WidgetState:
+        color = parse_color(values.get("color"))
+        start = parse_start(values.get("start"))
+        day = parse_date(values.get("date"))
+        month = parse_month(values.get("month"))
+        return cls(
+            service=values.get("service", "").strip()[:12],
+            month=f"{month[0]:04d}-{month[1]:02d}" if month else "",
+            date=day.isoformat() if day else "",
+            start=format_start(start) if start else "",
+            color=color[1:] if color else "",
+            origin=parse_origin(values.get("origin"), allowed_origins) or "",
+            details={
+                name: values.get(name, "")[:FIELD_LIMIT]
+                for name in DETAIL_FIELDS
+                if values.get(name)
+            },
+        )
+
+    @property
+    def has_details(self) -> bool:
+        return any(v.strip() for v in self.details.values())
+
+    @property
+    def method(self) -> str:
+        """GET until the customer has typed details; after that POST keeps them out of URLs."""
+        return "post" if self.has_details else "get"
+
+    @property
+    def start_utc(self) -> datetime | None:
+        return parse_start(self.start)
+
+    @property
+    def day(self) -> Day | None:
+        return parse_date(self.date)
+
+    @property
+    def customer(self) -> Customer:
+        return Customer(**{name: self.details.get(name, "") for name in DETAIL_FIELDS})
+
+    def params(self, *skip: str) -> list[tuple[str, str]]:
+        """Non-empty fields as name/value pairs, for hidden inputs or a query string."""
+        pairs = [
+            ("service", self.service),
+            ("month", self.month),
+            ("date", self.date),
+            ("start", self.start),
+            ("color", self.color),
+            ("origin", self.origin),
+            *((name, self.details.get(name, "")) for name in DETAIL_FIELDS),
+        ]
+        return [(k, v) for k, v in pairs if v and k not in skip]
+
+    def query(self, *skip: str) -> dict[str, str]:
+        return dict(self.params(*skip))
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=TOKEN_SALT)
+
+
+def booking_token(booking_id: int) -> str:
+    """A signed reference to a held booking, so later steps need no cookie or session."""
+    return _serializer().dumps(booking_id)
+
+
+def read_booking_token(token: str) -> int | None:
+    try:
+        value = _serializer().loads(token, max_age=TOKEN_MAX_AGE)
+    except BadSignature:
+        return None
+    return value if isinstance(value, int) else None

@@ -1,0 +1,38 @@
+/* PeepoPay widget: move focus to each new step, report errors, and tell the embedding page our
+   height (only to the origin the loader passed, never "*"). */
+(function () {
+  var doc = document, root = doc.documentElement;
+  var parentOrigin = root.getAttribute("data-parent-origin");
+  var framed = window.parent !== window;
+  var last = 0;
+
+  function report() {
+    if (!framed || !parentOrigin) return;
+    var height = Math.ceil(doc.body.getBoundingClientRect().height);
+    if (height !== last) {
+      last = height;
+      window.parent.postMessage({ type: "peepopay:height", height: height }, parentOrigin);
+    }
+  }
+
+  function step() { return doc.getElementById("step"); }
+
+  doc.addEventListener("htmx:beforeRequest", function () { step().setAttribute("aria-busy", "true"); });
+  doc.addEventListener("htmx:afterRequest", function () { step().removeAttribute("aria-busy"); });
+  doc.addEventListener("htmx:afterSettle", function () {
+    var heading = doc.getElementById("step-title");
+    if (heading) heading.focus();
+    report();
+  });
+  doc.addEventListener("htmx:sendError", function () {
+    var box = doc.createElement("p");
+    box.className = "pp-alert";
+    box.setAttribute("role", "alert");
+    box.textContent = "We couldn't reach the booking service. Check your connection and try again.";
+    step().prepend(box);
+  });
+
+  if (window.ResizeObserver) new ResizeObserver(report).observe(doc.body);
+  window.addEventListener("load", report);
+  report();
+})();
