@@ -252,16 +252,16 @@ def deliver_outbox(app: Flask) -> list[str]:
     """Deliver every pending outbox message now, as the worker would."""
     from peepopay.clock import utcnow
     from peepopay.models import OutboxMessage, OutboxStatus
-    from peepopay.notifications.outbox import SWEEP_GRACE, deliver
+    from peepopay.notifications.outbox import deliver
 
     with app.app_context():
-        # Due rows only, as the worker takes them: a reminder waits for its time.
-        ids = db.session.scalars(
-            sa.select(OutboxMessage.id).where(
-                OutboxMessage.status == OutboxStatus.PENDING,
-                OutboxMessage.next_attempt_at <= utcnow() + SWEEP_GRACE,
+        rows = db.session.execute(
+            sa.select(OutboxMessage.id, OutboxMessage.payload).where(
+                OutboxMessage.status == OutboxStatus.PENDING
             )
         ).all()
+        # Not the scheduled ones (reminders): like the worker, they wait for their time.
+        ids = [i for i, payload in rows if not (payload or {}).get("send_at")]
         results = [deliver(db.session, message_id, now=utcnow()) for message_id in ids]
         db.session.remove()
         return results
@@ -290,7 +290,9 @@ class DashboardClient:
     def get(self, url: str, htmx: bool = False, **kwargs: Any) -> Any:
         return self.client.get(url, headers=self._headers(htmx), **kwargs)
 
-    def post(self, url: str, data: dict[str, Any] | None = None, htmx: bool = False, **kw: Any) -> Any:
+    def post(
+        self, url: str, data: dict[str, Any] | None = None, htmx: bool = False, **kw: Any
+    ) -> Any:
         return self.client.post(
             url, data={**(data or {}), "csrf_token": self.token}, headers=self._headers(htmx), **kw
         )
@@ -435,9 +437,7 @@ def stripe_live(app: Flask, live_server: LiveServer, stripe_emulator: Any) -> It
     """The emulator, reset, delivering webhooks to this test's app (needs `emulator_config`)."""
     assert app.config["STRIPE_API_BASE"] == stripe_emulator.url, "override app_config first"
     stripe_emulator.control("reset")
-    stripe_emulator.control(
-        "config", {"deliver_times": 1, "shuffle": False, "hold_events": False}
-    )
+    stripe_emulator.control("config", {"deliver_times": 1, "shuffle": False, "hold_events": False})
     live_server.app = app
     yield stripe_emulator
     from peepopay.stripe_emulator.testing import ControlError

@@ -100,13 +100,16 @@ def add(
     """Add a message in the caller's transaction; a repeated key adds nothing.
 
     With `send_at` in the future the row waits in the database until then (the sweep only
-    takes due rows) and an RQ scheduled job is set for that moment after the commit.
+    takes due rows, `deliver` refuses it earlier) and an RQ scheduled job is set for that
+    moment after the commit. A scheduled row is never moved: cancel it and add another.
     """
     exists = session.scalar(sa.select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key))
     if exists is not None:
         return None
     now = now or utcnow()
     later = send_at is not None and send_at > now + SWEEP_GRACE
+    if later and send_at is not None:
+        payload = {**payload, "send_at": send_at.isoformat()}
     message = OutboxMessage(
         kind=kind,
         channel=channel,
@@ -124,13 +127,6 @@ def add(
     else:
         session.info.setdefault("outbox_ids", []).append(message.id)
     return message
-
-
-def reschedule(session: DbSession, message: OutboxMessage, send_at: datetime) -> None:
-    """Move a waiting message; the RQ job set for the old time finds it not due and skips it."""
-    message.next_attempt_at = send_at
-    session.flush()
-    session.info.setdefault("outbox_scheduled", []).append((message.id, send_at))
 
 
 def enqueue_committed(session: DbSession) -> None:
@@ -155,21 +151,18 @@ def deliver_job(message_id: int) -> str:
 def deliver(session: DbSession, message_id: int, *, now: datetime) -> str:
     """Claim, send, record. Returns what happened; running it twice never sends twice.
 
-    A pending message is taken from SWEEP_GRACE before its next attempt time (new messages are
-    due at once, their next attempt being the sweep's fallback); a scheduled one (a reminder)
-    only when its time has come, so a job left from an earlier schedule does nothing.
+    A scheduled message (a reminder) is not sent before its time ("not_due"), and one whose
+    booking is no longer confirmed is cancelled instead.
     """
-    if _obsolete(session, message_id):
-        return "cancelled"
+    early_or_obsolete = _not_to_send(session, message_id, now)
+    if early_or_obsolete:
+        return early_or_obsolete
     claimed = session.execute(
         sa.update(OutboxMessage)
         .where(
             OutboxMessage.id == message_id,
             sa.or_(
-                sa.and_(
-                    OutboxMessage.status == OutboxStatus.PENDING,
-                    OutboxMessage.next_attempt_at <= now + SWEEP_GRACE,
-                ),
+                OutboxMessage.status == OutboxStatus.PENDING,
                 sa.and_(
                     OutboxMessage.status == OutboxStatus.SENDING,
                     OutboxMessage.next_attempt_at <= now,
@@ -204,19 +197,25 @@ def deliver(session: DbSession, message_id: int, *, now: datetime) -> str:
     return "sent"
 
 
-def _obsolete(session: DbSession, message_id: int) -> bool:
-    """A reminder whose booking is no longer confirmed is cancelled instead of sent."""
+def _not_to_send(session: DbSession, message_id: int, now: datetime) -> str | None:
+    """ "not_due" for a scheduled message before its time; "cancelled" (and the row cancelled)
+    for a reminder whose booking is no longer confirmed; None when it may go."""
     from peepopay.booking.models import Booking, Status
 
     row = session.execute(
-        sa.select(OutboxMessage.kind, OutboxMessage.status, Booking.status)
-        .join(Booking, Booking.id == OutboxMessage.booking_id)
+        sa.select(OutboxMessage.kind, OutboxMessage.status, OutboxMessage.payload, Booking.status)
+        .outerjoin(Booking, Booking.id == OutboxMessage.booking_id)
         .where(OutboxMessage.id == message_id)
     ).first()
-    if row is None or row[0] != "reminder" or row[1] != OutboxStatus.PENDING:
-        return False
-    if row[2] == Status.CONFIRMED:
-        return False
+    session.commit()  # end the read, so the claim below starts a fresh transaction
+    if row is None or row[1] != OutboxStatus.PENDING:
+        return None
+    kind, _, payload, booking_status = row
+    send_at = (payload or {}).get("send_at")
+    if send_at and now < datetime.fromisoformat(send_at):
+        return "not_due"
+    if kind != "reminder" or booking_status in (None, Status.CONFIRMED):
+        return None
     session.execute(
         sa.update(OutboxMessage)
         .where(OutboxMessage.id == message_id, OutboxMessage.status == OutboxStatus.PENDING)
@@ -224,7 +223,7 @@ def _obsolete(session: DbSession, message_id: int) -> bool:
         .execution_options(synchronize_session=False)
     )
     session.commit()
-    return True
+    return "cancelled"
 
 
 def _record_failure(
