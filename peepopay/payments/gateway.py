@@ -141,12 +141,15 @@ def hosted_origin() -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def elements_url(pi_id: str, client_secret: str, parent_origin: str, return_url: str) -> str:
-    """The emulator's demo card form for one PaymentIntent, embedded by the widget."""
-    query = urlencode(
-        {"client_secret": client_secret, "parent_origin": parent_origin, "return_url": return_url}
-    )
-    return f"{hosted_base()}/hosted/elements/{pi_id}?{query}"
+def elements_url(
+    pi_id: str, client_secret: str, parent_origin: str, return_url: str | None = None
+) -> str:
+    """The emulator's demo card form for one PaymentIntent, embedded by the widget; it posts
+    a message to `parent_origin` when paid."""
+    query = {"client_secret": client_secret, "parent_origin": parent_origin}
+    if return_url:
+        query["return_url"] = return_url
+    return f"{hosted_base()}/hosted/elements/{pi_id}?{urlencode(query)}"
 
 
 # --- Connect -------------------------------------------------------------------------------
