@@ -16,6 +16,8 @@ from peepopay.booking.services import Customer
 from peepopay.clock import utcnow
 from peepopay.extensions import db
 from peepopay.money import deposit_for
+from peepopay.payments.gateway import PaymentError
+from peepopay.payments.services import DepositsUnavailable
 from peepopay.scheduling import services as scheduling
 from peepopay.scheduling.slots import Slot
 from peepopay.widget.limits import availability_limit, booking_limit
@@ -169,7 +171,13 @@ def book(slug: str) -> ResponseReturnValue:
             error={"code": 409, "message": taken.message},
             nextFreeSlots=[slot_json(s, tz) for s in taken.next_free_slots],
         ), 409
-    payment = bookings.start_payment(db.session, booking, tradie())
+    try:
+        payment = bookings.start_payment(db.session, booking, tradie())
+    except DepositsUnavailable as unavailable:
+        return jsonify(error={"code": 409, "message": unavailable.message}), 409
+    except PaymentError as failure:
+        # The hold is rolled back with the error, so the time stays free.
+        return jsonify(error={"code": failure.status, "message": failure.message}), failure.status
     return jsonify(
         bookingId=booking.id,
         status=booking.status,

@@ -7,6 +7,7 @@ works without JavaScript. No step touches the session or sets a cookie.
 from __future__ import annotations
 
 import calendar
+import contextlib
 from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,8 +22,11 @@ from peepopay.booking import services as bookings
 from peepopay.booking.models import Booking, Status
 from peepopay.clock import utcnow
 from peepopay.extensions import db
-from peepopay.htmx import render
+from peepopay.htmx import is_htmx, render
 from peepopay.money import deposit_for
+from peepopay.payments.gateway import PaymentError
+from peepopay.payments.services import DepositsUnavailable, sync_deposit
+from peepopay.payments.widget import payment_view
 from peepopay.scheduling import services as scheduling
 from peepopay.scheduling.models import Service
 from peepopay.security import widget_csp
@@ -368,11 +372,32 @@ def payment(slug: str, token: str) -> ResponseReturnValue:
         booking.hold_expires_at is not None and booking.hold_expires_at <= now
     ):
         return confirmation(slug, token)
+    if is_htmx():
+        # Stripe.js (or the demo card form) needs this step's own CSP: load it as a whole page.
+        return Response("", 200, {"HX-Redirect": request.url})
+    try:
+        payment = bookings.start_payment(db.session, booking, tradie(), now)
+    except DepositsUnavailable:
+        service = db.session.get(Service, booking.service_id) if booking.service_id else None
+        return show("widget/_unavailable.html", service=service or {"name": booking.service_name})
+    except PaymentError as error:
+        return show("widget/_error.html", error.status, code=error.status, message=error.message)
+    keep: dict[str, Any] = state().query("service", "month", "date", "start", *DETAIL_FIELDS)
+    pay = payment_view(
+        booking,
+        client_secret=payment.client_secret or "",
+        account_id=payment.account_id or "",
+        publishable_key=payment.publishable_key or "",
+        payment_intent_id=payment.payment_intent_id or "",
+        confirm_url=url_for("widget.confirmation", slug=slug, token=token, **keep),
+        frame_ancestors=frame_ancestors(tradie()),
+    )
     return show(
         "widget/_payment.html",
         booking=booking,
         token=token,
-        payment=bookings.start_payment(db.session, booking, tradie()),
+        payment=payment,
+        pay=pay,
         minutes_left=max(1, int(((booking.hold_expires_at or now) - now).total_seconds() // 60)),
     )
 
@@ -381,6 +406,10 @@ def payment(slug: str, token: str) -> ResponseReturnValue:
 def confirmation(slug: str, token: str) -> ResponseReturnValue:
     booking = held_booking(token)
     now = utcnow()
+    if booking.status in (Status.PENDING_PAYMENT, Status.EXPIRED, Status.PAYMENT_FAILED):
+        # Ask Stripe now, so a paid deposit shows as confirmed before its webhook lands.
+        with contextlib.suppress(PaymentError):
+            sync_deposit(db.session, booking, now)
     expired = booking.status == Status.EXPIRED or (
         booking.status == Status.PENDING_PAYMENT
         and booking.hold_expires_at is not None
