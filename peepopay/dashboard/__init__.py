@@ -1,7 +1,10 @@
 """The tradie's dashboard. Every view needs a signed-in tradie and sees only their rows."""
 
-from flask import Blueprint, current_app
-from flask_login import login_required
+from flask import Blueprint, current_app, request
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+
+from peepopay.extensions import login_manager
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
@@ -16,6 +19,9 @@ NAV = [
     ("dashboard.settings", "Settings"),
 ]
 
+# Served to anyone: logos are shown on the public booking page too (content-hash names).
+PUBLIC_ENDPOINTS = frozenset({"dashboard.logo"})
+
 
 @bp.app_context_processor
 def navigation() -> dict[str, object]:
@@ -28,9 +34,17 @@ def navigation() -> dict[str, object]:
 
 
 @bp.before_request
-@login_required
-def require_login() -> None:
-    """Every dashboard route needs a signed-in tradie."""
+def require_login() -> ResponseReturnValue | None:
+    """Every dashboard route except the public logo needs a signed-in tradie."""
+    if request.endpoint in PUBLIC_ENDPOINTS or current_user.is_authenticated:
+        return None
+    return login_manager.unauthorized()
 
 
-from peepopay.dashboard import routes  # noqa: E402,F401
+# Importing the modules registers their models and routes on `bp`.
+import peepopay.dashboard.models  # noqa: E402
+import peepopay.dashboard.routes  # noqa: E402
+import peepopay.dashboard.routes_availability  # noqa: E402
+import peepopay.dashboard.routes_bookings  # noqa: E402
+import peepopay.dashboard.routes_services  # noqa: E402
+import peepopay.dashboard.routes_settings  # noqa: E402,F401

@@ -1,0 +1,410 @@
+"""Settings: business profile, branding, embedding origins, notifications, the account itself."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import available_timezones
+
+import phonenumbers
+import sqlalchemy as sa
+
+from peepopay import audit
+from peepopay.audit import AuditLog
+from peepopay.auth import emails as account_emails
+from peepopay.auth import services as accounts
+from peepopay.auth.models import Tradie
+from peepopay.booking.models import Booking, Status
+from peepopay.dashboard.common import FormError, actor, changes
+from peepopay.dashboard.models import WidgetView
+from peepopay.db_setup import DbSession
+from peepopay.payments.models import Payment
+from peepopay.scheduling.models import AvailabilityRule, BlockedPeriod, Service
+
+CURRENCIES = (
+    ("NZD", "NZD — New Zealand dollar"),
+    ("AUD", "AUD — Australian dollar"),
+    ("USD", "USD — US dollar"),
+    ("CAD", "CAD — Canadian dollar"),
+    ("GBP", "GBP — Pound sterling"),
+    ("EUR", "EUR — Euro"),
+)
+COUNTRIES = (
+    ("NZ", "New Zealand"),
+    ("AU", "Australia"),
+    ("US", "United States"),
+    ("CA", "Canada"),
+    ("GB", "United Kingdom"),
+    ("IE", "Ireland"),
+)
+MAX_LOGO_BYTES = 1024 * 1024
+# Magic bytes, not the filename, decide what an upload is.
+LOGO_TYPES = (
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"\xff\xd8\xff", "jpg"),
+)
+LOGO_NAME_RE = re.compile(r"[0-9a-f]{64}\.(png|jpg|webp)")
+MIN_CONTRAST = 4.5
+HEX_RE = re.compile(r"#?([0-9a-fA-F]{6}|[0-9a-fA-F]{3})")
+
+
+def timezones() -> list[str]:
+    return sorted(tz for tz in available_timezones() if "/" in tz and not tz.startswith("Etc/"))
+
+
+# --- colours -----------------------------------------------------------------------------------
+
+
+def normalize_hex(text: str) -> str:
+    """ "#ABC" or "aabbcc" -> "#aabbcc"; ValueError otherwise."""
+    match = HEX_RE.fullmatch(text.strip())
+    if not match:
+        raise ValueError(text)
+    digits = match.group(1).lower()
+    if len(digits) == 3:
+        digits = "".join(ch * 2 for ch in digits)
+    return "#" + digits
+
+
+def relative_luminance(hex_colour: str) -> float:
+    """WCAG 2 relative luminance of an sRGB colour (0 black … 1 white)."""
+    digits = normalize_hex(hex_colour)[1:]
+
+    def channel(pair: str) -> float:
+        c = int(pair, 16) / 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(digits[i : i + 2]) for i in (0, 2, 4))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast_with_white(hex_colour: str) -> float:
+    return 1.05 / (relative_luminance(hex_colour) + 0.05)
+
+
+def check_brand_colour(text: str) -> str:
+    try:
+        colour = normalize_hex(text)
+    except ValueError:
+        raise FormError("brand_color", "Brand colour must be a hex colour like #1d4ed8.") from None
+    ratio = contrast_with_white(colour)
+    if ratio < MIN_CONTRAST:
+        raise FormError(
+            "brand_color",
+            f"Brand colour is too light for white text: contrast {ratio:.2f}:1, "
+            f"needs at least {MIN_CONTRAST}:1. Choose a darker colour.",
+        )
+    return colour
+
+
+# --- profile -----------------------------------------------------------------------------------
+
+
+def check_slug(session: DbSession, slug: str, tradie_id: int) -> str:
+    slug = slug.strip().lower()
+    if problem := accounts.slug_problem(slug):
+        raise FormError("slug", f"Booking page address: {problem}")
+    if accounts.slug_taken(session, slug, exclude_id=tradie_id):
+        raise FormError("slug", "Booking page address is already taken; choose another.")
+    return slug
+
+
+def normalize_phone(text: str, country: str) -> str | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        number = phonenumbers.parse(text, country)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise FormError(
+            "phone", f"Contact phone must be a valid phone number for {country}, or blank."
+        )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@dataclass(frozen=True)
+class ProfileInput:
+    business_name: str
+    slug: str
+    phone: str
+    contact_email: str
+    timezone: str
+    currency: str
+    country: str
+
+
+def update_profile(session: DbSession, tradie: Tradie, data: ProfileInput) -> dict[str, list[Any]]:
+    name = data.business_name.strip()
+    if not 2 <= len(name) <= 120:
+        raise FormError("business_name", "Business name must be 2 to 120 characters.")
+    if data.timezone not in available_timezones():
+        raise FormError("timezone", "Time zone must be chosen from the list.")
+    if data.currency not in dict(CURRENCIES):
+        raise FormError("currency", "Currency must be chosen from the list.")
+    if data.country not in dict(COUNTRIES):
+        raise FormError("country", "Country must be chosen from the list.")
+    values = {
+        "business_name": name,
+        "slug": check_slug(session, data.slug, tradie.id),
+        "phone": normalize_phone(data.phone, data.country),
+        "contact_email": data.contact_email.strip().lower() or None,
+        "timezone": data.timezone,
+        "currency": data.currency,
+        "country": data.country,
+    }
+    changed = changes(tradie, values)
+    if changed:
+        audit.record(
+            session,
+            tradie_id=tradie.id,
+            actor=actor(tradie),
+            action="settings.profile_updated",
+            entity=tradie,
+            summary=changed,
+        )
+    return changed
+
+
+# --- branding ----------------------------------------------------------------------------------
+
+
+def logo_extension(data: bytes) -> str:
+    """The file type from the bytes themselves; FormError for anything but PNG, JPEG, WebP."""
+    if len(data) > MAX_LOGO_BYTES:
+        raise FormError("logo", "Logo must be at most 1 MB.")
+    if not data:
+        raise FormError("logo", "Logo file is empty.")
+    for magic, ext in LOGO_TYPES:
+        if data.startswith(magic):
+            return ext
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    raise FormError("logo", "Logo must be a PNG, JPEG or WebP image.")
+
+
+def store_logo(data: bytes, directory: Path) -> str:
+    """Save under a content-hash name (so it can be cached forever) and return that name."""
+    name = f"{hashlib.sha256(data).hexdigest()}.{logo_extension(data)}"
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / name
+    if not target.exists():
+        tmp = target.with_suffix(".part")
+        tmp.write_bytes(data)
+        tmp.replace(target)
+    return name
+
+
+def update_branding(
+    session: DbSession,
+    tradie: Tradie,
+    brand_color: str,
+    logo: bytes | None,
+    remove_logo: bool,
+    logo_dir: Path,
+) -> dict[str, list[Any]]:
+    values: dict[str, Any] = {"brand_color": check_brand_colour(brand_color)}
+    if logo:
+        values["logo_path"] = store_logo(logo, logo_dir)
+    elif remove_logo:
+        values["logo_path"] = None
+    changed = changes(tradie, values)
+    if changed:
+        audit.record(
+            session,
+            tradie_id=tradie.id,
+            actor=actor(tradie),
+            action="settings.branding_updated",
+            entity=tradie,
+            summary=changed,
+        )
+    return changed
+
+
+# --- embedding ---------------------------------------------------------------------------------
+
+
+def parse_origins(text: str) -> list[str]:
+    """One origin per line, each scheme://host[:port]; normalised, de-duplicated."""
+    origins: list[str] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        problem = f"Allowed origins, line {number}: “{line[:80]}” is not an origin like https://example.com."
+        try:
+            parts = urlsplit(line.rstrip("/"))
+            port = parts.port
+        except ValueError:
+            raise FormError("allowed_origins", problem) from None
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.path
+            or parts.query
+            or parts.fragment
+            or parts.username is not None
+            or "*" in line
+        ):
+            raise FormError("allowed_origins", problem)
+        origin = f"{parts.scheme}://{parts.hostname}" + (f":{port}" if port else "")
+        if origin not in origins:
+            origins.append(origin)
+    if len(origins) > 20:
+        raise FormError("allowed_origins", "Allowed origins can list at most 20 sites.")
+    return origins
+
+
+def update_embedding(session: DbSession, tradie: Tradie, text: str) -> dict[str, list[Any]]:
+    changed = changes(tradie, {"allowed_origins": "\n".join(parse_origins(text))})
+    if changed:
+        audit.record(
+            session,
+            tradie_id=tradie.id,
+            actor=actor(tradie),
+            action="settings.embedding_updated",
+            entity=tradie,
+            summary=changed,
+        )
+    return changed
+
+
+# --- notifications -----------------------------------------------------------------------------
+
+
+def update_notifications(
+    session: DbSession, tradie: Tradie, email: bool, sms: bool, reminder_hours: int
+) -> dict[str, list[Any]]:
+    if not 0 <= reminder_hours <= 168:
+        raise FormError("reminder_hours", "Reminder must be between 0 and 168 hours before.")
+    changed = changes(
+        tradie,
+        {
+            "notify_new_booking_email": email,
+            "notify_new_booking_sms": sms,
+            "reminder_hours": reminder_hours,
+        },
+    )
+    if changed:
+        audit.record(
+            session,
+            tradie_id=tradie.id,
+            actor=actor(tradie),
+            action="settings.notifications_updated",
+            entity=tradie,
+            summary=changed,
+        )
+    return changed
+
+
+# --- account -----------------------------------------------------------------------------------
+
+
+def change_email(session: DbSession, tradie: Tradie, new_email: str, password: str) -> None:
+    """Switch the login email; it must be confirmed again, so a verification mail goes out."""
+    if not accounts.check_password(session, tradie, password):
+        raise FormError("email_password", "Current password is incorrect.")
+    email = accounts.normalize_email(new_email)
+    if email == tradie.email:
+        raise FormError("new_email", "New email is the same as the current one.")
+    if accounts.email_taken(session, email):
+        raise FormError("new_email", "New email belongs to another account.")
+    old = tradie.email
+    tradie.email = email
+    tradie.email_verified_at = None
+    session.flush()
+    account_emails.queue_verification(session, tradie)
+    audit.record(
+        session,
+        tradie_id=tradie.id,
+        actor=actor(tradie),
+        action="account.email_changed",
+        entity=tradie,
+        summary={"from": old, "to": email},
+    )
+
+
+def change_password(session: DbSession, tradie: Tradie, current: str, new: str) -> None:
+    if not accounts.check_password(session, tradie, current):
+        raise FormError("current_password", "Current password is incorrect.")
+    try:
+        accounts.set_password(tradie, new)
+    except accounts.AccountError as error:
+        raise FormError("new_password", f"New password: {error.message}") from None
+    audit.record(
+        session,
+        tradie_id=tradie.id,
+        actor=actor(tradie),
+        action="account.password_changed",
+        entity=tradie,
+    )
+
+
+# Never exported: secrets that would let someone act as the tradie.
+SECRET_COLUMNS = frozenset({"password_hash", "calendar_token"})
+
+
+def _row(obj: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for column in sa.inspect(obj).mapper.column_attrs:
+        if column.key in SECRET_COLUMNS:
+            continue
+        value = getattr(obj, column.key)
+        data[column.key] = value.isoformat() if isinstance(value, date | time | datetime) else value
+    return data
+
+
+def export(session: DbSession, tradie: Tradie, now: datetime) -> dict[str, Any]:
+    """Everything stored about the tradie, as JSON-ready data (secrets left out)."""
+
+    def rows(model: Any, *order: Any) -> list[dict[str, Any]]:
+        query = sa.select(model).where(model.tradie_id == tradie.id).order_by(*order)
+        return [_row(obj) for obj in session.scalars(query)]
+
+    data = {
+        "exported_at": now.isoformat(),
+        "format": "peepopay-export-1",
+        "account": _row(tradie),
+        "services": rows(Service, Service.sort_order, Service.id),
+        "availability": rows(AvailabilityRule, AvailabilityRule.weekday, AvailabilityRule.id),
+        "blocked_periods": rows(BlockedPeriod, BlockedPeriod.start_date, BlockedPeriod.id),
+        "bookings": rows(Booking, Booking.starts_at, Booking.id),
+        "payments": rows(Payment, Payment.created_at, Payment.id),
+        "audit_log": rows(AuditLog, AuditLog.created_at, AuditLog.id),
+        "widget_views": rows(WidgetView, WidgetView.day),
+    }
+    audit.record(
+        session, tradie_id=tradie.id, actor=actor(tradie), action="account.exported", entity=tradie
+    )
+    return data
+
+
+def delete_account(session: DbSession, tradie: Tradie, password: str, now: datetime) -> None:
+    """Delete the tradie and (by ON DELETE CASCADE) every row that belongs to them."""
+    if not accounts.check_password(session, tradie, password):
+        raise FormError("delete_password", "Password is incorrect.")
+    upcoming = session.scalar(
+        sa.select(sa.func.count(Booking.id)).where(
+            Booking.tradie_id == tradie.id,
+            Booking.status == Status.CONFIRMED,
+            Booking.ends_at > now,
+        )
+    )
+    if upcoming:
+        raise FormError(
+            "delete_password",
+            f"You have {upcoming} upcoming confirmed booking{'s' if upcoming != 1 else ''}; "
+            "complete or cancel them before deleting your account.",
+        )
+    # Kept after the cascade (tradie_id NULL), so the operator can see the account existed.
+    audit.record(
+        session, tradie_id=None, actor=actor(tradie), action="account.deleted", entity=tradie
+    )
+    session.delete(tradie)
+    session.flush()

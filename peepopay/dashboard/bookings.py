@@ -1,0 +1,344 @@
+"""The tradie's bookings: filtered lists, CSV export, the detail view and status changes."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import sqlalchemy as sa
+
+from peepopay import audit
+from peepopay.audit import AuditLog
+from peepopay.auth.models import Tradie
+from peepopay.booking.models import Booking, Status
+from peepopay.booking.policy import can_move
+from peepopay.dashboard.common import actor, owned
+from peepopay.db_setup import DbSession
+from peepopay.formatting import format_money, local_time, minor_exponent
+from peepopay.notifications import messages
+from peepopay.notifications.models import OutboxMessage, OutboxStatus
+from peepopay.payments.models import Payment
+
+PER_PAGE = 25
+WHEN = ("upcoming", "past", "all")
+STATUSES = (
+    Status.PENDING_PAYMENT,
+    Status.CONFIRMED,
+    Status.COMPLETED,
+    Status.CANCELLED,
+    Status.EXPIRED,
+    Status.PAYMENT_FAILED,
+)
+STATUS_LABELS = {
+    Status.PENDING_PAYMENT: "Awaiting deposit",
+    Status.CONFIRMED: "Confirmed",
+    Status.COMPLETED: "Completed",
+    Status.CANCELLED: "Cancelled",
+    Status.EXPIRED: "Expired",
+    Status.PAYMENT_FAILED: "Payment failed",
+}
+# Which statuses each dashboard action may leave from (and Status.RANK must rise).
+COMPLETABLE = frozenset({Status.CONFIRMED})
+CANCELLABLE = frozenset({Status.PENDING_PAYMENT, Status.CONFIRMED})
+
+
+@dataclass(frozen=True)
+class Filters:
+    when: str = "upcoming"
+    status: str = ""
+    q: str = ""
+    page: int = 1
+
+    @classmethod
+    def parse(cls, args: dict[str, str]) -> Filters:
+        """Filters from query arguments; anything unknown falls back to the default."""
+        when = args.get("when", "upcoming")
+        status = args.get("status", "")
+        try:
+            page = max(int(args.get("page", "1")), 1)
+        except ValueError:
+            page = 1
+        return cls(
+            when=when if when in WHEN else "upcoming",
+            status=status if status in STATUSES else "",
+            q=args.get("q", "").strip()[:100],
+            page=page,
+        )
+
+    def args(self, **overrides: object) -> dict[str, object]:
+        """Query arguments that reproduce these filters (for links, pages and the CSV)."""
+        values: dict[str, object] = {"when": self.when, "status": self.status, "q": self.q}
+        values.update(overrides)
+        return {k: v for k, v in values.items() if v not in ("", None, 1)}
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def filtered(tradie_id: int, filters: Filters, now: datetime) -> sa.Select[Any]:
+    query = sa.select(Booking).where(Booking.tradie_id == tradie_id)
+    if filters.when == "upcoming":
+        query = query.where(Booking.ends_at > now).order_by(Booking.starts_at, Booking.id)
+    elif filters.when == "past":
+        query = query.where(Booking.ends_at <= now).order_by(
+            Booking.starts_at.desc(), Booking.id.desc()
+        )
+    else:
+        query = query.order_by(Booking.starts_at.desc(), Booking.id.desc())
+    if filters.status:
+        query = query.where(Booking.status == filters.status)
+    if filters.q:
+        pattern = _like(filters.q.lower())
+        digits = "".join(ch for ch in filters.q if ch.isdigit())
+        conditions = [
+            sa.func.lower(Booking.customer_name).like(pattern, escape="\\"),
+            sa.func.lower(Booking.customer_email).like(pattern, escape="\\"),
+            Booking.customer_phone.like(pattern, escape="\\"),
+        ]
+        if len(digits) >= 3:
+            # Phones are stored as +6421…; let "021 123" find them too.
+            conditions.append(Booking.customer_phone.like(f"%{digits.lstrip('0')}%"))
+        query = query.where(sa.or_(*conditions))
+    return query
+
+
+@dataclass
+class Page:
+    items: list[Booking]
+    total: int
+    page: int
+    per_page: int = PER_PAGE
+
+    @property
+    def pages(self) -> int:
+        return max((self.total + self.per_page - 1) // self.per_page, 1)
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+
+def page_of(session: DbSession, tradie_id: int, filters: Filters, now: datetime) -> Page:
+    query = filtered(tradie_id, filters, now)
+    total = session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery()))
+    page = min(filters.page, max(((total or 0) + PER_PAGE - 1) // PER_PAGE, 1))
+    items = session.scalars(query.limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
+    return Page(list(items), total or 0, page)
+
+
+# --- CSV ------------------------------------------------------------------------------------
+
+CSV_HEADER = (
+    "Booking",
+    "Status",
+    "Starts",
+    "Ends",
+    "Service",
+    "Customer",
+    "Email",
+    "Phone",
+    "Job address",
+    "Notes",
+    "Currency",
+    "Price",
+    "Deposit",
+    "Booked at",
+)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: object) -> str:
+    """A spreadsheet shows text starting with = + - @ as a formula; a leading quote defuses it."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def decimal_amount(amount_minor: int | None, currency: str) -> str:
+    """12345 -> "123.45" for spreadsheets (no symbol, no thousands separator, no floats)."""
+    if amount_minor is None:
+        return ""
+    exp = minor_exponent(currency)
+    if not exp:
+        return str(amount_minor)
+    major, minor = divmod(amount_minor, 10**exp)
+    return f"{major}.{minor:0{exp}d}"
+
+
+def csv_lines(session: DbSession, tradie: Tradie, filters: Filters, now: datetime) -> Iterator[str]:
+    """The filtered list (every page) as CSV lines, times in the tradie's zone."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def line(row: tuple[object, ...]) -> str:
+        writer.writerow([safe_cell(cell) for cell in row])
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    yield line(CSV_HEADER)
+    iso = "%Y-%m-%d %H:%M"
+    for b in session.scalars(filtered(tradie.id, filters, now).execution_options(yield_per=500)):
+        yield line(
+            (
+                b.id,
+                STATUS_LABELS.get(b.status, b.status),
+                local_time(b.starts_at, tradie.timezone, iso),
+                local_time(b.ends_at, tradie.timezone, iso),
+                b.service_name,
+                b.customer_name,
+                b.customer_email,
+                b.customer_phone,
+                b.job_address,
+                b.notes,
+                b.currency,
+                decimal_amount(b.price_minor, b.currency),
+                decimal_amount(b.deposit_minor, b.currency),
+                local_time(b.created_at, tradie.timezone, iso),
+            )
+        )
+
+
+# --- detail and actions -----------------------------------------------------------------------
+
+
+@dataclass
+class Detail:
+    booking: Booking
+    payments: list[Payment] = field(default_factory=list)
+    trail: list[AuditLog] = field(default_factory=list)
+    failed_messages: list[OutboxMessage] = field(default_factory=list)
+
+    @property
+    def map_url(self) -> str:
+        query = urlencode({"api": "1", "query": self.booking.job_address})
+        return f"https://www.google.com/maps/search/?{query}"
+
+    @property
+    def can_complete(self) -> bool:
+        return self.booking.status in COMPLETABLE
+
+    @property
+    def can_cancel(self) -> bool:
+        return self.booking.status in CANCELLABLE
+
+    def received_minor(self) -> int:
+        """Money in (succeeded deposits and balances) minus succeeded refunds."""
+        total = 0
+        for p in self.payments:
+            if p.status == "succeeded":
+                total += -p.amount_minor if p.kind == "refund" else p.amount_minor
+        return total
+
+    def money(self, amount_minor: int | None) -> str:
+        return format_money(amount_minor, self.booking.currency)
+
+
+def get(session: DbSession, tradie_id: int, booking_id: int) -> Booking:
+    return owned(session, Booking, booking_id, tradie_id)
+
+
+def detail(session: DbSession, tradie_id: int, booking_id: int) -> Detail:
+    booking = get(session, tradie_id, booking_id)
+    payments = session.scalars(
+        sa.select(Payment)
+        .where(Payment.booking_id == booking.id, Payment.tradie_id == tradie_id)
+        .order_by(Payment.created_at, Payment.id)
+    ).all()
+    trail = session.scalars(
+        sa.select(AuditLog)
+        .where(
+            AuditLog.entity_type == "booking",
+            AuditLog.entity_id == str(booking.id),
+            sa.or_(AuditLog.tradie_id == tradie_id, AuditLog.tradie_id.is_(None)),
+        )
+        .order_by(AuditLog.created_at, AuditLog.id)
+    ).all()
+    failed = session.scalars(
+        sa.select(OutboxMessage)
+        .where(
+            OutboxMessage.booking_id == booking.id,
+            OutboxMessage.status == OutboxStatus.FAILED,
+        )
+        .order_by(OutboxMessage.created_at)
+    ).all()
+    return Detail(booking, list(payments), list(trail), list(failed))
+
+
+class TransitionError(ValueError):
+    """The booking's status does not allow the action; the message says why."""
+
+
+def _check(booking: Booking, new: str, allowed: frozenset[str], verb: str) -> None:
+    # Monotonic: a status never moves back down the lifecycle, whatever the caller.
+    if booking.status not in allowed or not can_move(booking, new):
+        label = STATUS_LABELS.get(booking.status, booking.status).lower()
+        raise TransitionError(f"This booking is {label}; it can't be {verb}.")
+
+
+def complete(session: DbSession, tradie: Tradie, booking: Booking, now: datetime) -> None:
+    _check(booking, Status.COMPLETED, COMPLETABLE, "marked completed")
+    old = booking.status
+    booking.status = Status.COMPLETED
+    booking.completed_at = booking.updated_at = now
+    audit.record(
+        session,
+        tradie_id=tradie.id,
+        actor=actor(tradie),
+        action="booking.completed",
+        entity=booking,
+        summary={"from": old},
+    )
+
+
+@dataclass(frozen=True)
+class Cancellation:
+    """A tradie's cancellation about to happen; the payments area decides refunds from it."""
+
+    booking: Booking
+    previous_status: str
+    reason: str
+    cancelled_at: datetime
+
+
+# Refund hook point. Each hook gets (session, cancellation) in the same transaction, before the
+# status changes, and returns the minor units it refunded. The payments area registers its
+# refund step here (e.g. `payments.services.refund_booking(..., by="tradie")`); with no hook
+# registered nothing is refunded and the customer is told the booking was cancelled.
+CANCEL_HOOKS: list[Callable[[DbSession, Cancellation], int]] = []
+
+
+def cancel(session: DbSession, tradie: Tradie, booking: Booking, reason: str, now: datetime) -> int:
+    """Cancel for the tradie, run the refund hooks, tell the customer; returns the refund."""
+    _check(booking, Status.CANCELLED, CANCELLABLE, "cancelled")
+    cancellation = Cancellation(booking, booking.status, reason.strip(), now)
+    refunded = sum(hook(session, cancellation) for hook in CANCEL_HOOKS)
+    booking.status = Status.CANCELLED
+    booking.cancelled_at = booking.updated_at = now
+    session.flush()
+    audit.record(
+        session,
+        tradie_id=tradie.id,
+        actor=actor(tradie),
+        action="booking.cancelled",
+        entity=booking,
+        summary={
+            "by": "tradie",
+            "from": cancellation.previous_status,
+            "reason": cancellation.reason,
+            "refund_minor": refunded,
+        },
+    )
+    messages.booking_cancelled(session, booking, "tradie", refunded, now)
+    return refunded

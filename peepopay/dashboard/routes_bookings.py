@@ -1,0 +1,127 @@
+"""Bookings: the filtered list, CSV export, the detail page and its actions."""
+
+from __future__ import annotations
+
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from jinja2 import TemplateNotFound
+
+from peepopay.clock import utcnow
+from peepopay.dashboard import bookings, bp
+from peepopay.dashboard.common import local_today
+from peepopay.dashboard.forms import CancelForm, EmptyForm
+from peepopay.extensions import db
+from peepopay.formatting import format_money
+from peepopay.htmx import is_htmx, render
+
+
+@bp.get("/bookings", endpoint="bookings")
+def bookings_list() -> Response:
+    filters = bookings.Filters.parse(request.args.to_dict())
+    page = bookings.page_of(db.session, current_user.id, filters, utcnow())
+    return render(
+        "dashboard/bookings.html",
+        "dashboard/_booking_list.html",
+        tradie=current_user,
+        filters=filters,
+        results=page,
+        statuses=bookings.STATUS_LABELS,
+    )
+
+
+@bp.get("/bookings.csv")
+def bookings_csv() -> Response:
+    filters = bookings.Filters.parse(request.args.to_dict())
+    now = utcnow()
+    lines = bookings.csv_lines(db.session, current_user, filters, now)
+    response = Response(stream_with_context(lines), mimetype="text/csv")
+    day = local_today(current_user, now).isoformat()
+    response.headers["Content-Disposition"] = f'attachment; filename="bookings-{day}.csv"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _detail_page(
+    booking_id: int, status: int = 200, cancel_form: CancelForm | None = None, notice: str = ""
+) -> Response:
+    detail = bookings.detail(db.session, current_user.id, booking_id)
+    return render(
+        "dashboard/booking_detail.html",
+        "dashboard/_booking_detail.html",
+        status,
+        tradie=current_user,
+        detail=detail,
+        booking=detail.booking,
+        statuses=bookings.STATUS_LABELS,
+        cancel_form=cancel_form or CancelForm(formdata=None),
+        notice=notice,
+        payments_panel_installed=_payments_panel_installed(),
+    )
+
+
+def _payments_panel_installed() -> bool:
+    """The payments area ships its own panel (timeline and money actions) for this page."""
+    try:
+        current_app.jinja_env.get_template("dashboard/_booking_payment_actions.html")
+    except TemplateNotFound:
+        return False
+    return True
+
+
+@bp.get("/bookings/<int:booking_id>")
+def booking_detail(booking_id: int) -> Response:
+    return _detail_page(booking_id)
+
+
+def _after_action(booking_id: int, notice: str) -> ResponseReturnValue:
+    if not is_htmx():
+        flash(notice, "success")
+        return redirect(url_for("dashboard.booking_detail", booking_id=booking_id), 303)
+    return _detail_page(booking_id, notice=notice)
+
+
+def _refused(booking_id: int, error: bookings.TransitionError) -> ResponseReturnValue:
+    if not is_htmx():
+        flash(str(error), "error")
+        return redirect(url_for("dashboard.booking_detail", booking_id=booking_id), 303)
+    return _detail_page(booking_id, status=409, notice=str(error))
+
+
+@bp.post("/bookings/<int:booking_id>/complete")
+def booking_complete(booking_id: int) -> ResponseReturnValue:
+    booking = bookings.get(db.session, current_user.id, booking_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        bookings.complete(db.session, current_user, booking, utcnow())
+    except bookings.TransitionError as error:
+        return _refused(booking_id, error)
+    return _after_action(booking_id, "Marked as completed.")
+
+
+@bp.post("/bookings/<int:booking_id>/cancel")
+def booking_cancel(booking_id: int) -> ResponseReturnValue:
+    booking = bookings.get(db.session, current_user.id, booking_id)
+    form = CancelForm()
+    if not form.validate_on_submit():
+        return _detail_page(booking_id, status=422, cancel_form=form)
+    try:
+        refunded = bookings.cancel(
+            db.session, current_user, booking, form.reason.data or "", utcnow()
+        )
+    except bookings.TransitionError as error:
+        return _refused(booking_id, error)
+    notice = "Booking cancelled; the customer has been told."
+    if refunded:
+        notice += f" Refunded {format_money(refunded, booking.currency)}."
+    return _after_action(booking_id, notice)

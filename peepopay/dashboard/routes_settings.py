@@ -1,0 +1,251 @@
+"""Settings: profile, branding and logo, embedding origins, notifications, the account."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    send_from_directory,
+    session,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_login import current_user, logout_user
+
+from peepopay.clock import utcnow
+from peepopay.dashboard import account, bp
+from peepopay.dashboard.common import FormError
+from peepopay.dashboard.forms import (
+    BrandingForm,
+    DashboardForm,
+    DeleteForm,
+    EmailForm,
+    EmbeddingForm,
+    NotificationsForm,
+    PasswordForm,
+    ProfileForm,
+)
+from peepopay.extensions import db
+from peepopay.htmx import is_htmx, render
+
+LOGO_MAX_AGE = 365 * 24 * 3600
+EXPORTED_KEY = "account_exported"  # set in the session once the export was downloaded
+
+SECTIONS = {
+    "profile": "dashboard/_settings_profile.html",
+    "branding": "dashboard/_settings_branding.html",
+    "embedding": "dashboard/_settings_embedding.html",
+    "notifications": "dashboard/_settings_notifications.html",
+    "email": "dashboard/_settings_email.html",
+    "password": "dashboard/_settings_password.html",
+    "delete": "dashboard/_settings_delete.html",
+    "slug": "dashboard/_settings_slug.html",
+}
+
+
+def logo_dir() -> Path:
+    configured = current_app.config.get("LOGO_DIR")
+    return Path(configured) if configured else Path(current_app.instance_path) / "logos"
+
+
+def _page(section: str = "", status: int = 200, notice: str = "", **forms: Any) -> Response:
+    tradie = current_user
+    context: dict[str, Any] = {
+        "tradie": tradie,
+        "base_url": current_app.config["BASE_URL"].rstrip("/"),
+        "profile_form": ProfileForm(formdata=None, obj=tradie),
+        "branding_form": BrandingForm(formdata=None, obj=tradie),
+        "embedding_form": EmbeddingForm(formdata=None, obj=tradie),
+        "notifications_form": NotificationsForm(formdata=None, obj=tradie),
+        "email_form": EmailForm(formdata=None),
+        "password_form": PasswordForm(formdata=None),
+        "delete_form": DeleteForm(formdata=None),
+        "exported": bool(session.get(EXPORTED_KEY)),
+        "notice": notice,
+        "notice_section": section,
+        "slug_ok": False,
+    }
+    context.update(forms)
+    fragment = SECTIONS.get(section, "dashboard/_settings.html")
+    return render("dashboard/settings.html", fragment, status, **context)
+
+
+def _saved(section: str, notice: str) -> ResponseReturnValue:
+    if not is_htmx():
+        flash(notice, "success")
+        return redirect(url_for("dashboard.settings", _anchor=section), 303)
+    return _page(section, notice=notice)
+
+
+def _save(section: str, form: DashboardForm, notice: str, apply: Any) -> ResponseReturnValue:
+    """Validate `form`, run `apply(form)` (which may raise FormError), answer for `section`."""
+    if form.validate_on_submit():
+        try:
+            apply(form)
+        except FormError as error:
+            form.add_error(error)
+        else:
+            return _saved(section, notice)
+    return _page(section, 422, **{f"{section}_form": form})
+
+
+@bp.get("/settings")
+def settings() -> Response:
+    return _page()
+
+
+@bp.post("/settings/profile")
+def settings_profile() -> ResponseReturnValue:
+    def apply(form: ProfileForm) -> None:
+        account.update_profile(
+            db.session,
+            current_user,
+            account.ProfileInput(
+                business_name=form.business_name.data or "",
+                slug=form.slug.data or "",
+                phone=form.phone.data or "",
+                contact_email=form.contact_email.data or "",
+                timezone=form.timezone.data or "",
+                currency=form.currency.data or "",
+                country=form.country.data or "",
+            ),
+        )
+
+    return _save("profile", ProfileForm(), "Business details saved.", apply)
+
+
+@bp.post("/settings/slug-check")
+def settings_slug_check() -> Response:
+    """Inline availability check for the booking page address: the field, 422 if refused."""
+    form = ProfileForm()
+    form.validate()
+    if not form.slug.errors:
+        try:
+            account.check_slug(db.session, form.slug.data or "", current_user.id)
+        except FormError as error:
+            form.add_error(error)
+    status = 422 if form.slug.errors else 200
+    return _page("slug", status, profile_form=form, slug_ok=status == 200)
+
+
+@bp.post("/settings/branding")
+def settings_branding() -> ResponseReturnValue:
+    def apply(form: BrandingForm) -> None:
+        upload = form.logo.data
+        data = upload.stream.read(account.MAX_LOGO_BYTES + 1) if upload else None
+        account.update_branding(
+            db.session,
+            current_user,
+            form.brand_color.data or "",
+            data or None,
+            bool(form.remove_logo.data),
+            logo_dir(),
+        )
+
+    return _save("branding", BrandingForm(), "Branding saved.", apply)
+
+
+@bp.get("/logo/<name>")
+def logo(name: str) -> Response:
+    """A stored logo; public (the booking page shows it) and cached for a year by its hash name."""
+    if not account.LOGO_NAME_RE.fullmatch(name):
+        abort(404)
+    response = send_from_directory(logo_dir(), name, max_age=LOGO_MAX_AGE)
+    response.headers["Cache-Control"] = f"public, max-age={LOGO_MAX_AGE}, immutable"
+    return response
+
+
+@bp.post("/settings/embedding")
+def settings_embedding() -> ResponseReturnValue:
+    def apply(form: EmbeddingForm) -> None:
+        account.update_embedding(db.session, current_user, form.allowed_origins.data or "")
+
+    return _save("embedding", EmbeddingForm(), "Allowed sites saved.", apply)
+
+
+@bp.post("/settings/notifications")
+def settings_notifications() -> ResponseReturnValue:
+    def apply(form: NotificationsForm) -> None:
+        account.update_notifications(
+            db.session,
+            current_user,
+            bool(form.notify_new_booking_email.data),
+            bool(form.notify_new_booking_sms.data),
+            int(form.reminder_hours.data),
+        )
+
+    return _save("notifications", NotificationsForm(), "Notifications saved.", apply)
+
+
+@bp.post("/settings/email")
+def settings_email() -> ResponseReturnValue:
+    def apply(form: EmailForm) -> None:
+        account.change_email(
+            db.session, current_user, form.new_email.data or "", form.email_password.data or ""
+        )
+
+    return _save(
+        "email", EmailForm(), "Email changed. Check your inbox to confirm the new address.", apply
+    )
+
+
+@bp.post("/settings/password")
+def settings_password() -> ResponseReturnValue:
+    def apply(form: PasswordForm) -> None:
+        account.change_password(
+            db.session,
+            current_user,
+            form.current_password.data or "",
+            form.new_password.data or "",
+        )
+
+    return _save("password", PasswordForm(), "Password changed.", apply)
+
+
+@bp.get("/settings/export.json")
+def settings_export() -> Response:
+    now = utcnow()
+    data = account.export(db.session, current_user, now)
+    session[EXPORTED_KEY] = True
+    response = Response(
+        json.dumps(data, indent=2, ensure_ascii=False, default=str), mimetype="application/json"
+    )
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="peepopay-{current_user.slug}-{now:%Y%m%d}.json"'
+    )
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.post("/settings/delete")
+def settings_delete() -> ResponseReturnValue:
+    form = DeleteForm()
+    if form.validate_on_submit():
+        try:
+            if not session.get(EXPORTED_KEY):
+                raise FormError(
+                    "confirm_export",
+                    "Download your data export first, then tick "
+                    "“I have downloaded my data export”.",
+                )
+            account.delete_account(
+                db.session, current_user, form.delete_password.data or "", utcnow()
+            )
+        except FormError as error:
+            form.add_error(error)
+        else:
+            logout_user()
+            session.clear()
+            flash("Your account and all its data have been deleted.", "success")
+            target = url_for("auth.login")
+            if is_htmx():
+                return Response("", 200, headers={"HX-Redirect": target})
+            return redirect(target, 303)
+    return _page("delete", 422, delete_form=form)

@@ -1,0 +1,54 @@
+/* Dashboard enhancements; everything works without this file. No inline script: CSP is 'self'. */
+(function () {
+  "use strict";
+
+  // Validation errors (422) and refused actions (409) come back as fragments worth showing.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var status = event.detail.xhr.status;
+    if (status === 422 || status === 409) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text);
+    }
+    return new Promise(function (resolve, reject) {
+      var area = document.createElement("textarea");
+      area.value = text;
+      area.setAttribute("readonly", "");
+      area.className = "sr-only";
+      document.body.appendChild(area);
+      area.select();
+      var ok = document.execCommand("copy");
+      document.body.removeChild(area);
+      if (ok) { resolve(); } else { reject(new Error("copy failed")); }
+    });
+  }
+
+  function enableCopyButtons(root) {
+    root.querySelectorAll("button[data-copy]").forEach(function (button) {
+      button.hidden = false;
+      if (button.dataset.copyReady) { return; }
+      button.dataset.copyReady = "1";
+      var label = button.textContent;
+      button.addEventListener("click", function () {
+        var source = document.getElementById(button.dataset.copy);
+        if (!source) { return; }
+        copyText(source.value).then(function () {
+          button.textContent = "Copied";
+        }, function () {
+          source.select();
+          button.textContent = "Press Ctrl+C to copy";
+        }).then(function () {
+          window.setTimeout(function () { button.textContent = label; }, 2000);
+        });
+      });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { enableCopyButtons(document); });
+  document.addEventListener("htmx:afterSettle", function (event) { enableCopyButtons(event.target); });
+})();
