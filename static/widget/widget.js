@@ -1,5 +1,5 @@
 /* PeepoPay widget: move focus to each new step, report errors, and tell the embedding page our
-   height (only to the origin the loader passed, never "*"). */
+   height (only to the origin the loader passed, never to any other). */
 (function () {
   var doc = document, root = doc.documentElement;
   var parentOrigin = root.getAttribute("data-parent-origin");
