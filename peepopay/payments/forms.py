@@ -34,12 +34,12 @@ class BalanceForm(MoneyForm):
 
 
 class RefundForm(MoneyForm):
-    amount = StringField(
+    refund_amount = StringField(
         "Refund amount",
         validators=[InputRequired("Refund amount is required.")],
         render_kw={"inputmode": "decimal", "autocomplete": "off"},
     )
-    reason = StringField(
+    refund_reason = StringField(
         "Reason",
         validators=[
             InputRequired("Reason is required."),

@@ -22,7 +22,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from peepopay.booking.models import Booking
+from peepopay.booking.models import Booking, Status
 from peepopay.clock import utcnow
 from peepopay.extensions import db
 from peepopay.htmx import is_htmx, render
@@ -137,7 +137,8 @@ class Panel:
             PaymentStatus.AWAITING,
             PaymentStatus.SUCCEEDED,
         )
-        return self.booking.status == "confirmed" and not blocked and current_user.payments_ready
+        chargeable = self.booking.status in (Status.CONFIRMED, Status.COMPLETED)
+        return chargeable and not blocked and bool(current_user.payments_ready)
 
     @property
     def awaiting_balance(self) -> Payment | None:
@@ -146,17 +147,14 @@ class Panel:
 
 
 def panel_for(booking: Booking, **overrides: Any) -> Panel:
-    balance_form = overrides.pop("balance_form", None) or BalanceForm(
-        formdata=None, prefix="balance"
-    )
+    balance_form = overrides.pop("balance_form", None) or BalanceForm(formdata=None)
     if balance_form.final_amount.data is None and booking.price_minor is not None:
         balance_form.final_amount.data = _plain(booking.price_minor, booking.currency)
     return Panel(
         booking=booking,
         ledger=services.ledger(db.session, booking.id),
         balance_form=balance_form,
-        refund_form=overrides.pop("refund_form", None)
-        or RefundForm(formdata=None, prefix="refund"),
+        refund_form=overrides.pop("refund_form", None) or RefundForm(formdata=None),
         **overrides,
     )
 
@@ -225,7 +223,7 @@ def booking(booking_id: int) -> Response:
 @bp.post("/bookings/<int:booking_id>/balance")
 def charge_balance(booking_id: int) -> ResponseReturnValue:
     booking = _own_booking(booking_id)
-    form = BalanceForm(prefix="balance")
+    form = BalanceForm()
     status = 422
     error = None
     if form.validate_on_submit():
@@ -261,18 +259,23 @@ def _balance_message(payment: Payment | None) -> str:
 @bp.post("/bookings/<int:booking_id>/refund")
 def refund(booking_id: int) -> ResponseReturnValue:
     booking = _own_booking(booking_id)
-    form = RefundForm(prefix="refund")
+    form = RefundForm()
     status = 422
     error = None
     if form.validate_on_submit():
-        amount = form.minor("amount", booking.currency)
+        amount = form.minor("refund_amount", booking.currency)
         if amount is not None:
             try:
                 services.refund(
-                    db.session, booking, current_user, amount, form.reason.data or "", utcnow()
+                    db.session,
+                    booking,
+                    current_user,
+                    amount,
+                    form.refund_reason.data or "",
+                    utcnow(),
                 )
             except services.PaymentProblem as problem:
-                form.amount.errors.append(problem.message)
+                form.refund_amount.errors.append(problem.message)
             except PaymentError as failure:
                 status, error = failure.status, failure.message
             else:

@@ -506,8 +506,10 @@ def charge_balance(
     locked = lock_booking(session, booking.id)
     assert locked is not None
     booking = locked
-    if booking.status != Status.CONFIRMED:
-        raise PaymentProblem("final_amount", "Only a confirmed booking can be charged.")
+    if booking.status not in (Status.CONFIRMED, Status.COMPLETED):
+        raise PaymentProblem(
+            "final_amount", "Only a confirmed or completed booking can be charged."
+        )
     if not tradie.payments_ready or tradie.stripe_account_id is None:
         raise PaymentProblem("final_amount", "Connect Stripe before charging a balance.")
     book = ledger(session, booking.id)
