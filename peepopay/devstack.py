@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from peepopay.config import INSTANCE, ROOT
+from peepopay.config import INSTANCE, ROOT, DevelopmentConfig
 
 BIN = Path(sys.executable).parent
 
@@ -35,6 +35,22 @@ def wait_for(port: int, name: str, timeout: float = 30) -> None:
             return
         time.sleep(0.1)
     raise SystemExit(f"{name} did not start on port {port}")
+
+
+def wait_for_http(url: str, name: str, timeout: float = 30) -> None:
+    from urllib.error import URLError
+    from urllib.request import urlopen
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urlopen(url, timeout=2) as response:  # noqa: S310  (our own loopback URL)
+                if response.status == 200:
+                    return
+        except (URLError, OSError):
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"{name} did not answer {url}")
 
 
 class Stack:
@@ -114,6 +130,9 @@ def main() -> None:
         if not os.environ.get("STRIPE_SECRET_KEY"):
             emulator_port = int(env.get("STRIPE_EMULATOR_PORT", "12111"))
             env["STRIPE_API_BASE"] = f"http://127.0.0.1:{emulator_port}"
+            # The emulator signs its webhooks with the secrets the app verifies them with.
+            for name in ("STRIPE_WEBHOOK_SECRET", "STRIPE_CONNECT_WEBHOOK_SECRET"):
+                env.setdefault(name, str(getattr(DevelopmentConfig, name)))
             stack.start(
                 "stripe-emulator",
                 [
@@ -147,6 +166,8 @@ def main() -> None:
             # Only gunicorn: its workers share counters through this folder.
             {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
         )
+        # Caddy's first active health check must find gunicorn's workers booted.
+        wait_for_http(f"http://127.0.0.1:{app_port}/healthz", "gunicorn")
         public = INSTANCE / "public"
         sync_public = watch_static(public)
         sync_public()
@@ -167,6 +188,21 @@ def main() -> None:
                 "XDG_CONFIG_HOME": str(caddy_dir / "config"),
             },
         )
+        # A stand-in for a tradie's own site on another origin, embedding the widget.
+        demo_port = int(env.get("WIDGET_DEMO_PORT", "8081"))
+        stack.start(
+            "widget-demo",
+            [
+                sys.executable,
+                "-m",
+                "peepopay.widget.demo_host",
+                "--port",
+                str(demo_port),
+                "--app",
+                f"http://127.0.0.1:{port}",
+            ],
+            demo_port,
+        )
         from peepopay.commands import DEMO_EMAIL, DEMO_PASSWORD
 
         print(
@@ -174,6 +210,7 @@ def main() -> None:
 PeepoPay is running.
   Dashboard      http://127.0.0.1:{port}/dashboard   (demo login {DEMO_EMAIL} / {DEMO_PASSWORD})
   Booking widget http://127.0.0.1:{port}/book/demo-plumbing
+  Embed demo     http://localhost:{demo_port}/   (a site on another origin using /embed.js)
   Dev mailbox    http://127.0.0.1:{port}/dev/mailbox
   Health         http://127.0.0.1:{port}/readyz
   Metrics        http://127.0.0.1:{port}/metrics
