@@ -447,3 +447,52 @@ def stripe_live(app: Flask, live_server: LiveServer, stripe_emulator: Any) -> It
         stripe_emulator.control("flush", {"timeout": 5})
     stripe_emulator.control("reset")
     live_server.app = None
+
+
+def _dash_now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime(2030, 1, 7, 20, 0, tzinfo=UTC)
+
+
+# The dashboard's clock in tests: Tuesday 8 January 2030, 09:00 in Auckland (NZDT, UTC+13).
+DASH_NOW = _dash_now()
+DASH_CLOCK_MODULES = (
+    "peepopay.dashboard.routes",
+    "peepopay.dashboard.routes_availability",
+    "peepopay.dashboard.routes_bookings",
+    "peepopay.dashboard.routes_services",
+    "peepopay.dashboard.routes_settings",
+)
+
+
+@pytest.fixture
+def dash_now(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Freeze the dashboard routes' clock at DASH_NOW; returns it."""
+    import importlib
+
+    for name in DASH_CLOCK_MODULES:
+        monkeypatch.setattr(importlib.import_module(name), "utcnow", lambda: DASH_NOW)
+    return DASH_NOW
+
+
+@pytest.fixture
+def other_dash(app: Flask) -> DashboardClient:
+    """A second tradie, signed in on their own client."""
+    make_tradie(app, email="other@example.com", business_name="Other Sparkies")
+    client = app.test_client()
+    response = Auth(client).login("other@example.com")
+    assert response.status_code == 303
+    return DashboardClient(client)
+
+
+@pytest.fixture
+def fast_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cheap Argon2 parameters for tests that sign in many tradies (never for the auth tests)."""
+    from argon2 import PasswordHasher
+
+    from peepopay.auth import services as accounts
+
+    monkeypatch.setattr(
+        accounts, "hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )

@@ -174,11 +174,11 @@ def add_blocked(
 ) -> BlockedPeriod:
     end = end or start
     if end < start:
-        raise FormError("end_date", "End date must be on or after the start date.")
+        raise FormError("end_date", "Last day must be on or after the first day.")
     if end < local_today(tradie, now):
-        raise FormError("end_date", "End date is in the past.")
+        raise FormError("end_date", "Last day is in the past.")
     if (end - start).days > 366:
-        raise FormError("end_date", "End date must be within a year of the start date.")
+        raise FormError("end_date", "Last day must be within a year of the first day.")
     period = BlockedPeriod(
         tradie_id=tradie.id, start_date=start, end_date=end, reason=reason.strip()
     )
