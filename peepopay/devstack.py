@@ -74,14 +74,16 @@ class Stack:
             wait_for(port, name)
 
     def stop(self) -> None:
+        """Front to back (Caddy first, Redis last), so nothing loses what it depends on while
+        it is still finishing its work."""
         for _name, process in reversed(self.children):
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
-        for _name, process in reversed(self.children):
             try:
-                process.wait(10)
+                process.wait(15)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
+                process.wait(5)
 
     def watch(self, every: Callable[[], object] | None = None) -> None:
         while True:
@@ -98,7 +100,8 @@ def main() -> None:
     app_port = int(os.environ.get("APP_PORT", "8000"))
     if app_port == port:
         raise SystemExit("APP_PORT (gunicorn) must differ from PORT (Caddy)")
-    # `kill` (SIGTERM) stops the children too, as Ctrl-C does.
+    # Ctrl-C and `kill` stop the children too (SIGINT even when a shell started us ignoring it).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
     stack = Stack()
     env = stack.env
