@@ -302,3 +302,20 @@ def test_payments_page_totals_by_month(
         # deposits, balances, refunds, net, fees (2.5 % of 50 and 150, less 2.5 % of 20 back)
         assert cells == ["$50.00", "$150.00", "$20.00", "$180.00", "$4.50"]
         assert "Connected" in text
+
+
+def test_tradie_cancellation_refunds_the_deposit_in_full(
+    app: Flask, stripe_live: Any, dash: DashboardClient, paid: Held
+) -> None:
+    response = dash.post(f"/dashboard/bookings/{paid.booking_id}/cancel", {"reason": "Van broke"})
+    assert response.status_code == 303
+    assert booking(app, paid.booking_id).status == Status.CANCELLED
+    deposit, refund = payments(app, paid.booking_id)
+    assert (refund.kind, refund.amount_minor, refund.status) == ("refund", 5000, "succeeded")
+    assert refund.reason == "Van broke" and refund.application_fee_minor == 125
+    assert stripe_object(stripe_live, refund.stripe_refund_id)["object"]["amount"] == 5000
+    settle(stripe_live)
+    messages = outbox(app, paid.booking_id)
+    assert ("cancelled", "email") in messages
+    assert ("refund_processed", "email") not in messages  # the cancellation email says it
+    assert deposit.status == PaymentStatus.SUCCEEDED

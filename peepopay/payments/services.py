@@ -813,6 +813,17 @@ def refund_booking(
     return amount
 
 
+def refund_cancelled_by_tradie(session: DbSession, cancellation: Any) -> int:
+    """The dashboard's cancel hook: the tradie cancelled, so everything paid goes back."""
+    return refund_booking(
+        session,
+        cancellation.booking,
+        cancellation.cancelled_at,
+        by="tradie",
+        reason=cancellation.reason,
+    )
+
+
 def _refund(
     session: DbSession,
     booking: Booking,
