@@ -319,3 +319,66 @@ def test_tradie_cancellation_refunds_the_deposit_in_full(
     assert ("cancelled", "email") in messages
     assert ("refund_processed", "email") not in messages  # the cancellation email says it
     assert deposit.status == PaymentStatus.SUCCEEDED
+
+
+def test_demo_connect_command_survives_an_emulator_restart(
+    app: Flask, stripe_live: Any, tradie_id: int
+) -> None:
+    from peepopay.models import Tradie
+
+    runner = app.test_cli_runner()
+    with app.app_context():
+        slug = db.session.get(Tradie, tradie_id).slug  # type: ignore[union-attr]
+        db.session.remove()
+    first = runner.invoke(args=["payments", "demo-connect", "--slug", slug])
+    assert "takes demo deposits" in first.output, first.output
+    with app.app_context():
+        tradie = db.session.get(Tradie, tradie_id)
+        assert tradie is not None and tradie.charges_enabled
+        account = tradie.stripe_account_id
+        db.session.remove()
+    again = runner.invoke(args=["payments", "demo-connect", "--slug", slug])
+    assert account in again.output  # nothing new while the emulator remembers it
+
+    stripe_live.control("reset")  # the emulator restarted: it forgot every account
+    held_out = runner.invoke(args=["payments", "demo-connect", "--slug", slug])
+    with app.app_context():
+        tradie = db.session.get(Tradie, tradie_id)
+        assert tradie is not None and tradie.charges_enabled
+        assert tradie.stripe_account_id not in (None, account)
+        assert tradie.stripe_account_id in held_out.output
+        db.session.remove()
+
+
+def test_deposit_on_a_forgotten_account_disconnects_politely(
+    app: Flask, client: FlaskClient, stripe_live: Any, connected: int
+) -> None:
+    from peepopay.booking import services as bookings
+    from peepopay.clock import utcnow
+    from peepopay.models import Tradie
+    from peepopay.widget.state import booking_token
+    from tests.booking_helpers import CUSTOMER, at, local_day, service_id
+
+    with app.app_context():
+        tradie = db.session.get(Tradie, connected)
+        assert tradie is not None
+        row = bookings.create_held_booking(
+            db.session,
+            tradie=tradie,
+            service_id=service_id(app, connected),
+            start_utc=at(local_day(3), 10),
+            customer=bookings.Customer(**CUSTOMER),
+            now=utcnow(),
+        )
+        db.session.commit()
+        url = f"/book/{tradie.slug}/pay/{booking_token(row.id)}"
+        db.session.remove()
+    stripe_live.control("reset")  # the account is gone (revoked, or the emulator restarted)
+    page = client.get(url)
+    assert page.status_code == 200
+    assert "isn't taking card deposits online yet" in page.get_data(as_text=True)
+    with app.app_context():
+        tradie = db.session.get(Tradie, connected)
+        assert tradie is not None and tradie.stripe_account_id is None
+        assert not tradie.charges_enabled
+        db.session.remove()

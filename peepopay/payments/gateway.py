@@ -6,7 +6,9 @@ Everything else in the product calls these functions and handles `PaymentError`.
 
 from __future__ import annotations
 
+import json
 import logging
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -187,6 +189,20 @@ def create_account_link(account_id: str, *, refresh_url: str, return_url: str) -
             }
         )
     return str(link.url)
+
+
+def demo_onboard(account_id: str) -> None:
+    """Demo mode only: finish the connected account's onboarding in the Stripe emulator, as a
+    tradie clicking through Stripe's hosted onboarding would."""
+    if not demo_mode():
+        raise RuntimeError("demo_onboard talks to the Stripe emulator only")
+    base = current_app.config["STRIPE_API_BASE"].rstrip("/")
+    url = f"{base}/_emulator/accounts/{account_id}/onboard"
+    request = urllib.request.Request(  # noqa: S310  (our own emulator, http by design)
+        url, data=json.dumps({}).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as reply:  # noqa: S310
+        reply.read()
 
 
 # --- Customers and PaymentIntents ----------------------------------------------------------

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import click
 import sqlalchemy as sa
 from flask import (
     Response,
@@ -22,6 +23,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
+from peepopay.auth.models import Tradie
 from peepopay.booking.models import Booking, Status
 from peepopay.clock import utcnow
 from peepopay.extensions import db
@@ -317,6 +319,25 @@ def platform() -> ResponseReturnValue:
 @webhooks_bp.post("/connect")
 def connected() -> ResponseReturnValue:
     return _receive("STRIPE_CONNECT_WEBHOOK_SECRET")
+
+
+# --------------------------------------------------------------------------- command line
+
+
+@bp.cli.command("demo-connect")
+@click.option("--slug", default="demo-plumbing", show_default=True)
+def demo_connect(slug: str) -> None:
+    """Demo mode: connect the tradie to the Stripe emulator and finish onboarding."""
+    if not gateway.demo_mode():
+        click.echo("Real Stripe is configured; tradies connect from their dashboard.")
+        return
+    tradie = db.session.scalar(sa.select(Tradie).where(Tradie.slug == slug))
+    if tradie is None:
+        click.echo(f"No tradie with slug {slug!r}; nothing to connect.")
+        return
+    account = services.connect_demo(db.session, tradie, utcnow())
+    db.session.commit()
+    click.echo(f"{tradie.business_name} takes demo deposits on emulator account {account}.")
 
 
 # --------------------------------------------------------------------------- the payment link

@@ -249,6 +249,19 @@ def onboarding_link(session: DbSession, tradie: Tradie, now: datetime) -> str:
     )
 
 
+def connect_demo(session: DbSession, tradie: Tradie, now: datetime) -> str:
+    """Demo mode: make sure the tradie has a connected, onboarded account in the emulator
+    (whose memory is empty after each restart). Returns the account id."""
+    refresh_account(session, tradie, now)  # forgets an account the emulator no longer has
+    if tradie.stripe_account_id and tradie.charges_enabled:
+        return tradie.stripe_account_id
+    onboarding_link(session, tradie, now)
+    assert tradie.stripe_account_id is not None
+    gateway.demo_onboard(tradie.stripe_account_id)
+    refresh_account(session, tradie, now)
+    return tradie.stripe_account_id
+
+
 def refresh_account(session: DbSession, tradie: Tradie, now: datetime) -> None:
     """Ask Stripe for the account's current state; a revoked account is disconnected."""
     if tradie.stripe_account_id is None:
@@ -296,6 +309,20 @@ def start_deposit(
     for the amount the server computed, saving the card for the balance."""
     if not tradie.payments_ready or tradie.stripe_account_id is None:
         raise DepositsUnavailable()
+    try:
+        return _start_deposit(session, booking, tradie, now)
+    except PaymentError as error:
+        if error.code != "account_invalid":
+            raise
+        # The tradie disconnected PeepoPay in Stripe (or the demo emulator restarted).
+        disconnect(session, tradie, now, actor="stripe")
+        raise DepositsUnavailable() from error
+
+
+def _start_deposit(
+    session: DbSession, booking: Booking, tradie: Tradie, now: datetime
+) -> DepositStart:
+    assert tradie.stripe_account_id is not None
     account = tradie.stripe_account_id
     config = current_app.config
     payment = deposit_payment(session, booking.id)
