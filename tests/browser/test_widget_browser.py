@@ -1,0 +1,182 @@
+"""A customer books through the widget embedded by /embed.js on a page from another origin,
+in a real Chromium with third-party cookies blocked, up to the payment step."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import SCREENSHOTS
+from tests.payments_support import (  # noqa: F401  (app_config points the app at the emulator)
+    app_config,
+    payments_tradie,
+)
+
+# One backend is enough here; booking rules and concurrency are covered on both elsewhere.
+pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+WIDGET_FRAME = "iframe[src*='/book/']"
+
+
+class Widget:
+    """The embedded widget as the host page and the customer see it."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.element = page.wait_for_selector(WIDGET_FRAME)
+        self.frame = self.element.content_frame()
+        self.heights: list[int] = []
+
+    def heading(self) -> str:
+        return str(self.frame.inner_text("#step-title"))
+
+    def wait_for_step(self, title: str) -> None:
+        self.frame.wait_for_function(
+            "t => { const h = document.getElementById('step-title');"
+            " return h && h.textContent.includes(t) && !document.querySelector('[aria-busy]'); }",
+            arg=title,
+        )
+        self.fit()
+
+    def fit(self, timeout: float = 10) -> int:
+        """Wait until the iframe is exactly as tall as the widget's content; record it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            content = self.frame.evaluate("Math.ceil(document.body.getBoundingClientRect().height)")
+            height = self.element.evaluate("f => Math.round(f.getBoundingClientRect().height)")
+            if abs(height - content) <= 1:
+                break
+            assert time.monotonic() < deadline, f"iframe {height}px never fitted {content}px"
+            self.page.wait_for_timeout(50)
+        # No inner scroll bar: the document is no taller than its frame.
+        scroll = self.frame.evaluate("document.documentElement.scrollHeight")
+        assert scroll <= height + 1, (scroll, height)
+        self.heights.append(height)
+        return int(height)
+
+    def screenshot(self, name: str) -> None:
+        """The whole host page with the widget fitted, without Playwright's full-page mode
+        (which re-lays the page out while capturing)."""
+        viewport = self.page.viewport_size
+        height = self.page.evaluate("document.documentElement.scrollHeight")
+        self.page.set_viewport_size({"width": viewport["width"], "height": height})
+        self.fit()
+        self.page.screenshot(path=str(SCREENSHOTS / name))
+        self.page.set_viewport_size(viewport)
+        self.fit()
+
+    def focused_id(self) -> str:
+        return str(self.frame.evaluate("document.activeElement && document.activeElement.id"))
+
+
+def test_customer_books_up_to_payment_in_an_embedded_widget(
+    app, app_server, host_page, browser_context, stripe_live
+):
+    payments_tradie(app, stripe_live)
+    page = browser_context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on(
+        "console",
+        lambda message: (
+            problems.append(message.text)
+            if message.type == "error" and "status of 422" not in message.text
+            else None
+        ),
+    )
+    page.on(
+        "response",
+        lambda r: (
+            problems.append(f"{r.status} {r.url}") if r.status >= 400 and r.status != 422 else None
+        ),
+    )
+    host = host_page("kiwi")
+    page.goto(host)
+    widget = Widget(page)
+    assert widget.frame.url.startswith(f"{app_server.url}/book/kiwi?origin=http%3A%2F%2Flocalhost")
+
+    # Step 1 by keyboard alone: focus the service and press Enter.
+    widget.wait_for_step("Choose a service")
+    first_height = widget.heights[-1]
+    assert first_height != 640  # the loader's initial height was replaced by the widget's own
+    widget.frame.focus("button[name=service]")
+    page.keyboard.press("Enter")
+    widget.wait_for_step("Choose a day")
+    assert widget.focused_id() == "step-title"  # focus moved to the new step's heading
+    widget.screenshot("widget-1280.png")
+
+    widget.frame.click("text=Next available")
+    widget.wait_for_step("Choose a time")
+    widget.frame.click("button[name=start] >> nth=0")
+    widget.wait_for_step("Your details")
+
+    # A phone number the server refuses: the error is announced and what was typed stays.
+    widget.frame.fill("#name", "Aroha Smith")
+    widget.frame.fill("#email", "aroha@example.com")
+    widget.frame.fill("#phone", "12")
+    widget.frame.fill("#address", "1 Queen Street, Auckland")
+    widget.frame.fill("#notes", "Side gate, mind the dog")
+    widget.frame.click("text=Review booking")
+    widget.frame.wait_for_selector("[role=alert] >> text=Phone must be a valid phone number")
+    widget.fit()
+    assert widget.frame.input_value("#name") == "Aroha Smith"
+    assert widget.frame.get_attribute("#phone", "aria-invalid") == "true"
+
+    # Back to the times and forward again: the details survive the round trip.
+    tall = widget.heights[-1]
+    widget.frame.click("text=Change time")
+    widget.wait_for_step("Choose a time")
+    assert widget.heights[-1] < tall  # the frame shrinks with its content
+    widget.frame.click("button[name=start] >> nth=1")
+    widget.wait_for_step("Your details")
+    assert widget.frame.input_value("#notes") == "Side gate, mind the dog"
+    widget.frame.fill("#phone", "021 123 4567")
+    widget.frame.click("text=Review booking")
+    widget.wait_for_step("Review your booking")
+    summary = widget.frame.inner_text("#step")
+    assert "$50.00" in summary and "$150.00" in summary and "48 hours" in summary
+    assert "+64211234567" in summary
+    widget.screenshot("widget-1280-review.png")
+
+    widget.frame.click("text=Continue to payment")
+    widget.frame.wait_for_selector("#step-title >> text=Pay your deposit")
+    widget = Widget(page)  # the payment step is a whole page (it has its own CSP)
+    widget.fit()
+    assert "$50.00" in widget.frame.inner_text("#step")
+
+    heights = widget.heights
+    assert max(heights) > first_height, heights
+
+    # Third-party cookies really are blocked in this browser, and the widget never set any.
+    probe = widget.frame.evaluate(
+        "document.cookie = 'probe=1; SameSite=None; Secure'; document.cookie"
+    )
+    assert probe == ""
+    assert browser_context.cookies(app_server.url) == []
+    assert problems == []
+
+
+def test_widget_fits_a_phone_screen(app, app_server, host_page, browser_context, stripe_live):
+    payments_tradie(app, stripe_live)
+    page = browser_context.new_page()
+    page.set_viewport_size({"width": 375, "height": 812})
+    page.goto(host_page("kiwi"))
+    widget = Widget(page)
+    widget.wait_for_step("Choose a service")
+    widget.frame.click("button[name=service]")
+    widget.wait_for_step("Choose a day")
+    # Nothing wider than the phone: no sideways scrolling inside the frame or on the page.
+    assert widget.frame.evaluate("document.documentElement.scrollWidth <= innerWidth")
+    assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+    widget.screenshot("widget-375.png")
+    widget.frame.click("text=Next available")
+    widget.wait_for_step("Choose a time")
+    widget.frame.click("button[name=start] >> nth=0")
+    widget.wait_for_step("Your details")
+    widget.screenshot("widget-375-details.png")
+    # Turning the phone: the frame follows its content's new height.
+    narrow = widget.heights[-1]
+    page.set_viewport_size({"width": 812, "height": 375})
+    assert widget.fit() < narrow
