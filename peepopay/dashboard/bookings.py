@@ -74,7 +74,8 @@ class Filters:
         """Query arguments that reproduce these filters (for links, pages and the CSV)."""
         values: dict[str, object] = {"when": self.when, "status": self.status, "q": self.q}
         values.update(overrides)
-        return {k: v for k, v in values.items() if v not in ("", None, 1)}
+        defaults = {"when": "upcoming", "status": "", "q": "", "page": 1}
+        return {k: v for k, v in values.items() if v != defaults.get(k)}
 
 
 def _like(text: str) -> str:
