@@ -67,6 +67,8 @@ class Config:
     OUTBOX_MAX_ATTEMPTS = _int("OUTBOX_MAX_ATTEMPTS", 8)
     # How long a worker holds a message it is sending before another may take it over.
     OUTBOX_LEASE_SECONDS = _int("OUTBOX_LEASE_SECONDS", 120)
+    # How long the sweep leaves a new message to the enqueue-after-commit path.
+    OUTBOX_SWEEP_GRACE_SECONDS = _int("OUTBOX_SWEEP_GRACE_SECONDS", 30)
 
     STRIPE_SECRET_KEY = _env("STRIPE_SECRET_KEY")
     STRIPE_PUBLISHABLE_KEY = _env("STRIPE_PUBLISHABLE_KEY")

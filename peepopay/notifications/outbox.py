@@ -32,7 +32,15 @@ def _forget_after_rollback(session: DbSession) -> None:
 
 
 # A message the fast path (enqueue after commit) has not sent by then is taken by the sweep.
+# (OUTBOX_SWEEP_GRACE_SECONDS overrides it.)
 SWEEP_GRACE = timedelta(seconds=30)
+
+
+def sweep_grace() -> timedelta:
+    seconds = current_app.config.get("OUTBOX_SWEEP_GRACE_SECONDS")
+    return timedelta(seconds=float(seconds)) if seconds is not None else SWEEP_GRACE
+
+
 # How long a worker may hold a claimed message before another may take it over
 # (OUTBOX_LEASE_SECONDS overrides it).
 LEASE = timedelta(minutes=2)
@@ -107,7 +115,8 @@ def add(
     if exists is not None:
         return None
     now = now or utcnow()
-    later = send_at is not None and send_at > now + SWEEP_GRACE
+    grace = sweep_grace()
+    later = send_at is not None and send_at > now + grace
     if later and send_at is not None:
         payload = {**payload, "send_at": send_at.isoformat()}
     message = OutboxMessage(
@@ -118,7 +127,7 @@ def add(
         idempotency_key=key,
         tradie_id=tradie_id,
         booking_id=booking_id,
-        next_attempt_at=send_at if later and send_at else now + SWEEP_GRACE,
+        next_attempt_at=send_at if later and send_at else now + grace,
     )
     session.add(message)
     session.flush()
