@@ -187,6 +187,7 @@ def test_every_message_renders_both_bodies_for_the_right_person(app, tradie_id, 
         messages.late_deposit_refunded(db.session, booking, now)
         booking.status = "cancelled"
         messages.booking_cancelled(db.session, booking, "customer", 5000, now)
+        token = booking.public_token
         db.session.commit()
     rows = {(r.kind, r.channel): r for r in outbox_rows(app)}
     customer = {
@@ -209,10 +210,17 @@ def test_every_message_renders_both_bodies_for_the_right_person(app, tradie_id, 
             )
             assert row.payload["subject"] and row.payload["text"].strip()
             assert "<html" in row.payload["html"]
+            # Every customer email links to their booking page; the tradie's to the dashboard.
+            page = f"http://peepopay.test/b/{token}"
+            dashboard = f"http://peepopay.test/dashboard/bookings/{booking_id}"
+            for body in (row.payload["text"], row.payload["html"]):
+                assert (page in body) == (key in customer), key
+                assert (dashboard in body) == (key in tradie), key
         else:
             assert row.recipient == CUSTOMER_NUMBER and sms.fits(row.payload["body"])
-    assert "https://localhost/book/" not in rows[("payment_failed", "email")].payload["text"]
-    assert "/book/" in rows[("payment_failed", "email")].payload["text"]  # back to the widget
+    widget = "http://peepopay.test/book/kiwi-plumbing"
+    assert widget in rows[("payment_failed", "email")].payload["text"]  # back to the widget
+    assert widget in rows[("payment_failed", "email")].payload["html"]
     assert "https://pay.example/cs_123" in rows[("balance_link", "sms")].payload["body"]
     assert "$150.00" in rows[("balance_link", "email")].payload["html"]
     assert "$50.00" in rows[("cancelled", "email")].payload["text"]  # the refund
