@@ -114,8 +114,13 @@ def test_regenerating_revokes_the_old_feed_address(app, signed_in, tradie_id):
     assert signed_in.post("/dashboard/calendar/regenerate").status_code == 400
     assert feed_url(app, tradie_id) == old
 
+    settings = signed_in.get("/dashboard/settings").get_data(as_text=True)
+    assert f"http://peepopay.test{old}" in settings  # shown to the tradie, with the button
+    assert 'action="/dashboard/calendar/regenerate"' in settings
+
     response = signed_in.post("/dashboard/calendar/regenerate", data={"csrf_token": token})
     assert response.status_code == 303
+    assert response.headers["Location"] == "/dashboard/settings#calendar-feed"
     new = feed_url(app, tradie_id)
     assert new != old
     assert signed_in.get(old).status_code == 404

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, redirect, url_for
+from flask import Blueprint, Response, abort, redirect, url_for
 from flask_login import current_user, login_required
 
 from peepopay.auth.models import Tradie, new_calendar_token
@@ -54,5 +54,5 @@ def regenerate() -> Response:
     )
     if is_htmx():
         return render("calendar/_feed.html", "calendar/_feed.html", tradie=tradie, regenerated=True)
-    target = "dashboard.settings" if "dashboard.settings" in current_app.view_functions else None
-    return redirect(url_for(target or "dashboard.overview"), 303)  # type: ignore[return-value]
+    target = url_for("dashboard.settings", _anchor="calendar-feed")
+    return redirect(target, 303)  # type: ignore[return-value]
