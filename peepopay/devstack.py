@@ -153,6 +153,9 @@ def main() -> None:
             )
         subprocess.run([*flask, "db", "upgrade"], env=env, cwd=ROOT, check=True)
         subprocess.run([*flask, "seed-demo"], env=env, cwd=ROOT, check=True)
+        if not os.environ.get("STRIPE_SECRET_KEY"):
+            # Demo payments: the seeded tradie takes deposits on a fresh emulator account.
+            subprocess.run([*flask, "payments", "demo-connect"], env=env, cwd=ROOT, check=True)
         stack.start("worker", [*flask, "worker"])
         metrics_dir = INSTANCE / "prometheus"
         stack.start(

@@ -56,8 +56,12 @@ def test_payments_pages_need_a_signed_in_tradie(client: FlaskClient) -> None:
 def test_onboarding_links_and_expired_link_refresh(
     app: Flask, stripe_live: Any, dash: DashboardClient
 ) -> None:
-    page = dash.get("/dashboard/payments").get_data(as_text=True)
+    response = dash.get("/dashboard/payments")
+    page = response.get_data(as_text=True)
     assert "Connect Stripe" in page and "Demo payments — no real money" in page
+    # The browser follows the form's redirect to onboarding only if form-action allows it.
+    csp = response.headers["Content-Security-Policy"]
+    assert f"form-action 'self' {stripe_live.url};" in csp and "frame-ancestors 'none'" in csp
     first = dash.post("/dashboard/payments/connect")
     assert first.status_code == 303
     assert "/hosted/onboarding/" in first.headers["Location"]
@@ -382,3 +386,22 @@ def test_deposit_on_a_forgotten_account_disconnects_politely(
         assert tradie is not None and tradie.stripe_account_id is None
         assert not tradie.charges_enabled
         db.session.remove()
+
+
+def test_connect_again_after_the_account_was_lost(
+    app: Flask, stripe_live: Any, dash: DashboardClient, tradie_id: int
+) -> None:
+    from peepopay.models import Tradie
+
+    first = dash.post("/dashboard/payments/connect")
+    assert first.status_code == 303
+    with app.app_context():
+        old = db.session.get(Tradie, tradie_id).stripe_account_id  # type: ignore[union-attr]
+        db.session.remove()
+    stripe_live.control("reset")  # the emulator restarted before onboarding was finished
+    again = dash.post("/dashboard/payments/connect")
+    assert again.status_code == 303 and "/hosted/onboarding/" in again.headers["Location"]
+    with app.app_context():
+        new = db.session.get(Tradie, tradie_id).stripe_account_id  # type: ignore[union-attr]
+        db.session.remove()
+    assert new and new != old

@@ -26,6 +26,7 @@ STANDARD_CONTROLLER: Any = {
     "requirement_collection": "stripe",
 }
 STRIPE_DASHBOARD_URL = "https://dashboard.stripe.com"
+STRIPE_CONNECT_ORIGIN = "https://connect.stripe.com"
 
 
 class PaymentError(Exception):
@@ -51,6 +52,9 @@ class PaymentError(Exception):
     def is_card_error(self) -> bool:
         return self.status == 402
 
+
+# Error codes meaning the connected account is gone for us: revoked, or never existed.
+ACCOUNT_GONE = frozenset({"account_invalid"})
 
 UNAVAILABLE = "Card payments are briefly unavailable. Please try again in a minute."
 MISCONFIGURED = "Card payments are not working on our side right now. We have been alerted."
@@ -82,6 +86,10 @@ def map_error(exc: stripe.StripeError) -> PaymentError:
     if isinstance(exc, stripe.APIConnectionError | stripe.APIError):
         log.warning("Stripe unavailable: %s", exc)
         return PaymentError(503, UNAVAILABLE, code=code)
+    if code in ACCOUNT_GONE:
+        # The tradie revoked our access in Stripe (or the demo emulator restarted).
+        log.warning("connected account no longer reachable: %s", exc.user_message or exc)
+        return PaymentError(500, MISCONFIGURED, code=code)
     log.error(
         "Stripe refused a request (misconfiguration or a bug): %s %s %s",
         type(exc).__name__,
@@ -136,6 +144,11 @@ def hosted_base() -> str:
     """Where a browser reaches the emulator's hosted pages (demo mode only)."""
     config = current_app.config
     return str(config.get("STRIPE_EMULATOR_PUBLIC_URL") or config["STRIPE_API_BASE"]).rstrip("/")
+
+
+def onboarding_origin() -> str:
+    """Where Account Links send the tradie, for the CSP of the page whose form goes there."""
+    return hosted_origin() if demo_mode() else STRIPE_CONNECT_ORIGIN
 
 
 def hosted_origin() -> str:

@@ -33,6 +33,7 @@ from peepopay.payments import bp, gateway, pay_bp, services, webhooks, webhooks_
 from peepopay.payments.forms import BalanceForm, ConnectForm, RefundForm
 from peepopay.payments.gateway import PaymentError
 from peepopay.payments.models import Payment, PaymentKind, PaymentStatus
+from peepopay.security import DASHBOARD_CSP
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def dashboard() -> Response:
         .order_by(Payment.created_at.desc(), Payment.id.desc())
         .limit(25)
     ).all()
-    return render(
+    response = render(
         "payments/dashboard.html",
         "payments/_dashboard.html",
         tradie=tradie,
@@ -60,6 +61,12 @@ def dashboard() -> Response:
         fee_percent=services.fee_percent(),
         stripe_dashboard_url=gateway.STRIPE_DASHBOARD_URL,
     )
+    # "Connect Stripe" posts here and is redirected on to Stripe's onboarding, which the
+    # page's form-action must allow (browsers check redirects of a form submission too).
+    response.headers["Content-Security-Policy"] = DASHBOARD_CSP.replace(
+        "form-action 'self'", f"form-action 'self' {gateway.onboarding_origin()}"
+    )
+    return response
 
 
 @bp.post("/payments/connect")
@@ -129,6 +136,7 @@ class Panel:
     balance_form: BalanceForm
     refund_form: RefundForm
     message: str | None = None
+    message_class: str = "flash-success"
     error: str | None = None
 
     @property
@@ -203,11 +211,13 @@ def _panel_response(panel: Panel, status: int = 200) -> Response:
     )
 
 
-def _done(booking: Booking, message: str) -> ResponseReturnValue:
+def _done(booking: Booking, message: str, category: str = "success") -> ResponseReturnValue:
     if is_htmx():
         db.session.flush()
-        return _panel_response(panel_for(booking, message=message))
-    flash(message, "success")
+        return _panel_response(
+            panel_for(booking, message=message, message_class=f"flash-{category}")
+        )
+    flash(message, category)
     return redirect(_booking_page(booking), 303)
 
 
@@ -240,7 +250,8 @@ def charge_balance(booking_id: int) -> ResponseReturnValue:
             except PaymentError as failure:
                 status, error = failure.status, failure.message
             else:
-                return _done(booking, _balance_message(payment))
+                awaiting = payment is not None and payment.status == PaymentStatus.AWAITING
+                return _done(booking, _balance_message(payment), "info" if awaiting else "success")
     db.session.rollback()
     return _panel_response(panel_for(booking, balance_form=form, error=error), status)
 

@@ -222,6 +222,14 @@ def apply_account(tradie: Tradie, account: Any) -> bool:
 
 def onboarding_link(session: DbSession, tradie: Tradie, now: datetime) -> str:
     """Create the tradie's connected account on first use; a fresh Account Link to Stripe."""
+    if tradie.stripe_account_id is not None:
+        try:
+            return _account_link(tradie)
+        except PaymentError as error:
+            if error.code not in ("account_invalid", "resource_missing"):
+                raise
+            disconnect(session, tradie, now, actor="stripe")
+            session.flush()
     if tradie.stripe_account_id is None:
         generation = int(tradie.updated_at.timestamp()) if tradie.updated_at else 0
         account = gateway.create_account(
@@ -242,6 +250,11 @@ def onboarding_link(session: DbSession, tradie: Tradie, now: datetime) -> str:
             summary={"account": tradie.stripe_account_id},
         )
         session.flush()
+    return _account_link(tradie)
+
+
+def _account_link(tradie: Tradie) -> str:
+    assert tradie.stripe_account_id is not None
     return gateway.create_account_link(
         tradie.stripe_account_id,
         refresh_url=external_url("payments.onboarding_refresh"),
@@ -269,7 +282,7 @@ def refresh_account(session: DbSession, tradie: Tradie, now: datetime) -> None:
     try:
         account = gateway.retrieve_account(tradie.stripe_account_id)
     except PaymentError as error:
-        if error.code == "account_invalid":
+        if error.code in gateway.ACCOUNT_GONE:
             disconnect(session, tradie, now, actor="stripe")
             return
         raise
@@ -312,7 +325,7 @@ def start_deposit(
     try:
         return _start_deposit(session, booking, tradie, now)
     except PaymentError as error:
-        if error.code != "account_invalid":
+        if error.code not in gateway.ACCOUNT_GONE:
             raise
         # The tradie disconnected PeepoPay in Stripe (or the demo emulator restarted).
         disconnect(session, tradie, now, actor="stripe")
