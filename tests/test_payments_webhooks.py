@@ -153,8 +153,18 @@ def test_refund_made_in_stripes_dashboard_is_recorded(
     deposit, refund = payments(app, held.booking_id)
     assert refund.stripe_payment_intent_id == deposit.stripe_payment_intent_id
     assert (refund.kind, refund.amount_minor, refund.status) == ("refund", 2000, "succeeded")
-    assert refund.reason == "Refunded in Stripe" and refund.application_fee_minor == 50
+    # Refunded without the platform fee (the dashboard's default): our fee stays.
+    assert refund.reason == "Refunded in Stripe" and refund.application_fee_minor == 0
     assert ("refund_processed", "email") in outbox(app, held.booking_id)
+
+    client.v1.refunds.create(
+        {"payment_intent": held.pi, "amount": 1000, "refund_application_fee": True},
+        options={"stripe_account": held.account},
+    )
+    settle(stripe_live)
+    second = payments(app, held.booking_id)[2]
+    assert second.amount_minor == 1000
+    assert second.application_fee_minor == 75  # 125 * 3000/5000 returned in all, none before
 
 
 def test_account_updated_switches_deposits_on(

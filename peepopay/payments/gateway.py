@@ -275,6 +275,17 @@ def create_refund(
         )
 
 
+def application_fee_refunded(account: str, charge_id: str) -> int:
+    """How much of the platform fee on a charge has gone back (fees live on the platform)."""
+    with mapped_errors():
+        charge = client().v1.charges.retrieve(charge_id, options=_opts(account))
+        fee_id = charge.application_fee
+        if not fee_id:
+            return 0
+        fee_id = fee_id if isinstance(fee_id, str) else fee_id.id
+        return int(client().v1.application_fees.retrieve(fee_id).amount_refunded)
+
+
 def list_refunds(account: str, charge_id: str) -> list[Any]:
     with mapped_errors():
         page = client().v1.refunds.list({"charge": charge_id, "limit": 100}, options=_opts(account))

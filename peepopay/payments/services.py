@@ -968,17 +968,13 @@ def apply_refund(
         )
         if charge is None:
             return "ignored"
-        book = ledger(session, booking.id)
-        refunded_before = charge.amount_minor - book.refundable_by_payment.get(
-            charge.id, charge.amount_minor
-        )
         row = Payment(
             booking_id=booking.id,
             tradie_id=booking.tradie_id,
             kind=PaymentKind.REFUND,
             amount_minor=int(refund_obj["amount"]),
             currency=str(refund_obj.get("currency") or charge.currency).upper(),
-            application_fee_minor=_fee_share(charge, refunded_before, int(refund_obj["amount"])),
+            application_fee_minor=_external_fee_refund(session, booking, charge),
             status=PaymentStatus.PENDING,
             stripe_payment_intent_id=pi_id,
             stripe_charge_id=stripe_id(refund_obj.get("charge")),
@@ -991,6 +987,24 @@ def apply_refund(
     before = row.status
     _refund_status(session, booking, row, str(refund_obj.get("status")), purpose, now)
     return "refund_recorded" if before != row.status else "unchanged"
+
+
+def _external_fee_refund(session: DbSession, booking: Booking, charge: Payment) -> int:
+    """The platform fee a refund made outside PeepoPay gave back: whether it did is the
+    refunder's choice, so ask Stripe what the charge's fee has returned so far."""
+    tradie = tradie_of(session, booking)
+    if not charge.stripe_charge_id or not tradie.stripe_account_id:
+        return 0
+    returned = gateway.application_fee_refunded(tradie.stripe_account_id, charge.stripe_charge_id)
+    recorded = session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(Payment.application_fee_minor), 0)).where(
+            Payment.booking_id == booking.id,
+            Payment.kind == PaymentKind.REFUND,
+            Payment.stripe_payment_intent_id == charge.stripe_payment_intent_id,
+            Payment.status.in_(PaymentStatus.REFUND_HOLDING),
+        )
+    )
+    return max(returned - int(recorded or 0), 0)
 
 
 # --------------------------------------------------------------------------- disputes
