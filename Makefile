@@ -47,5 +47,10 @@ fmt: install
 bench: install
 	$(PY) -m bench
 
+# The dashboard in Chromium at 375 px and 1280 px: starts the app on a throwaway SQLite database
+# with demo data and writes docs/screenshots/dashboard-*.png (fails on sideways scrolling).
+screenshots: install system-deps
+	$(PY) scripts/screenshots.py
+
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

@@ -187,6 +187,7 @@ def seed(app: Any) -> None:
             )
         db.session.commit()
         app.config["SCREENSHOT_BOOKING_ID"] = bookings[0].id
+        app.config["SCREENSHOT_SERVICE_ID"] = services[1].id
 
 
 def serve(app: Any) -> tuple[Any, int]:
@@ -198,7 +199,9 @@ def serve(app: Any) -> tuple[Any, int]:
     return server, server.server_port
 
 
-def capture(base: str, out: Path, pages: list[tuple[str, str]]) -> list[str]:
+def capture(
+    base: str, out: Path, pages: list[tuple[str, str]], widths: tuple[int, ...] = WIDTHS
+) -> list[str]:
     """Screenshot every page at every width; returns the layout problems found."""
     from playwright.sync_api import sync_playwright
 
@@ -215,7 +218,7 @@ def capture(base: str, out: Path, pages: list[tuple[str, str]]) -> list[str]:
         page.fill("#password", DEMO_PASSWORD)
         page.click("button[type=submit]")
         page.wait_for_url("**/dashboard")
-        for width in WIDTHS:
+        for width in widths:
             page.set_viewport_size({"width": width, "height": 900 if width > 400 else 812})
             for name, path in pages:
                 page.goto(base + path, wait_until="networkidle")
@@ -234,6 +237,7 @@ def capture(base: str, out: Path, pages: list[tuple[str, str]]) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--width", type=int, action="append", help="only these widths")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="pp-screens-") as tmp:
         # The port is only known once bound, and BASE_URL wants it: bind first, then build.
@@ -247,12 +251,14 @@ def main() -> int:
             ("bookings", "/dashboard/bookings"),
             ("booking", f"/dashboard/bookings/{booking_id}"),
             ("services", "/dashboard/services"),
+            ("service-edit", f"/dashboard/services/{app.config['SCREENSHOT_SERVICE_ID']}/edit"),
             ("availability", "/dashboard/availability"),
             ("settings", "/dashboard/settings"),
             ("analytics", "/dashboard/analytics"),
         ]
         try:
-            problems = capture(f"http://127.0.0.1:{port}", args.out, pages)
+            widths = tuple(args.width or WIDTHS)
+            problems = capture(f"http://127.0.0.1:{port}", args.out, pages, widths)
         finally:
             server.shutdown()
             with app.app_context():

@@ -164,7 +164,9 @@ def test_nice_ceiling_and_bars():
     chart = bar_chart("c", "T", "D", ["a", "b"], [0, 10], str)
     assert chart.bars[0].height == 0
     assert chart.bars[1].y == 12.0 and chart.bars[1].height == 178.0
-    assert [g.label for g in chart.gridlines] == ["0", "5", "10"]
+    assert [g.label for g in chart.gridlines] == ["0", "2", "4", "6", "8", "10"]
+    chart = bar_chart("c", "T", "D", ["a"], [3], lambda v: f"${v}")
+    assert [g.label for g in chart.gridlines] == ["$0", "$1", "$2", "$3", "$4", "$5"]
 
 
 @pytest.fixture

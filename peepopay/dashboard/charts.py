@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 WIDTH, HEIGHT = 420, 220
-LEFT, RIGHT, TOP, BOTTOM = 52, 8, 12, 30
+LEFT, RIGHT, TOP, BOTTOM = 60, 24, 12, 30
 
 
 @dataclass(frozen=True)
@@ -55,12 +55,12 @@ def bar_chart(
     labels: Sequence[str],
     values: Sequence[int],
     fmt: Callable[[int], str],
-    label_every: int = 2,
+    label_every: int = 3,
 ) -> Chart:
     """Bars for `values` scaled to a round maximum, with four gridlines labelled by `fmt`."""
     top = nice_ceiling(max([*values, 1]))
-    # Four gridlines need a top divisible by 4 in integers; fall back to two.
-    lines = 4 if top % 4 == 0 else 2 if top % 2 == 0 else 1
+    # Gridlines at whole-number steps: fifths where the top allows, else quarters or halves.
+    lines = next(n for n in (5, 4, 2, 1) if top % n == 0)
     plot_w = WIDTH - LEFT - RIGHT
     plot_h = HEIGHT - TOP - BOTTOM
     slot = plot_w / max(len(values), 1)
