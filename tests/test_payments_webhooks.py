@@ -61,8 +61,15 @@ def stored_events(app: Flask) -> list[str]:
 def test_signatures_are_checked_on_each_endpoint(
     app: Flask, client: FlaskClient, path: str, secret: str
 ) -> None:
+    from peepopay.ops import metrics
+
+    def counted(type_: str, result: str) -> float:
+        return metrics.webhook_events.labels(type=type_, result=result)._value.get()
+
     payload = event_payload("customer.created", {"id": "cus_1", "object": "customer"})
     other = CONNECT if secret == PLATFORM else PLATFORM
+    rejected_before = counted("unverified", "bad_signature")
+    ignored_before = counted("customer.created", "ignored")
 
     assert post(client, path, payload, None).status_code == 400
     assert post(client, path, payload, "t=1,v1=nonsense").status_code == 400
@@ -80,6 +87,8 @@ def test_signatures_are_checked_on_each_endpoint(
     again = post(client, path, payload, signed(payload, secret))
     assert again.status_code == 200 and again.get_json()["result"] == "duplicate"
     assert len(stored_events(app)) == 1
+    assert counted("unverified", "bad_signature") == rejected_before + 6
+    assert counted("customer.created", "ignored") == ignored_before + 1
 
 
 def test_each_event_five_times_in_any_order_changes_state_once(
