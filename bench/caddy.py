@@ -1,0 +1,299 @@
+"""What Caddy in front costs: requests per second and latency of the widget page and the
+availability endpoint, through Caddy and straight to gunicorn, in one run on one machine.
+
+Budget (DESIGN.md): gunicorn alone may serve at most 1.8 times the requests per second it
+serves behind Caddy. The processes are the production ones (gunicorn.conf.py, the Caddyfile);
+rate limits are off so the benchmark measures serving, not the limiter's answer.
+
+    python -m bench.caddy [--seconds 5] [--concurrency 8] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from peepopay.assets import build_public
+from peepopay.config import ROOT
+from peepopay.devstack import caddy_binary, redis_binary
+
+BIN = Path(sys.executable).parent
+SLUG = "demo-plumbing"
+BUDGET = 1.8
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def get(port: int, path: str) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def wait_ok(port: int, path: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if get(port, path)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"nothing answered 200 at :{port}{path}")
+
+
+class Stack:
+    """Redis, gunicorn (2 workers × 4 threads) and Caddy on loopback, over a seeded SQLite."""
+
+    def __init__(self) -> None:
+        self.tmp = Path(tempfile.mkdtemp(prefix="peepopay-bench-"))
+        self.redis_port, self.app_port, self.port = free_port(), free_port(), free_port()
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.env = {
+            **os.environ,
+            "PEEPOPAY_ENV": "development",
+            "PEEPOPAY_INSTANCE": str(self.tmp),
+            "DATABASE_URL": f"sqlite:///{self.tmp / 'bench.db'}",
+            "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+            "LOG_LEVEL": "WARNING",  # one JSON line per request would measure the terminal
+        }
+
+    def spawn(self, args: list[str], extra: dict[str, str] | None = None) -> None:
+        log = (self.tmp / f"{Path(args[0]).name}.log").open("ab")
+        self.processes.append(
+            subprocess.Popen(
+                args,
+                env={**self.env, **(extra or {})},
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
+        log.close()
+
+    def up(self) -> None:
+        self.spawn(
+            [redis_binary(), "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", ""]
+        )
+        flask = [str(BIN / "flask"), "--app", "peepopay"]
+        for command in (["db", "upgrade"], ["seed-demo"]):
+            subprocess.run(
+                [*flask, *command], env=self.env, cwd=ROOT, check=True, capture_output=True
+            )
+        self.spawn(
+            [
+                str(BIN / "gunicorn"),
+                "-c",
+                str(ROOT / "gunicorn.conf.py"),
+                "-b",
+                f"127.0.0.1:{self.app_port}",
+                "bench.wsgi:app",
+            ],
+            # No recycling mid-run: a worker restart would be measured, not serving.
+            {"PROMETHEUS_MULTIPROC_DIR": str(self.tmp / "metrics"), "GUNICORN_MAX_REQUESTS": "0"},
+        )
+        wait_ok(self.app_port, "/healthz")
+        build_public(self.tmp / "public")
+        self.spawn(
+            [caddy_binary(), "run", "--config", str(ROOT / "Caddyfile"), "--adapter", "caddyfile"],
+            {
+                "SITE_ADDRESS": f":{self.port}",
+                "CADDY_BIND": "127.0.0.1",
+                "UPSTREAMS": f"127.0.0.1:{self.app_port}",
+                "PUBLIC_ROOT": str(self.tmp / "public"),
+                "CADDY_ADMIN": "off",
+                "CADDY_ACCESS_LOG": f"file {self.tmp / 'access.log'}",
+                "CADDY_LOG_LEVEL": "WARN",
+                "XDG_DATA_HOME": str(self.tmp / "caddy"),
+                "XDG_CONFIG_HOME": str(self.tmp / "caddy"),
+            },
+        )
+        wait_ok(self.port, "/healthz")
+
+    def down(self) -> None:
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def availability_path(self) -> str:
+        """The availability query of the first day with free slots (the real work)."""
+        status, body = get(self.app_port, f"/api/widget/{SLUG}/config")
+        assert status == 200, body
+        config = json.loads(body)
+        service = config["services"][0]["id"]
+        today = datetime.now(ZoneInfo(config["timezone"])).date()
+        for offset in range(1, 15):
+            day = (today + timedelta(days=offset)).isoformat()
+            query = urlencode({"date": day, "serviceId": service})
+            path = f"/api/widget/{SLUG}/availability?{query}"
+            status, body = get(self.app_port, path)
+            if status == 200 and any(slot["available"] for slot in json.loads(body)["slots"]):
+                return path
+        raise SystemExit("the demo tradie has no free slot in the next two weeks")
+
+
+@dataclass
+class Result:
+    target: str
+    via: str
+    requests: int
+    errors: int
+    rps: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+
+
+def load(
+    port: int, path: str, seconds: float, concurrency: int, headers: dict[str, str]
+) -> tuple[list[float], int]:
+    """`concurrency` keep-alive clients in a closed loop for `seconds`: latencies and errors."""
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    stop_at = time.perf_counter() + seconds
+
+    def client() -> None:
+        nonlocal errors
+        mine: list[float] = []
+        failed = 0
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            while (start := time.perf_counter()) < stop_at:
+                try:
+                    conn.request("GET", path, headers=headers)
+                    response = conn.getresponse()
+                    response.read()
+                    if response.status != 200:
+                        failed += 1
+                    mine.append(time.perf_counter() - start)
+                except (OSError, http.client.HTTPException):
+                    failed += 1
+                    conn.close()
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        finally:
+            conn.close()
+        with lock:
+            latencies.extend(mine)
+            errors += failed
+
+    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, errors
+
+
+def measure(
+    target: str,
+    via: str,
+    port: int,
+    path: str,
+    seconds: float,
+    concurrency: int,
+    headers: dict[str, str],
+) -> Result:
+    load(port, path, 1.0, concurrency, headers)  # warm up: connections, caches, workers
+    latencies, errors = load(port, path, seconds, concurrency, headers)
+    cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
+    return Result(
+        target=target,
+        via=via,
+        requests=len(latencies),
+        errors=errors,
+        rps=round(len(latencies) / seconds, 1),
+        p50_ms=round(cuts[49] * 1000, 2),
+        p95_ms=round(cuts[94] * 1000, 2),
+        p99_ms=round(cuts[98] * 1000, 2),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.caddy", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=5.0, help="per measurement")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating; the best is kept")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--accept-encoding",
+        default="gzip",
+        help="sent by the clients, as browsers do (Caddy then compresses); '' for none",
+    )
+    args = parser.parse_args(argv)
+    headers = {"Accept-Encoding": args.accept_encoding} if args.accept_encoding else {}
+
+    stack = Stack()
+    try:
+        stack.up()
+        targets = {"widget page": f"/book/{SLUG}", "availability": stack.availability_path()}
+        ports = {"gunicorn": stack.app_port, "caddy": stack.port}
+        best: dict[tuple[str, str], Result] = {}
+        for _ in range(args.rounds):  # alternate, so a busy moment hurts both sides alike
+            for target, path in targets.items():
+                for via, port in ports.items():
+                    result = measure(
+                        target, via, port, path, args.seconds, args.concurrency, headers
+                    )
+                    key = (target, via)
+                    if key not in best or result.rps > best[key].rps:
+                        best[key] = result
+    finally:
+        stack.down()
+
+    print(f"\nCaddy in front vs gunicorn alone ({args.concurrency} clients, {args.seconds:g} s)")
+    print(f"{'target':<14}{'via':<10}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'err':>6}")
+    for result in best.values():
+        print(
+            f"{result.target:<14}{result.via:<10}{result.rps:>9.1f}{result.p50_ms:>9.2f}"
+            f"{result.p95_ms:>9.2f}{result.p99_ms:>9.2f}{result.errors:>6}"
+        )
+    ok = True
+    summary = []
+    for target in targets:
+        direct, proxied = best[(target, "gunicorn")], best[(target, "caddy")]
+        factor = direct.rps / proxied.rps if proxied.rps else float("inf")
+        passed = factor <= BUDGET and not direct.errors and not proxied.errors
+        ok &= passed
+        summary.append({"target": target, "factor": round(factor, 2), "budget": BUDGET})
+        verdict = "within" if passed else "OVER"
+        print(f"{target}: gunicorn/caddy = {factor:.2f} ({verdict} the {BUDGET} budget)")
+    if args.json:
+        results = [asdict(result) for result in best.values()]
+        args.json.write_text(json.dumps({"results": results, "summary": summary}, indent=2))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
