@@ -278,3 +278,47 @@ def test_fall_back_repeated_time_is_bookable_once(app, session, kiwi):
         hold(session, tradie_id, service, second.astimezone(UTC), now=now)
     booking = hold(session, tradie_id, service, first.astimezone(UTC), now=now)
     assert booking.starts_at == datetime(2026, 4, 4, 13, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        NOW,
+        NOW + timedelta(hours=20, minutes=15),  # the notice cut falls inside the day's hours
+        datetime(2026, 9, 25, 22, tzinfo=UTC),  # spring forward is two local days ahead
+        datetime(2026, 4, 3, 23, tzinfo=UTC),  # fall back is two local days ahead
+    ],
+)
+def test_fast_availability_matches_the_slot_engine(app, session, kiwi, now):
+    """The hot path (pre-built statements, memoised engine) answers exactly as the engine fed
+    by scheduling.services, busy times, buffers, blocks, notice and DST included."""
+    from peepopay.models import BlockedPeriod, Service
+    from peepopay.scheduling import services as scheduling
+    from peepopay.widget import availability as fast
+
+    tradie_id, service_id_ = kiwi
+    session.add(
+        AvailabilityRule(tradie_id=tradie_id, weekday=6, start_local=time(1), end_local=time(4))
+    )
+    today = now.astimezone(ZONE).date()
+    session.add(
+        BlockedPeriod(
+            tradie_id=tradie_id,
+            start_date=today + timedelta(days=3),
+            end_date=today + timedelta(days=3),
+        )
+    )
+    session.commit()
+    hold(session, tradie_id, service_id_, local(today + timedelta(days=1), 10), now=now)
+    session.commit()
+    tradie = session.get(Tradie, tradie_id)
+    service = session.get(Service, service_id_)
+    exists, offer = fast.find_offer(session, tradie.slug, str(service_id_))
+    assert exists and offer == fast.Offer.of(tradie, service)
+    assert fast.find_offer(session, tradie.slug, "nope") == (True, None)
+    assert fast.find_offer(session, "nobody", service_id_) == (False, None)
+    for offset in range(-1, 6):
+        day = today + timedelta(days=offset)
+        for _ in range(2):  # the second answer comes from the memo
+            expected = scheduling.day_slots(session, tradie, service, day, now)
+            assert fast.day_slots(session, offer, day, now) == expected, day

@@ -18,8 +18,8 @@ from peepopay.extensions import db
 from peepopay.money import deposit_for
 from peepopay.payments.gateway import PaymentError
 from peepopay.payments.services import DepositsUnavailable
-from peepopay.scheduling import services as scheduling
 from peepopay.scheduling.slots import Slot
+from peepopay.widget import availability as fast
 from peepopay.widget.limits import availability_limit, booking_limit
 from peepopay.widget.routes import find_tradie
 from peepopay.widget.state import parse_color, parse_date
@@ -48,7 +48,8 @@ def remember_slug(_endpoint: str | None, values: dict[str, Any] | None) -> None:
 
 @bp.before_request
 def load_tradie() -> None:
-    if request.method == "OPTIONS":
+    # Availability is the hot path: it reads the few columns it needs itself.
+    if request.method == "OPTIONS" or request.endpoint == "api.availability":
         return
     tradie = find_tradie(g.get("slug"))
     if tradie is None:
@@ -104,17 +105,18 @@ def availability(slug: str) -> ResponseReturnValue:
     day = parse_date(request.args.get("date"))
     if day is None:
         problems["date"] = ["date is required, as YYYY-MM-DD."]
-    service = bookings.bookable_service(db.session, tradie(), request.args.get("serviceId"))
-    if service is None:
+    exists, offer = fast.find_offer(db.session, slug, request.args.get("serviceId"))
+    if not exists:
+        abort(404)
+    if offer is None:
         problems["serviceId"] = ["serviceId does not name a service this business offers."]
-    if problems or day is None or service is None:
+    if problems or day is None or offer is None:
         return errors(problems)
-    tz = ZoneInfo(tradie().timezone)
-    slots = scheduling.day_slots(db.session, tradie(), service, day, utcnow())
+    tz = offer.rules.tz
     return jsonify(
         date=day.isoformat(),
-        timezone=tradie().timezone,
-        slots=[slot_json(s, tz) for s in slots],
+        timezone=offer.timezone,
+        slots=[slot_json(s, tz) for s in fast.day_slots(db.session, offer, day, utcnow())],
     )
 
 

@@ -30,6 +30,7 @@ from peepopay.payments.widget import payment_view
 from peepopay.scheduling import services as scheduling
 from peepopay.scheduling.models import Service
 from peepopay.security import widget_csp
+from peepopay.widget import availability as fast
 from peepopay.widget import bp
 from peepopay.widget.forms import DetailsForm
 from peepopay.widget.limits import availability_limit, booking_limit
@@ -214,7 +215,8 @@ def date_step(service: Service, error: str | None = None, status: int = 200) -> 
 
 
 def time_step(service: Service, day: date, error: str | None = None, status: int = 200) -> Response:
-    slots = scheduling.day_slots(db.session, tradie(), service, day, utcnow())
+    offer = fast.Offer.of(tradie(), service)
+    slots = fast.day_slots(db.session, offer, day, utcnow())
     return show(
         "widget/_time.html",
         status,
