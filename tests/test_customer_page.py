@@ -59,9 +59,11 @@ def test_page_shows_the_booking_and_its_payments(app, client, tradie_id):
     assert "10:00" in html and "Pacific/Auckland" in html
     assert "<!doctype html>" in html
     assert_no_cookie(page)
-    # Frameable on any site, like the widget.
+    # Frameable on any site, like the widget; private.
     assert "frame-ancestors *" in page.headers["Content-Security-Policy"]
     assert "X-Frame-Options" not in page.headers
+    assert page.headers["Cache-Control"] == "no-store"
+    assert page.headers["Referrer-Policy"] == "no-referrer"
 
     fragment = client.get(url, headers={"HX-Request": "true"})
     assert fragment.status_code == 200
@@ -69,6 +71,18 @@ def test_page_shows_the_booking_and_its_payments(app, client, tradie_id):
     assert "12 Queen Street" in fragment.get_data(as_text=True)
     assert "HX-Request" in fragment.headers["Vary"]
     assert_no_cookie(fragment)
+
+
+def test_framed_only_where_the_tradies_widget_may_be(app, client, tradie_id):
+    with app.app_context():
+        db.session.get(Tradie, tradie_id).allowed_origins = "https://kiwiplumbing.example\n"
+        db.session.commit()
+    booking_id = make_booking(app, tradie_id, starts_at=local(5, 10))
+    page = client.get(f"/b/{token_of(app, booking_id)}")
+    assert (
+        "frame-ancestors 'self' https://kiwiplumbing.example"
+        in page.headers["Content-Security-Policy"]
+    )
 
 
 def test_no_cookie_even_for_a_browser_signed_in_to_the_dashboard(app, signed_in, tradie_id):

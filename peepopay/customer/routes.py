@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date
 from zoneinfo import ZoneInfo
 
-from flask import Response, abort, redirect, request, url_for
+from flask import Response, abort, g, redirect, request, url_for
 
 from peepopay.booking.models import Booking
 from peepopay.clock import utcnow
@@ -15,6 +15,8 @@ from peepopay.customer.forms import CancelForm, RescheduleForm
 from peepopay.extensions import db
 from peepopay.htmx import is_htmx, render
 from peepopay.notifications import calendar, links
+from peepopay.security import widget_csp
+from peepopay.widget.routes import frame_ancestors
 
 NOTICES = {
     "cancelled": "Your booking is cancelled. We have emailed you the details.",
@@ -26,7 +28,18 @@ def _booking(token: str) -> Booking:
     booking = customer.booking_for_token(db.session, token)
     if booking is None:
         abort(404)
+    # Framed only where the tradie's widget may be.
+    g.widget_csp = widget_csp(frame_ancestors(customer.tradie_of(db.session, booking)))
     return booking
+
+
+@bp.after_request
+def private(response: Response) -> Response:
+    """The token in the URL is the key: never cached, never sent on as a referrer, not indexed."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response
 
 
 def _page(booking: Booking, status: int = 200, notice: str | None = None) -> Response:
