@@ -13,6 +13,7 @@ REQUIRED_FOR_STRIPE = (
     "STRIPE_WEBHOOK_SECRET",
     "STRIPE_CONNECT_WEBHOOK_SECRET",
 )
+REQUIRED_FOR_TWILIO = ("TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER")
 
 
 class ConfigError(RuntimeError):
@@ -131,6 +132,8 @@ class ProductionConfig(Config):
             required += REQUIRED_FOR_STRIPE
         else:
             required.append("STRIPE_SECRET_KEY")
+        if os.environ.get("TWILIO_ACCOUNT_SID"):  # SMS on: all of Twilio's settings
+            required += REQUIRED_FOR_TWILIO
         missing = [name for name in required if not os.environ.get(name)]
         if missing:
             raise ConfigError(

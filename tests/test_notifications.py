@@ -322,3 +322,27 @@ def test_extended_gsm_characters_take_two_septets():
 )
 def test_numbers_become_e164(raw, country, expected):
     assert sms.e164(raw, country) == expected
+
+
+def test_production_with_twilio_needs_all_its_settings(monkeypatch):
+    from peepopay.config import ConfigError, ProductionConfig
+
+    for name, value in {
+        "SECRET_KEY": "s",
+        "DATABASE_URL": "postgresql+psycopg://db/x",
+        "REDIS_URL": "redis://r:6379/0",
+        "BASE_URL": "https://peepopay.example",
+        "STRIPE_SECRET_KEY": "sk_live_x",
+        "STRIPE_PUBLISHABLE_KEY": "pk_live_x",
+        "STRIPE_WEBHOOK_SECRET": "whsec_a",
+        "STRIPE_CONNECT_WEBHOOK_SECRET": "whsec_b",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("TWILIO_AUTH_TOKEN", raising=False)
+    monkeypatch.delenv("TWILIO_FROM_NUMBER", raising=False)
+    monkeypatch.delenv("TWILIO_ACCOUNT_SID", raising=False)
+    ProductionConfig.check()  # SMS off: fine
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", TWILIO_SID)
+    with pytest.raises(ConfigError) as error:
+        ProductionConfig.check()
+    assert "TWILIO_AUTH_TOKEN" in str(error.value) and "TWILIO_FROM_NUMBER" in str(error.value)
