@@ -128,14 +128,23 @@ class Stack:
             )
         self.processes.append((name, process))
 
-    def run(self, *args: str) -> None:
-        subprocess.run(
-            [str(BIN / "flask"), "--app", "peepopay", *args],
+    def run(self, *commands: list[str]) -> None:
+        """`flask --app peepopay <command>` for each command, in one process (start-up is slow)."""
+        script = (
+            "import sys; from peepopay import create_app; runner = create_app().test_cli_runner()\n"
+            "for args in sys.argv[1:]:\n"
+            "    result = runner.invoke(args=args.split())\n"
+            "    print(result.output, result.exception or '')\n"
+            "    if result.exit_code: sys.exit(f'{args}: exit {result.exit_code}')\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", script, *(" ".join(c) for c in commands)],
             env=self.env,
             cwd=ROOT,
-            check=True,
             capture_output=True,
+            text=True,
         )
+        assert done.returncode == 0, done.stdout + done.stderr
 
     def up(self) -> None:
         self.start(
@@ -152,10 +161,9 @@ class Stack:
                 f"http://127.0.0.1:{self.app_port}/webhooks/stripe/connect",
             ],
         )
-        self.run("db", "upgrade")
         wait_for_port(self.stripe_port)
-        self.run("seed-demo")
-        self.connect_demo_tradie()
+        # As `make run` does; demo-connect gives the demo tradie an account on the emulator.
+        self.run(["db", "upgrade"], ["seed-demo"], ["payments", "demo-connect"])
         self.start(
             "web",
             [
@@ -177,6 +185,9 @@ class Stack:
         )
         public = self.tmp / "public"
         assets.build_public(public)
+        # Caddy's first active health check must find gunicorn's workers booted.
+        wait_for_port(self.app_port)
+        self.wait(lambda: fetch(self.app_port, "/healthz").status == 200, "gunicorn", timeout=60)
         self.start(
             "caddy",
             [
@@ -198,50 +209,8 @@ class Stack:
                 "XDG_CONFIG_HOME": str(self.tmp / "caddy-config"),
             },
         )
-        wait_for_port(self.app_port)
         wait_for_port(self.port)
         self.wait(lambda: fetch(self.port, "/healthz").status == 200, "Caddy → gunicorn")
-
-    def connect_demo_tradie(self) -> None:
-        """Give the demo tradie an onboarded account on the emulator, unless seeding did."""
-        if self.sql(
-            "SELECT count(*) FROM tradies WHERE slug = 'demo-plumbing' "
-            "AND stripe_account_id IS NOT NULL AND charges_enabled"
-        ):
-            return
-        form = {
-            "controller[stripe_dashboard][type]": "full",
-            "controller[fees][payer]": "account",
-            "controller[losses][payments]": "stripe",
-            "controller[requirement_collection]": "stripe",
-            "country": "NZ",
-            "email": DEMO_EMAIL,
-        }
-        created = fetch(
-            self.stripe_port,
-            "/v1/accounts",
-            method="POST",
-            headers={
-                "Authorization": "Bearer sk_test_peepopay_demo",
-                "Content-Type": "application/x-www-form-urlencoded",
-            },
-            body=urlencode(form).encode(),
-        )
-        assert created.status == 200, created.text()
-        account = created.json()["id"]
-        onboarded = fetch(
-            self.stripe_port,
-            f"/_emulator/accounts/{account}/onboard",
-            method="POST",
-            headers={"Content-Type": "application/json"},
-            body=b"{}",
-        )
-        assert onboarded.status == 200, onboarded.text()
-        self.sql(
-            "UPDATE tradies SET stripe_account_id = ?, charges_enabled = 1, payouts_enabled = 1, "
-            "details_submitted = 1 WHERE slug = 'demo-plumbing'",
-            account,
-        )
 
     def wait(self, ready: Any, what: str, timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout
