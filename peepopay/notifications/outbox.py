@@ -71,7 +71,8 @@ def queue_email(
     send_at: datetime | None = None,
 ) -> OutboxMessage | None:
     """Render `emails/<template>.{txt,html}` and add it to the outbox unless `key` exists."""
-    subject = render_template(f"emails/{template}.subject.txt", **context).strip()
+    # One line whatever the context holds: a header never carries a newline.
+    subject = " ".join(render_template(f"emails/{template}.subject.txt", **context).split())
     payload = {
         "subject": subject,
         "text": render_template(f"emails/{template}.txt", **context),
