@@ -405,3 +405,31 @@ def test_connect_again_after_the_account_was_lost(
         new = db.session.get(Tradie, tradie_id).stripe_account_id  # type: ignore[union-attr]
         db.session.remove()
     assert new and new != old
+
+
+def test_an_expired_payment_link_opens_a_fresh_checkout(
+    app: Flask, stripe_live: Any, dash: DashboardClient, connected: int
+) -> None:
+    held = hold(app, connected)
+    pay(stripe_live, held, CARD_3DS)
+    authenticate(stripe_live, held)
+    settle(stripe_live)
+    charged = dash.post(f"/dashboard/bookings/{held.booking_id}/balance", {"final_amount": "200"})
+    assert charged.status_code == 303
+    token = booking(app, held.booking_id).public_token
+    first = dash.client.get(f"/pay/{token}").headers["Location"]
+    assert dash.client.get(f"/pay/{token}").headers["Location"] == first  # still open: reused
+    stripe_live.control("clock", {"advance_seconds": 25 * 3600})  # Checkout Sessions last 24 h
+    fresh = dash.client.get(f"/pay/{token}").headers["Location"]
+    assert fresh != first and "/hosted/checkout/cs_" in fresh
+    _deposit, balance = payments(app, held.booking_id)
+    assert balance.stripe_checkout_session_id in fresh
+    assert balance.status == PaymentStatus.AWAITING
+
+
+def test_pay_link_for_nothing_to_pay(app: Flask, client: FlaskClient, paid: Held) -> None:
+    token = booking(app, paid.booking_id).public_token
+    page = client.get(f"/pay/{token}")
+    assert page.status_code == 200
+    assert "nothing to pay" in page.get_data(as_text=True)
+    assert client.get("/pay/not-a-token").status_code == 404
