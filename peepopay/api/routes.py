@@ -105,18 +105,20 @@ def availability(slug: str) -> ResponseReturnValue:
     day = parse_date(request.args.get("date"))
     if day is None:
         problems["date"] = ["date is required, as YYYY-MM-DD."]
-    exists, offer = fast.find_offer(db.session, slug, request.args.get("serviceId"))
-    if not exists:
-        abort(404)
-    if offer is None:
-        problems["serviceId"] = ["serviceId does not name a service this business offers."]
-    if problems or day is None or offer is None:
-        return errors(problems)
+    with db.engine.connect() as conn:  # read-only: no session transaction to commit
+        exists, offer = fast.find_offer(conn, slug, request.args.get("serviceId"))
+        if not exists:
+            abort(404)
+        if offer is None:
+            problems["serviceId"] = ["serviceId does not name a service this business offers."]
+        if problems or day is None or offer is None:
+            return errors(problems)
+        slots = fast.day_slots(conn, offer, day, utcnow())
     tz = offer.rules.tz
     return jsonify(
         date=day.isoformat(),
         timezone=offer.timezone,
-        slots=[slot_json(s, tz) for s in fast.day_slots(db.session, offer, day, utcnow())],
+        slots=[slot_json(s, tz) for s in slots],
     )
 
 

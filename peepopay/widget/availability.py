@@ -17,7 +17,6 @@ import sqlalchemy as sa
 
 from peepopay.auth.models import Tradie
 from peepopay.booking.models import Booking
-from peepopay.db_setup import DbSession
 from peepopay.scheduling import services as scheduling
 from peepopay.scheduling import slots
 from peepopay.scheduling.models import AvailabilityRule, BlockedPeriod, Service
@@ -77,13 +76,13 @@ _BUSY = sa.select(Booking.starts_at, Booking.ends_at).where(
 )
 
 
-def find_offer(session: DbSession, slug: str, service_id: Any) -> tuple[bool, Offer | None]:
+def find_offer(conn: sa.Connection, slug: str, service_id: Any) -> tuple[bool, Offer | None]:
     """(tradie exists, its active service `service_id` as an Offer or None)."""
     try:
         sid = int(str(service_id))
     except (TypeError, ValueError):
         sid = 0
-    row = session.connection().execute(_OFFER, {"slug": slug, "service_id": sid}).first()
+    row = conn.execute(_OFFER, {"slug": slug, "service_id": sid}).first()
     if row is None:
         return False, None
     tradie_id, tz, interval, buffer, notice, horizon, found_id, duration = row
@@ -100,9 +99,10 @@ def find_offer(session: DbSession, slug: str, service_id: Any) -> tuple[bool, Of
     return True, Offer(tradie_id, found_id, tz, rules)
 
 
-def day_slots(session: DbSession, offer: Offer, day: date, now: datetime) -> list[slots.Slot]:
-    """Every slot offered on local `day` (taken ones with available=False)."""
-    conn = session.connection()
+def day_slots(conn: sa.Connection, offer: Offer, day: date, now: datetime) -> list[slots.Slot]:
+    """Every slot offered on local `day` (taken ones with available=False).
+
+    Takes a Connection: the read-only API borrows one from the pool for just these reads."""
     start, end = slots.busy_window(day, offer.rules)
     weekly = [
         slots.WeeklyRule(w, s, e)

@@ -216,7 +216,7 @@ def date_step(service: Service, error: str | None = None, status: int = 200) -> 
 
 def time_step(service: Service, day: date, error: str | None = None, status: int = 200) -> Response:
     offer = fast.Offer.of(tradie(), service)
-    slots = fast.day_slots(db.session, offer, day, utcnow())
+    slots = fast.day_slots(db.session.connection(), offer, day, utcnow())
     return show(
         "widget/_time.html",
         status,
