@@ -48,8 +48,9 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONPATH=/app \
     PEEPOPAY_ENV=production \
     PEEPOPAY_INSTANCE=/var/lib/peepopay \
-    GUNICORN_BIND=0.0.0.0:8000 \
-    PROMETHEUS_MULTIPROC_DIR=/tmp/peepopay-metrics
+    GUNICORN_BIND=0.0.0.0:8000
+# gunicorn.conf.py gives gunicorn's processes a fresh folder in /tmp to share metrics; the
+# worker and one-off commands keep theirs in memory.
 # The wheels are mounted for this one step only, so no layer keeps them.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     pip install --no-index --find-links /wheels -r /wheels/requirements.txt

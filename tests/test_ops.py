@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -329,3 +330,13 @@ def test_build_public_precompresses_and_prunes(tmp_path: Path) -> None:
         assert unpacked == css
     assert not (out / "static" / "gone").exists()
     assert assets.build_public(out) == []  # nothing changed, nothing written
+
+
+def test_metrics_import_creates_a_missing_multiprocess_folder(tmp_path: Path) -> None:
+    """The worker and one-off commands may inherit the variable without gunicorn's set-up."""
+    folder = tmp_path / "not-yet"
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder)}
+    subprocess.run(
+        [sys.executable, "-c", "import peepopay.ops.metrics"], cwd=ROOT, env=env, check=True
+    )
+    assert folder.is_dir()

@@ -12,6 +12,11 @@ import logging
 import os
 from collections.abc import Iterator
 
+# prometheus-client reads PROMETHEUS_MULTIPROC_DIR when the first metric is made; a folder that
+# does not exist would make this import fail.
+if _multiproc_dir := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(_multiproc_dir, exist_ok=True)
+
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
