@@ -8,7 +8,6 @@ that caused it waits for that request's commit and then sees its rows.
 
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -26,12 +25,11 @@ from peepopay.booking.policy import can_move, customer_refund_minor
 from peepopay.db_setup import DbSession
 from peepopay.money import BPS, application_fee
 from peepopay.notifications import messages
+from peepopay.notifications.links import external_url
 from peepopay.ops import metrics
 from peepopay.payments import gateway
 from peepopay.payments.gateway import PaymentError
 from peepopay.payments.models import Payment, PaymentKind, PaymentStatus
-
-log = logging.getLogger(__name__)
 
 # The smallest card charge Stripe accepts, in minor units, by currency (50 elsewhere).
 MINIMUM_CHARGE = {"GBP": 30, "HKD": 400, "JPY": 50, "MXN": 1000, "DKK": 250, "NOK": 300}
@@ -82,12 +80,6 @@ def minimum_charge(currency: str) -> int:
 
 def fee_bps() -> int:
     return int(current_app.config["PLATFORM_FEE_BPS"])
-
-
-def external_url(endpoint: str, **values: Any) -> str:
-    from peepopay.notifications.links import external_url as build
-
-    return build(endpoint, **values)
 
 
 def lock_booking(session: DbSession, booking_id: int) -> Booking | None:
