@@ -184,6 +184,15 @@ def test_remove_a_range(app, dash, tradie_id):
     assert 2 not in ranges(app, tradie_id)
     assert actions(app)[-1] == "availability.range_removed"
     assert dash.post(f"/dashboard/availability/hours/{rule_id}/delete").status_code == 404
+    with app.app_context():
+        other = db.session.scalar(
+            sa.select(AvailabilityRule.id).where(AvailabilityRule.weekday == 4)
+        )
+    response = dash.post(f"/dashboard/availability/hours/{other}/delete")
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/dashboard/availability#hours"
+    assert 4 not in ranges(app, tradie_id)
+    assert "Working hours removed." in dash.get("/dashboard/availability").get_data(as_text=True)
 
 
 def test_copy_a_day_to_all_weekdays(app, dash, tradie_id):
@@ -292,6 +301,14 @@ def test_unblock(app, dash, tradie_id):
     assert response.status_code == 200
     assert "No blocked dates ahead." in response.get_data(as_text=True)
     assert actions(app)[-1] == "availability.unblocked"
+    dash.post("/dashboard/availability/blocked", {"start_date": "2030-01-10"})
+    with app.app_context():
+        period_id = db.session.scalar(sa.select(BlockedPeriod.id))
+    response = dash.post(f"/dashboard/availability/blocked/{period_id}/delete")
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/dashboard/availability#blocked"
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(BlockedPeriod.id))) == 0
 
 
 RULES = {

@@ -289,6 +289,9 @@ def test_archive_with_htmx_shows_the_archived_section(app, dash, tradie_id):
     assert "Archived services (1)" in html
     assert "No active services" in html
     assert f'action="/dashboard/services/{service.id}/restore"' in html
+    response = dash.post(f"/dashboard/services/{service.id}/restore")
+    assert response.status_code == 303 and response.headers["Location"] == "/dashboard/services"
+    assert services(app, tradie_id)[0].archived is False
 
 
 def test_reorder_with_up_and_down(app, dash, tradie_id):
