@@ -314,12 +314,13 @@ def test_fast_availability_matches_the_slot_engine(app, session, kiwi, now):
     tradie = session.get(Tradie, tradie_id)
     service = session.get(Service, service_id_)
     conn = session.connection()
-    exists, offer = fast.find_offer(conn, tradie.slug, str(service_id_))
-    assert exists and offer == fast.Offer.of(tradie, service)
-    assert fast.find_offer(conn, tradie.slug, "nope") == (True, None)
-    assert fast.find_offer(conn, "nobody", service_id_) == (False, None)
+    assert fast.find_offer(conn, tradie.slug, "nope", today) == (True, None)
+    assert fast.find_offer(conn, "nobody", service_id_, today) == (False, None)
     for offset in range(-1, 6):
         day = today + timedelta(days=offset)
+        exists, offer = fast.find_offer(conn, tradie.slug, str(service_id_), day)
+        assert exists and offer.rules == scheduling.rules_for(tradie, service)
+        assert set(offer.weekly) == set(scheduling.weekly_rules(session, tradie_id))
         for _ in range(2):  # the second answer comes from the memo
             expected = scheduling.day_slots(session, tradie, service, day, now)
             assert fast.day_slots(conn, offer, day, now) == expected, day

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,6 +25,7 @@ from peepopay.widget.limits import availability_limit, booking_limit
 from peepopay.widget.routes import find_tradie
 from peepopay.widget.state import parse_color, parse_date
 
+DAY0 = date(2000, 1, 1)  # stands in for a missing date while the tradie is looked up
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
@@ -66,7 +68,10 @@ def errors(fields: dict[str, list[str]], status: int = 422) -> tuple[Response, i
     return jsonify(errors=fields), status
 
 
+@lru_cache(maxsize=8192)
 def slot_json(slot: Slot, tz: ZoneInfo) -> dict[str, Any]:
+    """A slot as the contract shows it (memoised: the same slots are asked for again and again;
+    callers only serialise the dict)."""
     local = slot.starts_at_utc.astimezone(tz)
     return {
         "start": local.isoformat(),
@@ -106,7 +111,7 @@ def availability(slug: str) -> ResponseReturnValue:
     if day is None:
         problems["date"] = ["date is required, as YYYY-MM-DD."]
     with db.engine.connect() as conn:  # read-only: no session transaction to commit
-        exists, offer = fast.find_offer(conn, slug, request.args.get("serviceId"))
+        exists, offer = fast.find_offer(conn, slug, request.args.get("serviceId"), day or DAY0)
         if not exists:
             abort(404)
         if offer is None:

@@ -1,7 +1,8 @@
 """Free slots of one day on the hot path (the public availability endpoint, the time step).
 
-The same inputs as `scheduling.services.day_slots`, read with statements built once at import:
-building SQLAlchemy expressions per request cost more than running them. Bookings come from
+The same inputs as `scheduling.services.day_slots`, read in two statements built once at
+import (building SQLAlchemy expressions per request cost more than running them): the tradie,
+service, weekly hours and nearby blocked days in one, then the bookings of the day's window in
 one range scan of the (tradie_id, starts_at) index, so the cost does not grow with history.
 """
 
@@ -21,19 +22,21 @@ from peepopay.scheduling import services as scheduling
 from peepopay.scheduling import slots
 from peepopay.scheduling.models import AvailabilityRule, BlockedPeriod, Service
 
+# Blocked days this far either side of the requested day are read: more than a job of up to a
+# day (scheduling.services.MAX_DURATION), its buffers and any time zone reach; harmless beyond.
+BLOCKED_MARGIN = timedelta(days=7)
+
 
 @dataclass(frozen=True)
 class Offer:
-    """One tradie's service as the slot engine needs it."""
+    """One tradie's service, hours and nearby blocked days, as the slot engine needs them."""
 
     tradie_id: int
     service_id: int
     timezone: str
     rules: slots.SlotRules
-
-    @classmethod
-    def of(cls, tradie: Tradie, service: Service) -> Offer:
-        return cls(tradie.id, service.id, tradie.timezone, scheduling.rules_for(tradie, service))
+    weekly: tuple[slots.WeeklyRule, ...]
+    blocked: tuple[slots.BlockedPeriod, ...]
 
 
 _OFFER = (
@@ -46,6 +49,11 @@ _OFFER = (
         Tradie.horizon_days,
         Service.id,
         Service.duration_minutes,
+        AvailabilityRule.weekday,
+        AvailabilityRule.start_local,
+        AvailabilityRule.end_local,
+        BlockedPeriod.start_date,
+        BlockedPeriod.end_date,
     )
     .select_from(Tradie)
     .outerjoin(
@@ -56,15 +64,17 @@ _OFFER = (
             Service.archived.is_(False),
         ),
     )
+    .outerjoin(AvailabilityRule, AvailabilityRule.tradie_id == Tradie.id)
+    # Rules × blocked periods: a handful of rows, one round trip.
+    .outerjoin(
+        BlockedPeriod,
+        sa.and_(
+            BlockedPeriod.tradie_id == Tradie.id,
+            BlockedPeriod.start_date <= sa.bindparam("last"),
+            BlockedPeriod.end_date >= sa.bindparam("first"),
+        ),
+    )
     .where(Tradie.slug == sa.bindparam("slug"))
-)
-_RULES = sa.select(
-    AvailabilityRule.weekday, AvailabilityRule.start_local, AvailabilityRule.end_local
-).where(AvailabilityRule.tradie_id == sa.bindparam("tradie_id"))
-_BLOCKED = sa.select(BlockedPeriod.start_date, BlockedPeriod.end_date).where(
-    BlockedPeriod.tradie_id == sa.bindparam("tradie_id"),
-    BlockedPeriod.start_date <= sa.bindparam("last"),
-    BlockedPeriod.end_date >= sa.bindparam("first"),
 )
 # As scheduling.services.busy_between: active bookings overlapping [start, end).
 _BUSY = sa.select(Booking.starts_at, Booking.ends_at).where(
@@ -76,16 +86,24 @@ _BUSY = sa.select(Booking.starts_at, Booking.ends_at).where(
 )
 
 
-def find_offer(conn: sa.Connection, slug: str, service_id: Any) -> tuple[bool, Offer | None]:
-    """(tradie exists, its active service `service_id` as an Offer or None)."""
+def find_offer(
+    conn: sa.Connection, slug: str, service_id: Any, day: date
+) -> tuple[bool, Offer | None]:
+    """(the tradie exists, its active service `service_id` around `day`, or None)."""
     try:
         sid = int(str(service_id))
     except (TypeError, ValueError):
         sid = 0
-    row = conn.execute(_OFFER, {"slug": slug, "service_id": sid}).first()
-    if row is None:
+    params = {
+        "slug": slug,
+        "service_id": sid,
+        "first": day - BLOCKED_MARGIN,
+        "last": day + BLOCKED_MARGIN,
+    }
+    rows = conn.execute(_OFFER, params).all()
+    if not rows:
         return False, None
-    tradie_id, tz, interval, buffer, notice, horizon, found_id, duration = row
+    tradie_id, tz, interval, buffer, notice, horizon, found_id, duration = rows[0][:8]
     if found_id is None:
         return True, None
     rules = slots.SlotRules(
@@ -96,45 +114,33 @@ def find_offer(conn: sa.Connection, slug: str, service_id: Any) -> tuple[bool, O
         min_notice_minutes=notice,
         horizon_days=horizon,
     )
-    return True, Offer(tradie_id, found_id, tz, rules)
+    weekly = sorted({(r[8], r[9], r[10]) for r in rows if r[8] is not None})
+    blocked = sorted({(r[11], r[12]) for r in rows if r[11] is not None})
+    return True, Offer(
+        tradie_id,
+        found_id,
+        tz,
+        rules,
+        tuple(slots.WeeklyRule(*w) for w in weekly),
+        tuple(slots.BlockedPeriod(*b) for b in blocked),
+    )
 
 
 def day_slots(conn: sa.Connection, offer: Offer, day: date, now: datetime) -> list[slots.Slot]:
-    """Every slot offered on local `day` (taken ones with available=False).
-
-    Takes a Connection: the read-only API borrows one from the pool for just these reads."""
+    """Every slot offered on local `day` (taken ones with available=False); `offer` must have
+    been found for this `day`."""
     start, end = slots.busy_window(day, offer.rules)
-    weekly = [
-        slots.WeeklyRule(w, s, e)
-        for w, s, e in conn.execute(_RULES, {"tradie_id": offer.tradie_id})
-    ]
-    blocked = [
-        slots.BlockedPeriod(s, e)
-        for s, e in conn.execute(
-            _BLOCKED,
-            {
-                "tradie_id": offer.tradie_id,
-                "first": start.astimezone(offer.rules.tz).date() - timedelta(days=1),
-                "last": end.astimezone(offer.rules.tz).date() + timedelta(days=1),
-            },
-        )
-    ]
-    busy = [
-        slots.Busy(s, e)
-        for s, e in conn.execute(
-            _BUSY,
-            {
-                "tradie_id": offer.tradie_id,
-                "start": start,
-                "end": end,
-                "earliest": start - scheduling.MAX_DURATION,
-                "now": now,
-            },
-        )
-    ]
+    params = {
+        "tradie_id": offer.tradie_id,
+        "start": start,
+        "end": end,
+        "earliest": start - scheduling.MAX_DURATION,
+        "now": now,
+    }
+    busy = tuple(slots.Busy(s, e) for s, e in conn.execute(_BUSY, params))
     earliest = now + timedelta(minutes=offer.rules.min_notice_minutes)
     today = now.astimezone(offer.rules.tz).date()
-    cut = _cut_slots(day, offer.rules, tuple(weekly), tuple(blocked), tuple(busy), today)
+    cut = _cut_slots(day, offer.rules, offer.weekly, offer.blocked, busy, today)
     return [slot for slot in cut if slot.starts_at_utc >= earliest]
 
 

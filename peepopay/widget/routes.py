@@ -215,8 +215,9 @@ def date_step(service: Service, error: str | None = None, status: int = 200) -> 
 
 
 def time_step(service: Service, day: date, error: str | None = None, status: int = 200) -> Response:
-    offer = fast.Offer.of(tradie(), service)
-    slots = fast.day_slots(db.session.connection(), offer, day, utcnow())
+    conn = db.session.connection()
+    offer = fast.find_offer(conn, tradie().slug, service.id, day)[1]
+    slots = fast.day_slots(conn, offer, day, utcnow()) if offer else []
     return show(
         "widget/_time.html",
         status,
