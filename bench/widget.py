@@ -58,12 +58,16 @@ def bench_app() -> Flask:
 
     BENCH_LIMITER=off turns rate limiting off (as bench.caddy does); =redis keeps Flask-Limiter
     counting in Redis as deployed, with the availability limit raised out of the load
-    generator's reach so it measures the limiter's cost, never its 429."""
+    generator's reach so it measures the limiter's cost, never its 429; =redis-no-headers
+    also drops the X-RateLimit-* headers (two of the limiter's three Redis round trips)."""
     from peepopay import create_app
 
     overrides: dict[str, Any] = {"WIDGET_AVAILABILITY_LIMIT": "100000000 per minute"}
-    if os.environ.get("BENCH_LIMITER", "off") == "off":
+    limiter = os.environ.get("BENCH_LIMITER", "off")
+    if limiter == "off":
         overrides["RATELIMIT_ENABLED"] = False
+    elif limiter == "redis-no-headers":  # what the X-RateLimit-* headers cost
+        overrides["RATELIMIT_HEADERS_ENABLED"] = False
     app = create_app(overrides=overrides)
 
     @app.get(EMPTY)
@@ -456,7 +460,8 @@ def main(argv: list[str] | None = None) -> int:
         "--limiters",
         type=lambda v: v.split(","),
         default=["off", "redis"],
-        help="rate limiting of the servers measured; the budget is checked on the first",
+        help="rate limiting of the servers measured (off, redis, redis-no-headers); "
+        "the budget is checked on the first",
     )
     args = parser.parse_args(argv)
 
@@ -504,7 +509,7 @@ def main(argv: list[str] | None = None) -> int:
                         )
                         runs.append(run)
                         print(
-                            f"  round {round_no} limiter {server.limiter:<5} {target:<28} "
+                            f"  round {round_no} limiter {server.limiter:<16} {target:<28} "
                             f"{run.rps:>8.1f} req/s  p50 {run.p50_ms:.2f} ms  "
                             f"CPU {run.server_cpu_ms:.3f} ms/req  errors {run.errors}",
                             flush=True,
@@ -559,11 +564,11 @@ def main(argv: list[str] | None = None) -> int:
     print()
     clients = f"{args.concurrency} keep-alive clients in {args.processes} processes"
     print(f"Throughput (best of {args.rounds} rounds, {clients}, {os.cpu_count()} CPUs)")
-    print(f"  {'limiter':<8}{'':<30} {'req/s':>8}   {'p50 ms':>7}   {'CPU ms/req':>10}   vs empty")
+    print(f"  {'limiter':<17}{'':<30} {'req/s':>8}   {'p50 ms':>7}   {'CPU ms/req':>10}   vs empty")
     for (limiter, target), run in best.items():
         ratio = f"{ratios[limiter][target]:.2f}" if target in ratios[limiter] else ""
         print(
-            f"  {limiter:<8}{target:<30} {run.rps:>8.1f}   {run.p50_ms:>7.2f}"
+            f"  {limiter:<17}{target:<30} {run.rps:>8.1f}   {run.p50_ms:>7.2f}"
             f"   {run.server_cpu_ms:>10.3f}   {ratio}"
         )
     print()
