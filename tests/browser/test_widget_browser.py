@@ -180,3 +180,31 @@ def test_widget_fits_a_phone_screen(app, app_server, host_page, browser_context,
     narrow = widget.heights[-1]
     page.set_viewport_size({"width": 812, "height": 375})
     assert widget.fit() < narrow
+
+
+def test_widget_works_without_javascript_and_unframed(app, app_server, browser, stripe_live):
+    """Opened directly (not framed) with JavaScript off: every step is a plain form."""
+    payments_tradie(app, stripe_live)
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(f"{app_server.url}/book/kiwi")
+        page.click("button[name=service]")
+        assert page.inner_text("#step-title") == "Choose a day"
+        page.click("text=Next available")
+        assert page.inner_text("#step-title") == "Choose a time"
+        page.click("button[name=start] >> nth=0")
+        assert page.inner_text("#step-title") == "Your details"
+        page.fill("#name", "Aroha Smith")
+        page.fill("#email", "aroha@example.com")
+        page.fill("#phone", "021 123 4567")
+        page.fill("#address", "1 Queen Street, Auckland")
+        page.click("text=Review booking")
+        assert page.inner_text("#step-title") == "Review your booking"
+        assert "/summary" in page.url and "aroha" not in page.url  # details never in the URL
+        page.click("text=Continue to payment")
+        assert page.inner_text("#step-title") == "Pay your deposit"
+        # Nothing on the way set a cookie (not even a favicon request's error page).
+        assert context.cookies(app_server.url) == []
+    finally:
+        context.close()
