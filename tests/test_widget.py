@@ -84,6 +84,18 @@ def test_service_step(client, kiwi, htmx):
         assert "Book with Kiwi Plumbing" in html
 
 
+def test_page_loads_count_as_widget_views_for_the_funnel(app, client, kiwi):
+    from peepopay.dashboard.models import WidgetView
+
+    client.get(BOOK)  # embedded on a site, or opened directly
+    client.get(f"/widget/{SLUG}", headers={"Sec-Fetch-Site": "cross-site"})
+    client.get(BOOK, headers=HX)  # a swap back to the first step
+    client.get(BOOK, headers={"Sec-Fetch-Site": "same-origin"})  # the dashboard's preview
+    client.post(BOOK, data=details())  # "change service" without JavaScript
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.sum(WidgetView.count))) == 2
+
+
 def test_alias_path_serves_the_same_widget(client, kiwi):
     html = page(client.get(f"/widget/{SLUG}"))
     assert "Choose a service" in html

@@ -21,6 +21,7 @@ from peepopay.auth.models import Tradie
 from peepopay.booking import services as bookings
 from peepopay.booking.models import Booking, Status
 from peepopay.clock import utcnow
+from peepopay.dashboard.services import record_widget_view
 from peepopay.extensions import db
 from peepopay.htmx import is_htmx, render
 from peepopay.money import deposit_for
@@ -268,6 +269,14 @@ def slot_or_step(service: Service) -> Any:
 @bp.route("/widget/<slug>", methods=["GET", "POST"])
 @bp.route("/book/<slug>", methods=["GET", "POST"])
 def start(slug: str) -> ResponseReturnValue:
+    # A view for the dashboard's funnel: a page load from another site or typed in, not an
+    # htmx swap, a step back within the widget, or the dashboard's own preview (same origin).
+    if (
+        request.method == "GET"
+        and not is_htmx()
+        and request.headers.get("Sec-Fetch-Site") != "same-origin"
+    ):
+        record_widget_view(db.session, tradie().id, utcnow())
     return services_step()
 
 
