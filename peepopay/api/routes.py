@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
@@ -118,13 +119,18 @@ def availability(slug: str) -> ResponseReturnValue:
             problems["serviceId"] = ["serviceId does not name a service this business offers."]
         if problems or day is None or offer is None:
             return errors(problems)
-        slots = fast.day_slots(conn, offer, day, utcnow())
-    tz = offer.rules.tz
-    return jsonify(
-        date=day.isoformat(),
-        timezone=offer.timezone,
-        slots=[slot_json(s, tz) for s in slots],
-    )
+        view = fast.day_view(conn, offer, day, utcnow())
+
+    def body(slots: list[Slot]) -> bytes:
+        data = {
+            "date": day.isoformat(),
+            "timezone": offer.timezone,
+            "slots": [slot_json(s, offer.rules.tz) for s in slots],
+        }
+        return json.dumps(data, separators=(",", ":")).encode()
+
+    # The same answer is asked for again and again: serialise it once per change.
+    return Response(view.rendered(body), mimetype="application/json")
 
 
 def _start(value: Any) -> datetime | None:

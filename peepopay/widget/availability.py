@@ -8,6 +8,7 @@ one range scan of the (tradie_id, starts_at) index, so the cost does not grow wi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
@@ -126,7 +127,37 @@ def find_offer(
     )
 
 
-def day_slots(conn: sa.Connection, offer: Offer, day: date, now: datetime) -> list[slots.Slot]:
+class DayView:
+    """The slots of one day as offered at one moment: a suffix of the memoised engine answer
+    (the notice cut only moves forward), with room for callers to memoise renderings of it."""
+
+    __slots__ = ("_cut", "first")
+
+    def __init__(self, cut: _Cut, first: int) -> None:
+        self._cut = cut
+        self.first = first
+
+    @property
+    def offered(self) -> list[slots.Slot]:
+        return list(self._cut.found[self.first :])
+
+    def rendered(self, make: Callable[[list[slots.Slot]], bytes]) -> bytes:
+        """`make(self.offered)`, computed once per day answer and cut."""
+        body = self._cut.bodies.get(self.first)
+        if body is None:
+            body = self._cut.bodies[self.first] = make(self.offered)
+        return body
+
+
+class _Cut:
+    __slots__ = ("bodies", "found")
+
+    def __init__(self, found: tuple[slots.Slot, ...]) -> None:
+        self.found = found
+        self.bodies: dict[int, bytes] = {}
+
+
+def day_view(conn: sa.Connection, offer: Offer, day: date, now: datetime) -> DayView:
     """Every slot offered on local `day` (taken ones with available=False); `offer` must have
     been found for this `day`."""
     start, end = slots.busy_window(day, offer.rules)
@@ -141,7 +172,14 @@ def day_slots(conn: sa.Connection, offer: Offer, day: date, now: datetime) -> li
     earliest = now + timedelta(minutes=offer.rules.min_notice_minutes)
     today = now.astimezone(offer.rules.tz).date()
     cut = _cut_slots(day, offer.rules, offer.weekly, offer.blocked, busy, today)
-    return [slot for slot in cut if slot.starts_at_utc >= earliest]
+    # The engine answers in start order, so the notice cut leaves a suffix.
+    first = next((i for i, s in enumerate(cut.found) if s.starts_at_utc >= earliest), None)
+    return DayView(cut, len(cut.found) if first is None else first)
+
+
+def day_slots(conn: sa.Connection, offer: Offer, day: date, now: datetime) -> list[slots.Slot]:
+    """As `day_view`, as a list."""
+    return day_view(conn, offer, day, now).offered
 
 
 @lru_cache(maxsize=1024)
@@ -152,20 +190,22 @@ def _cut_slots(
     blocked: tuple[slots.BlockedPeriod, ...],
     busy: tuple[slots.Busy, ...],
     today: date,
-) -> tuple[slots.Slot, ...]:
+) -> _Cut:
     """The engine's slots before the minimum-notice cut, memoised on every input it reads.
 
     `now` enters the engine only as today's date and as the notice cut-off, so computing with
     the first instant of today and no notice, then cutting at the real `now + notice`, gives
     exactly the engine's answer; the bookings are part of the key, so any change is seen."""
     start_of_today = datetime.combine(today, time(), rules.tz)
-    return tuple(
-        slots.slots_for_date(
-            day,
-            rules=replace(rules, min_notice_minutes=0),
-            weekly=weekly,
-            blocked=blocked,
-            busy=busy,
-            now_utc=start_of_today,
+    return _Cut(
+        tuple(
+            slots.slots_for_date(
+                day,
+                rules=replace(rules, min_notice_minutes=0),
+                weekly=weekly,
+                blocked=blocked,
+                busy=busy,
+                now_utc=start_of_today,
+            )
         )
     )
