@@ -149,3 +149,9 @@ def test_overlap_guarantee_in_database(app, tradie_id):
         db.session.add(booking(30, "cancelled"))  # inactive bookings do not count
         db.session.commit()
         assert db.session.scalar(sa.select(sa.func.count(Booking.id))) == 3
+
+
+def test_error_page_for_a_stranger_sets_no_cookie(client):
+    response = client.get("/no/such/page")
+    assert response.status_code == 404
+    assert "Set-Cookie" not in response.headers

@@ -91,7 +91,7 @@ _CARDS = [
         "visa",
         decline=Decline("card_declined", "Your card was declined.", "generic_decline", False),
     ),
-    # As the product spec asks: on-session challenge, and off-session always authentication_required.
+    # As the product spec asks: an on-session challenge, and off-session authentication_required.
     CardProfile("4000002500003155", "visa", authentication="always"),
     CardProfile("4000002760003184", "visa", authentication="always"),
     CardProfile("4000000000003220", "visa", authentication="always"),
