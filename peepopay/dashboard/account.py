@@ -20,7 +20,7 @@ from peepopay.auth import emails as account_emails
 from peepopay.auth import services as accounts
 from peepopay.auth.models import Tradie
 from peepopay.booking.models import Booking, Status
-from peepopay.dashboard.common import FormError, actor, changes
+from peepopay.dashboard.common import FormError, actor, update_tradie
 from peepopay.dashboard.models import WidgetView
 from peepopay.db_setup import DbSession
 from peepopay.payments.models import Payment
@@ -159,17 +159,7 @@ def update_profile(session: DbSession, tradie: Tradie, data: ProfileInput) -> di
         "currency": data.currency,
         "country": data.country,
     }
-    changed = changes(tradie, values)
-    if changed:
-        audit.record(
-            session,
-            tradie_id=tradie.id,
-            actor=actor(tradie),
-            action="settings.profile_updated",
-            entity=tradie,
-            summary=changed,
-        )
-    return changed
+    return update_tradie(session, tradie, "settings.profile_updated", values)
 
 
 # --- branding ----------------------------------------------------------------------------------
@@ -214,17 +204,7 @@ def update_branding(
         values["logo_path"] = store_logo(logo, logo_dir)
     elif remove_logo:
         values["logo_path"] = None
-    changed = changes(tradie, values)
-    if changed:
-        audit.record(
-            session,
-            tradie_id=tradie.id,
-            actor=actor(tradie),
-            action="settings.branding_updated",
-            entity=tradie,
-            summary=changed,
-        )
-    return changed
+    return update_tradie(session, tradie, "settings.branding_updated", values)
 
 
 # --- embedding ---------------------------------------------------------------------------------
@@ -262,17 +242,12 @@ def parse_origins(text: str) -> list[str]:
 
 
 def update_embedding(session: DbSession, tradie: Tradie, text: str) -> dict[str, list[Any]]:
-    changed = changes(tradie, {"allowed_origins": "\n".join(parse_origins(text))})
-    if changed:
-        audit.record(
-            session,
-            tradie_id=tradie.id,
-            actor=actor(tradie),
-            action="settings.embedding_updated",
-            entity=tradie,
-            summary=changed,
-        )
-    return changed
+    return update_tradie(
+        session,
+        tradie,
+        "settings.embedding_updated",
+        {"allowed_origins": "\n".join(parse_origins(text))},
+    )
 
 
 # --- notifications -----------------------------------------------------------------------------
@@ -283,24 +258,16 @@ def update_notifications(
 ) -> dict[str, list[Any]]:
     if not 0 <= reminder_hours <= 168:
         raise FormError("reminder_hours", "Reminder must be between 0 and 168 hours before.")
-    changed = changes(
+    return update_tradie(
+        session,
         tradie,
+        "settings.notifications_updated",
         {
             "notify_new_booking_email": email,
             "notify_new_booking_sms": sms,
             "reminder_hours": reminder_hours,
         },
     )
-    if changed:
-        audit.record(
-            session,
-            tradie_id=tradie.id,
-            actor=actor(tradie),
-            action="settings.notifications_updated",
-            entity=tradie,
-            summary=changed,
-        )
-    return changed
 
 
 # --- account -----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from werkzeug.exceptions import NotFound
 
+from peepopay import audit
 from peepopay.auth.models import Tradie
 from peepopay.db_setup import DbSession
 
@@ -81,6 +82,23 @@ def changes(obj: Any, values: dict[str, Any]) -> dict[str, list[Any]]:
         if old != value:
             changed[key] = [_plain(old), _plain(value)]
             setattr(obj, key, value)
+    return changed
+
+
+def update_tradie(
+    session: DbSession, tradie: Tradie, action: str, values: dict[str, Any]
+) -> dict[str, list[Any]]:
+    """Apply a settings form's `values` to the tradie; audit what changed (nothing if nothing)."""
+    changed = changes(tradie, values)
+    if changed:
+        audit.record(
+            session,
+            tradie_id=tradie.id,
+            actor=actor(tradie),
+            action=action,
+            entity=tradie,
+            summary=changed,
+        )
     return changed
 
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from peepopay import audit
 from peepopay.auth.models import Tradie
-from peepopay.dashboard.common import FormError, actor, changes, local_today, owned
+from peepopay.dashboard.common import FormError, actor, local_today, owned, update_tradie
 from peepopay.db_setup import DbSession
 from peepopay.scheduling import services as scheduling
 from peepopay.scheduling.models import AvailabilityRule, BlockedPeriod, Service
@@ -214,17 +214,7 @@ def update_rules(session: DbSession, tradie: Tradie, values: dict[str, int]) -> 
         bound = RULE_BOUNDS[name]
         if not bound.low <= value <= bound.high:
             raise FormError(name, bound.message())
-    changed = changes(tradie, values)
-    if changed:
-        audit.record(
-            session,
-            tradie_id=tradie.id,
-            actor=actor(tradie),
-            action="availability.rules_updated",
-            entity=tradie,
-            summary=changed,
-        )
-    return changed
+    return update_tradie(session, tradie, "availability.rules_updated", values)
 
 
 @dataclass(frozen=True)
