@@ -26,6 +26,7 @@ from flask_login import current_user
 from peepopay.auth.models import Tradie
 from peepopay.booking.models import Booking, Status
 from peepopay.clock import utcnow
+from peepopay.dashboard.bookings import decimal_amount
 from peepopay.extensions import db
 from peepopay.htmx import is_htmx, render
 from peepopay.ops import metrics
@@ -73,12 +74,7 @@ def dashboard() -> Response:
 def connect() -> ResponseReturnValue:
     if not ConnectForm().validate_on_submit():
         abort(400)
-    try:
-        link = services.onboarding_link(db.session, current_user, utcnow())
-    except PaymentError as error:
-        flash(error.message, "error")
-        return redirect(url_for(".dashboard"), 303)
-    return redirect(link, 303)
+    return connect_redirect()
 
 
 @bp.get("/payments/return")
@@ -105,6 +101,7 @@ def onboarding_refresh() -> ResponseReturnValue:
 
 
 def connect_redirect() -> ResponseReturnValue:
+    """On to a fresh Stripe onboarding link, or back to the money page saying why not."""
     try:
         link = services.onboarding_link(db.session, current_user, utcnow())
     except PaymentError as error:
@@ -141,14 +138,8 @@ class Panel:
 
     @property
     def can_charge_balance(self) -> bool:
-        balance = self.ledger.balance
-        blocked = balance is not None and balance.status in (
-            PaymentStatus.PENDING,
-            PaymentStatus.AWAITING,
-            PaymentStatus.SUCCEEDED,
-        )
         chargeable = self.booking.status in (Status.CONFIRMED, Status.COMPLETED)
-        return chargeable and not blocked and bool(current_user.payments_ready)
+        return chargeable and not self.ledger.balance_started and bool(current_user.payments_ready)
 
     @property
     def awaiting_balance(self) -> Payment | None:
@@ -159,7 +150,7 @@ class Panel:
 def panel_for(booking: Booking, **overrides: Any) -> Panel:
     balance_form = overrides.pop("balance_form", None) or BalanceForm(formdata=None)
     if balance_form.final_amount.data is None and booking.price_minor is not None:
-        balance_form.final_amount.data = _plain(booking.price_minor, booking.currency)
+        balance_form.final_amount.data = decimal_amount(booking.price_minor, booking.currency)
     return Panel(
         booking=booking,
         ledger=services.ledger(db.session, booking.id),
@@ -167,16 +158,6 @@ def panel_for(booking: Booking, **overrides: Any) -> Panel:
         refund_form=overrides.pop("refund_form", None) or RefundForm(formdata=None),
         **overrides,
     )
-
-
-def _plain(amount_minor: int, currency: str) -> str:
-    from peepopay.formatting import minor_exponent
-
-    exp = minor_exponent(currency)
-    if not exp:
-        return str(amount_minor)
-    major, minor = divmod(amount_minor, 10**exp)
-    return f"{major}.{minor:0{exp}d}"
 
 
 @bp.app_context_processor

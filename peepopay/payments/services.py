@@ -166,6 +166,16 @@ class Ledger:
         ]
         return (live or balances)[-1] if balances else None
 
+    @property
+    def balance_started(self) -> bool:
+        """A balance charge is under way or paid, so another may not be started."""
+        balance = self.balance
+        return balance is not None and balance.status in (
+            PaymentStatus.PENDING,
+            PaymentStatus.AWAITING,
+            PaymentStatus.SUCCEEDED,
+        )
+
 
 def ledger(session: DbSession, booking_id: int) -> Ledger:
     rows = payments_of(session, booking_id)
@@ -409,6 +419,13 @@ def _charge_details(payment: Payment, pi: dict[str, Any]) -> None:
     payment.failure_code = payment.failure_message = None
 
 
+def _failure_details(payment: Payment, pi: dict[str, Any]) -> None:
+    """Why Stripe declined the attempt, as the booking pages show it."""
+    error = pi.get("last_payment_error") or {}
+    payment.failure_code = (error.get("decline_code") or error.get("code") or "failed")[:64]
+    payment.failure_message = (error.get("message") or "The payment failed.")[:500]
+
+
 def _confirm(session: DbSession, booking: Booking, now: datetime, actor: str) -> None:
     booking.status = Status.CONFIRMED
     booking.confirmed_at = now
@@ -504,12 +521,10 @@ def deposit_failed(
     customer hears why, and may retry on the same PaymentIntent."""
     if payment.status == PaymentStatus.SUCCEEDED:
         return "unchanged"
-    error = pi.get("last_payment_error") or {}
     if payment.status != PaymentStatus.FAILED:
         metrics.deposits.labels(outcome="failed").inc()
     payment.status = PaymentStatus.FAILED
-    payment.failure_code = (error.get("decline_code") or error.get("code") or "failed")[:64]
-    payment.failure_message = (error.get("message") or "The payment failed.")[:500]
+    _failure_details(payment, pi)
     if booking.status == Status.PENDING_PAYMENT and can_move(booking, Status.PAYMENT_FAILED):
         booking.status = Status.PAYMENT_FAILED
         audit.record(
@@ -545,12 +560,7 @@ def charge_balance(
     if not tradie.payments_ready or tradie.stripe_account_id is None:
         raise PaymentProblem("final_amount", "Connect Stripe before charging a balance.")
     book = ledger(session, booking.id)
-    current = book.balance
-    if current is not None and current.status in (
-        PaymentStatus.PENDING,
-        PaymentStatus.AWAITING,
-        PaymentStatus.SUCCEEDED,
-    ):
+    if book.balance_started:
         raise PaymentProblem("final_amount", "The balance has already been charged.")
     deposit = book.deposit
     paid_deposit = (
@@ -757,9 +767,7 @@ def balance_failed(payment: Payment, pi: dict[str, Any]) -> str:
     """A failed attempt at the balance: recorded; the link stays open for another try."""
     if payment.status == PaymentStatus.SUCCEEDED:
         return "unchanged"
-    error = pi.get("last_payment_error") or {}
-    payment.failure_code = (error.get("decline_code") or error.get("code") or "failed")[:64]
-    payment.failure_message = (error.get("message") or "The payment failed.")[:500]
+    _failure_details(payment, pi)
     return "recorded"
 
 
