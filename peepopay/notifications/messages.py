@@ -8,6 +8,7 @@ hours) and the customer's (an SMS only to a phone number that parses).
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -48,16 +49,23 @@ def tradie_email(tradie: Tradie) -> str:
     return tradie.contact_email or tradie.email
 
 
-def context(session: DbSession, tradie: Tradie, booking: Booking, **extra: Any) -> dict[str, Any]:
-    """What every booking message template gets: branding, the booking, its links."""
+def brand(tradie: Tradie) -> dict[str, Any]:
+    """The tradie's branding, which every message template shows."""
     return {
         "tradie": tradie,
-        "booking": booking,
         "tz": tradie.timezone,
-        "currency": booking.currency,
         "brand_name": tradie.business_name,
         "brand_color": tradie.brand_color or "#1d4ed8",
         "logo_url": links.logo_url(tradie),
+    }
+
+
+def context(session: DbSession, tradie: Tradie, booking: Booking, **extra: Any) -> dict[str, Any]:
+    """What every booking message template gets: branding, the booking, its links."""
+    return {
+        **brand(tradie),
+        "booking": booking,
+        "currency": booking.currency,
         "booking_url": links.booking_url(booking),
         "widget_url": links.widget_url(tradie),
         "dashboard_url": links.dashboard_booking_url(booking),
@@ -74,64 +82,79 @@ def paid_minor(session: DbSession, booking: Booking) -> int:
     return ledger(session, booking.id).net_minor
 
 
-def _email(
-    session: DbSession,
-    booking: Booking,
-    *,
-    kind: str,
-    to: str,
-    template: str,
-    ctx: dict[str, Any],
-    now: datetime,
-    extra: str = "",
-    attachments: list[dict[str, str]] | None = None,
-    send_at: datetime | None = None,
-) -> OutboxMessage | None:
-    if not to:
-        return None
-    return outbox.queue_email(
-        session,
-        kind=kind,
-        to=to,
-        template=template,
-        context={**ctx, "for_tradie": kind in TRADIE_KINDS},
-        key=_key(booking, kind, "email", extra),
-        tradie_id=booking.tradie_id,
-        booking_id=booking.id,
-        attachments=attachments,
-        now=now,
-        send_at=send_at,
-    )
+@dataclass(frozen=True)
+class _Sender:
+    """Writes one booking's messages of one moment, all from the same template context."""
+
+    session: DbSession
+    booking: Booking
+    tradie: Tradie
+    ctx: dict[str, Any]
+    now: datetime
+
+    def email(
+        self,
+        kind: str,
+        *,
+        to: str,
+        template: str,
+        extra: str = "",
+        attachments: list[dict[str, str]] | None = None,
+        send_at: datetime | None = None,
+    ) -> OutboxMessage | None:
+        if not to:
+            return None
+        return outbox.queue_email(
+            self.session,
+            kind=kind,
+            to=to,
+            template=template,
+            context={**self.ctx, "for_tradie": kind in TRADIE_KINDS},
+            key=_key(self.booking, kind, "email", extra),
+            tradie_id=self.booking.tradie_id,
+            booking_id=self.booking.id,
+            attachments=attachments,
+            now=self.now,
+            send_at=send_at,
+        )
+
+    def sms(
+        self,
+        kind: str,
+        *,
+        to: str | None,
+        template: str,
+        extra: str = "",
+        send_at: datetime | None = None,
+    ) -> OutboxMessage | None:
+        number = sms.e164(to, self.tradie.country)
+        if number is None:
+            return None
+        return outbox.add(
+            self.session,
+            kind=kind,
+            channel="sms",
+            recipient=number,
+            payload={
+                "body": sms.render(template, {**self.ctx, "for_tradie": kind in TRADIE_KINDS})
+            },
+            key=_key(self.booking, kind, "sms", extra),
+            tradie_id=self.booking.tradie_id,
+            booking_id=self.booking.id,
+            now=self.now,
+            send_at=send_at,
+        )
 
 
-def _sms(
+def _sender(
     session: DbSession,
     booking: Booking,
-    tradie: Tradie,
-    *,
-    kind: str,
-    to: str | None,
-    template: str,
-    ctx: dict[str, Any],
     now: datetime,
-    extra: str = "",
-    send_at: datetime | None = None,
-) -> OutboxMessage | None:
-    number = sms.e164(to, tradie.country)
-    if number is None:
-        return None
-    return outbox.add(
-        session,
-        kind=kind,
-        channel="sms",
-        recipient=number,
-        payload={"body": sms.render(template, {**ctx, "for_tradie": kind in TRADIE_KINDS})},
-        key=_key(booking, kind, "sms", extra),
-        tradie_id=booking.tradie_id,
-        booking_id=booking.id,
-        now=now,
-        send_at=send_at,
-    )
+    tradie: Tradie | None = None,
+    **extra: Any,
+) -> _Sender:
+    tradie = tradie or _tradie(session, booking)
+    return _Sender(session, booking, tradie, context(session, tradie, booking, **extra), now)
 
 
 def _key(booking: Booking, kind: str, channel: str, extra: str = "") -> str:
@@ -158,64 +181,29 @@ def _ics_attachment(session: DbSession, tradie: Tradie, booking: Booking) -> dic
 def booking_confirmed(session: DbSession, booking: Booking, now: datetime) -> None:
     """Receipt to the customer (email with .ics, SMS), new-booking alert to the tradie,
     and the reminder scheduled before the job."""
-    tradie = _tradie(session, booking)
-    ctx = context(session, tradie, booking)
-    _email(
-        session,
-        booking,
-        kind="confirmed",
+    send = _sender(session, booking, now)
+    tradie = send.tradie
+    send.email(
+        "confirmed",
         to=booking.customer_email,
         template="booking_confirmed",
-        ctx=ctx,
-        now=now,
         attachments=[_ics_attachment(session, tradie, booking)],
     )
-    _sms(
-        session,
-        booking,
-        tradie,
-        kind="confirmed",
-        to=booking.customer_phone,
-        template="booking_confirmed",
-        ctx=ctx,
-        now=now,
-    )
+    send.sms("confirmed", to=booking.customer_phone, template="booking_confirmed")
     if tradie.notify_new_booking_email:
-        _email(
-            session,
-            booking,
-            kind="new_booking",
-            to=tradie_email(tradie),
-            template="new_booking",
-            ctx=ctx,
-            now=now,
-        )
+        send.email("new_booking", to=tradie_email(tradie), template="new_booking")
     if tradie.notify_new_booking_sms:
-        _sms(
-            session,
-            booking,
-            tradie,
-            kind="new_booking",
-            to=tradie.phone,
-            template="new_booking",
-            ctx=ctx,
-            now=now,
-        )
+        send.sms("new_booking", to=tradie.phone, template="new_booking")
     schedule_reminder(session, booking, now)
 
 
 def payment_failed(session: DbSession, booking: Booking, payment: Payment, now: datetime) -> None:
     """The customer's card failed: tell them why and link back to the widget to try again."""
-    tradie = _tradie(session, booking)
-    ctx = context(session, tradie, booking, payment=payment)
-    _email(
-        session,
-        booking,
-        kind="payment_failed",
+    send = _sender(session, booking, now, payment=payment)
+    send.email(
+        "payment_failed",
         to=booking.customer_email,
         template="payment_failed",
-        ctx=ctx,
-        now=now,
         extra=str(payment.id),
     )
 
@@ -224,42 +212,28 @@ def booking_cancelled(
     session: DbSession, booking: Booking, by: str, refund_minor: int, now: datetime
 ) -> None:
     """Tell the customer (and the tradie when the customer cancelled); drop the reminder."""
-    tradie = _tradie(session, booking)
-    ctx = context(session, tradie, booking, by=by, refund_minor=refund_minor)
-    _email(
-        session,
-        booking,
-        kind="cancelled",
+    send = _sender(session, booking, now, by=by, refund_minor=refund_minor)
+    send.email(
+        "cancelled",
         to=booking.customer_email,
         template="booking_cancelled",
-        ctx=ctx,
-        now=now,
-        attachments=[_ics_attachment(session, tradie, booking)],
+        attachments=[_ics_attachment(session, send.tradie, booking)],
     )
     if by == "customer":
-        _email(
-            session,
-            booking,
-            kind="cancelled_by_customer",
-            to=tradie_email(tradie),
+        send.email(
+            "cancelled_by_customer",
+            to=tradie_email(send.tradie),
             template="cancelled_by_customer",
-            ctx=ctx,
-            now=now,
         )
     cancel_reminder(session, booking)
 
 
 def refund_processed(session: DbSession, booking: Booking, payment: Payment, now: datetime) -> None:
-    tradie = _tradie(session, booking)
-    ctx = context(session, tradie, booking, payment=payment)
-    _email(
-        session,
-        booking,
-        kind="refund_processed",
+    send = _sender(session, booking, now, payment=payment)
+    send.email(
+        "refund_processed",
         to=booking.customer_email,
         template="refund_processed",
-        ctx=ctx,
-        now=now,
         extra=str(payment.id),
     )
 
@@ -268,114 +242,56 @@ def balance_payment_link(
     session: DbSession, booking: Booking, url: str, amount_minor: int, now: datetime
 ) -> None:
     """The saved card could not be charged: send the customer a link to pay the balance."""
-    tradie = _tradie(session, booking)
-    ctx = context(session, tradie, booking, pay_url=url, amount_minor=amount_minor)
+    send = _sender(session, booking, now, pay_url=url, amount_minor=amount_minor)
     extra = hashlib.sha256(url.encode()).hexdigest()[:12]
-    _email(
-        session,
-        booking,
-        kind="balance_link",
-        to=booking.customer_email,
-        template="balance_payment_link",
-        ctx=ctx,
-        now=now,
-        extra=extra,
+    send.email(
+        "balance_link", to=booking.customer_email, template="balance_payment_link", extra=extra
     )
-    _sms(
-        session,
-        booking,
-        tradie,
-        kind="balance_link",
-        to=booking.customer_phone,
-        template="balance_payment_link",
-        ctx=ctx,
-        now=now,
-        extra=extra,
+    send.sms(
+        "balance_link", to=booking.customer_phone, template="balance_payment_link", extra=extra
     )
 
 
 def balance_paid(session: DbSession, booking: Booking, payment: Payment, now: datetime) -> None:
-    tradie = _tradie(session, booking)
-    ctx = context(session, tradie, booking, payment=payment)
-    _email(
-        session,
-        booking,
-        kind="balance_paid",
-        to=tradie_email(tradie),
+    send = _sender(session, booking, now, payment=payment)
+    send.email(
+        "balance_paid",
+        to=tradie_email(send.tradie),
         template="balance_paid",
-        ctx=ctx,
-        now=now,
         extra=str(payment.id),
     )
 
 
 def dispute_opened(session: DbSession, booking: Booking, now: datetime) -> None:
-    tradie = _tradie(session, booking)
-    ctx = context(session, tradie, booking)
-    _email(
-        session,
-        booking,
-        kind="dispute_opened",
-        to=tradie_email(tradie),
-        template="dispute_opened",
-        ctx=ctx,
-        now=now,
-    )
+    send = _sender(session, booking, now)
+    send.email("dispute_opened", to=tradie_email(send.tradie), template="dispute_opened")
 
 
 def late_deposit_refunded(session: DbSession, booking: Booking, now: datetime) -> None:
     """The deposit arrived after the hold expired and the slot was gone: apologise, full refund."""
-    tradie = _tradie(session, booking)
-    ctx = context(session, tradie, booking)
-    _email(
-        session,
-        booking,
-        kind="late_deposit_refunded",
-        to=booking.customer_email,
-        template="late_deposit_refunded",
-        ctx=ctx,
-        now=now,
-    )
+    send = _sender(session, booking, now)
+    send.email("late_deposit_refunded", to=booking.customer_email, template="late_deposit_refunded")
 
 
 def booking_rescheduled(
     session: DbSession, booking: Booking, old_starts_at: datetime, now: datetime
 ) -> None:
     """New time to the customer with an updated .ics (same UID, higher SEQUENCE); reminder moved."""
-    tradie = _tradie(session, booking)
-    seq = calendar.sequence(session, booking)
-    ctx = context(session, tradie, booking, old_starts_at=old_starts_at)
-    _email(
-        session,
-        booking,
-        kind="rescheduled",
+    seq = str(calendar.sequence(session, booking))
+    send = _sender(session, booking, now, old_starts_at=old_starts_at)
+    send.email(
+        "rescheduled",
         to=booking.customer_email,
         template="booking_rescheduled",
-        ctx=ctx,
-        now=now,
-        extra=str(seq),
-        attachments=[_ics_attachment(session, tradie, booking)],
+        extra=seq,
+        attachments=[_ics_attachment(session, send.tradie, booking)],
     )
-    _sms(
-        session,
-        booking,
-        tradie,
-        kind="rescheduled",
-        to=booking.customer_phone,
-        template="booking_rescheduled",
-        ctx=ctx,
-        now=now,
-        extra=str(seq),
-    )
-    _email(
-        session,
-        booking,
-        kind="rescheduled_tradie",
-        to=tradie_email(tradie),
+    send.sms("rescheduled", to=booking.customer_phone, template="booking_rescheduled", extra=seq)
+    send.email(
+        "rescheduled_tradie",
+        to=tradie_email(send.tradie),
         template="rescheduled_tradie",
-        ctx=ctx,
-        now=now,
-        extra=str(seq),
+        extra=seq,
     )
     schedule_reminder(session, booking, now)
 
@@ -389,13 +305,9 @@ def delivery_failed(session: DbSession, message: OutboxMessage, now: datetime) -
         return
     booking = session.get(Booking, message.booking_id) if message.booking_id else None
     ctx: dict[str, Any] = {
-        "tradie": tradie,
+        **brand(tradie),
         "booking": booking,
         "failed": message,
-        "tz": tradie.timezone,
-        "brand_name": tradie.business_name,
-        "brand_color": tradie.brand_color or "#1d4ed8",
-        "logo_url": links.logo_url(tradie),
         "dashboard_url": links.dashboard_booking_url(booking) if booking else None,
         "for_tradie": True,
     }
@@ -436,30 +348,13 @@ def schedule_reminder(session: DbSession, booking: Booking, now: datetime) -> li
         return []  # too close to the job: the confirmation was the reminder
     seq = calendar.sequence(session, booking)
     extra = str(seq) if seq else ""
-    ctx = context(session, tradie, booking)
+    send = _sender(session, booking, now, tradie)
     rows = [
-        _email(
-            session,
-            booking,
-            kind=REMINDER,
-            to=booking.customer_email,
-            template="reminder",
-            ctx=ctx,
-            now=now,
-            extra=extra,
-            send_at=due,
+        send.email(
+            REMINDER, to=booking.customer_email, template="reminder", extra=extra, send_at=due
         ),
-        _sms(
-            session,
-            booking,
-            tradie,
-            kind=REMINDER,
-            to=booking.customer_phone,
-            template="reminder",
-            ctx=ctx,
-            now=now,
-            extra=extra,
-            send_at=due,
+        send.sms(
+            REMINDER, to=booking.customer_phone, template="reminder", extra=extra, send_at=due
         ),
     ]
     return [row for row in rows if row is not None]
