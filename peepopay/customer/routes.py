@@ -42,18 +42,30 @@ def private(response: Response) -> Response:
     return response
 
 
-def _page(booking: Booking, status: int = 200, notice: str | None = None) -> Response:
-    now = utcnow()
+def _render(page: str, fragment: str, booking: Booking, status: int, **ctx: object) -> Response:
+    """A page about the booking (or its fragment, for htmx) in the tradie's branding."""
     tradie = customer.tradie_of(db.session, booking)
-    changeable = customer.can_change(booking, now)
     return render(
-        "customer/page.html",
-        "customer/_booking.html",
+        page,
+        fragment,
         status,
         booking=booking,
         tradie=tradie,
         tz=tradie.timezone,
         logo_url=links.logo_url(tradie),
+        **ctx,
+    )
+
+
+def _page(booking: Booking, status: int = 200, notice: str | None = None) -> Response:
+    now = utcnow()
+    tradie = customer.tradie_of(db.session, booking)
+    changeable = customer.can_change(booking, now)
+    return _render(
+        "customer/page.html",
+        "customer/_booking.html",
+        booking,
+        status,
         payments=customer.payments_of(db.session, booking),
         changeable=changeable,
         quote=customer.cancel_quote(db.session, booking, tradie, now) if changeable else None,
@@ -96,14 +108,11 @@ def _cancel_page(
     tradie = customer.tradie_of(db.session, booking)
     changeable = customer.can_change(booking, now)
     quote = customer.cancel_quote(db.session, booking, tradie, now) if changeable else None
-    return render(
+    return _render(
         "customer/cancel.html",
         "customer/_cancel.html",
+        booking,
         status,
-        booking=booking,
-        tradie=tradie,
-        tz=tradie.timezone,
-        logo_url=links.logo_url(tradie),
         form=form,
         quote=quote,
         changeable=changeable,
@@ -126,13 +135,11 @@ def cancel(token: str) -> Response:
 
 
 def _done(booking: Booking, what: str) -> Response:
+    target = url_for("customer.page", token=booking.public_token, done=what)
     if is_htmx():
         response = _page(booking, notice=NOTICES[what])
-        response.headers["HX-Push-Url"] = url_for(
-            "customer.page", token=booking.public_token, done=what
-        )
+        response.headers["HX-Push-Url"] = target
         return response
-    target = url_for("customer.page", token=booking.public_token, done=what)
     return redirect(target, 303)  # type: ignore[return-value]
 
 
@@ -156,14 +163,11 @@ def _reschedule_page(
         if service is not None and day is not None
         else []
     )
-    return render(
+    return _render(
         "customer/reschedule.html",
         "customer/_reschedule.html",
+        booking,
         status,
-        booking=booking,
-        tradie=tradie,
-        tz=tradie.timezone,
-        logo_url=links.logo_url(tradie),
         form=form,
         days=days,
         day=day,
