@@ -51,7 +51,9 @@ class Config:
 
     RATELIMIT_STORAGE_URI = _env("REDIS_URL", "memory://")
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
-    RATELIMIT_HEADERS_ENABLED = True
+    # No X-RateLimit-* headers: reading the window back for them costs two more Redis round
+    # trips on every limited request (errors.py still sets Retry-After on every 429).
+    RATELIMIT_HEADERS_ENABLED = False
     RATELIMIT_KEY_PREFIX = "peepopay-limits"
     # A Redis outage must not stall requests: fail fast, then count in memory until it is back.
     RATELIMIT_STORAGE_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 1}

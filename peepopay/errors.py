@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from peepopay.extensions import limiter
 from peepopay.htmx import render
 
 log = logging.getLogger(__name__)
@@ -49,7 +51,28 @@ def handle_unexpected(error: Exception) -> Response:
     return handle_http_error(InternalServerError())
 
 
+def retry_after(response: Response) -> Response:
+    """Every 429 of a rate limit says when to try again, in seconds.
+
+    Flask-Limiter sends Retry-After only with its X-RateLimit-* headers, which are off: reading
+    the window back for them costs two Redis round trips on every limited request. Here the
+    breached limit's window is read on the 429 alone (any error page: ours, the widget's)."""
+    if response.status_code != 429 or "Retry-After" in response.headers:
+        return response
+    breached = limiter.current_limit
+    if breached is None or not breached.breached:
+        return response
+    try:
+        seconds = int(breached.reset_at - time.time())  # as Flask-Limiter counts it
+    except Exception:  # storage gone since the hit: the whole window is safe
+        log.warning("rate limit window unreadable; Retry-After is the whole window")
+        seconds = breached.limit.get_expiry()
+    response.headers["Retry-After"] = str(max(1, seconds))
+    return response
+
+
 def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_error)
+    app.after_request(retry_after)
     if not app.testing:
         app.register_error_handler(Exception, handle_unexpected)
