@@ -119,7 +119,10 @@ def test_confirmation_step_checks_with_stripe(
     pay(stripe_live, held)
     done = client.get(f"/book/kiwi/done/{token}")
     assert "booked" in html.unescape(done.get_data(as_text=True))
-    assert booking(app, held.booking_id).status == Status.CONFIRMED
+    confirmed = booking(app, held.booking_id)
+    assert confirmed.status == Status.CONFIRMED
+    # The customer can manage the booking from here, as from every message.
+    assert f'href="/b/{confirmed.public_token}"' in done.get_data(as_text=True)
     stripe_live.control("release")
     settle(stripe_live)
     assert booking(app, held.booking_id).status == Status.CONFIRMED
