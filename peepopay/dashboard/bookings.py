@@ -22,7 +22,6 @@ from peepopay.db_setup import DbSession
 from peepopay.formatting import format_money, local_time, minor_exponent
 from peepopay.notifications import messages
 from peepopay.notifications.models import OutboxMessage, OutboxStatus
-from peepopay.payments.models import Payment
 
 PER_PAGE = 25
 WHEN = ("upcoming", "past", "all")
@@ -217,7 +216,6 @@ def csv_lines(session: DbSession, tradie: Tradie, filters: Filters, now: datetim
 @dataclass
 class Detail:
     booking: Booking
-    payments: list[Payment] = field(default_factory=list)
     trail: list[AuditLog] = field(default_factory=list)
     failed_messages: list[OutboxMessage] = field(default_factory=list)
 
@@ -234,14 +232,6 @@ class Detail:
     def can_cancel(self) -> bool:
         return self.booking.status in CANCELLABLE
 
-    def received_minor(self) -> int:
-        """Money in (succeeded deposits and balances) minus succeeded refunds."""
-        total = 0
-        for p in self.payments:
-            if p.status == "succeeded":
-                total += -p.amount_minor if p.kind == "refund" else p.amount_minor
-        return total
-
     def money(self, amount_minor: int | None) -> str:
         return format_money(amount_minor, self.booking.currency)
 
@@ -252,11 +242,6 @@ def get(session: DbSession, tradie_id: int, booking_id: int) -> Booking:
 
 def detail(session: DbSession, tradie_id: int, booking_id: int) -> Detail:
     booking = get(session, tradie_id, booking_id)
-    payments = session.scalars(
-        sa.select(Payment)
-        .where(Payment.booking_id == booking.id, Payment.tradie_id == tradie_id)
-        .order_by(Payment.created_at, Payment.id)
-    ).all()
     trail = session.scalars(
         sa.select(AuditLog)
         .where(
@@ -274,7 +259,7 @@ def detail(session: DbSession, tradie_id: int, booking_id: int) -> Detail:
         )
         .order_by(OutboxMessage.created_at)
     ).all()
-    return Detail(booking, list(payments), list(trail), list(failed))
+    return Detail(booking, list(trail), list(failed))
 
 
 class TransitionError(ValueError):

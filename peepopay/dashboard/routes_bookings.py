@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import (
     Response,
     abort,
-    current_app,
     flash,
     redirect,
     request,
@@ -14,7 +13,6 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from jinja2 import TemplateNotFound
 
 from peepopay.clock import utcnow
 from peepopay.dashboard import bookings, bp
@@ -65,17 +63,7 @@ def _detail_page(
         statuses=bookings.STATUS_LABELS,
         cancel_form=cancel_form or CancelForm(formdata=None),
         notice=notice,
-        payments_panel_installed=_payments_panel_installed(),
     )
-
-
-def _payments_panel_installed() -> bool:
-    """The payments area ships its own panel (timeline and money actions) for this page."""
-    try:
-        current_app.jinja_env.get_template("dashboard/_booking_payment_actions.html")
-    except TemplateNotFound:
-        return False
-    return True
 
 
 @bp.get("/bookings/<int:booking_id>")
