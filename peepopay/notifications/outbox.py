@@ -56,6 +56,11 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
 
 
+def _key_exists(session: DbSession, key: str) -> bool:
+    query = sa.select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)
+    return session.scalar(query) is not None
+
+
 def queue_email(
     session: DbSession,
     *,
@@ -71,6 +76,8 @@ def queue_email(
     send_at: datetime | None = None,
 ) -> OutboxMessage | None:
     """Render `emails/<template>.{txt,html}` and add it to the outbox unless `key` exists."""
+    if _key_exists(session, key):  # a repeated event: nothing to render
+        return None
     # One line whatever the context holds: a header never carries a newline.
     subject = " ".join(render_template(f"emails/{template}.subject.txt", **context).split())
     payload = {
@@ -112,8 +119,7 @@ def add(
     takes due rows, `deliver` refuses it earlier) and an RQ scheduled job is set for that
     moment after the commit. A scheduled row is never moved: cancel it and add another.
     """
-    exists = session.scalar(sa.select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key))
-    if exists is not None:
+    if _key_exists(session, key):
         return None
     now = now or utcnow()
     grace = sweep_grace()
