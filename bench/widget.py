@@ -462,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--limiters",
         type=lambda v: v.split(","),
-        default=["off", "redis"],
+        default=["redis", "off"],
         help="rate limiting of the servers measured (off, redis, redis-no-headers); "
         "the budget is checked on the first",
     )

@@ -34,6 +34,10 @@ def register_config(app: Flask, config: type[Config] | None, overrides: dict[str
     base.check()
     app.config.from_object(base)
     app.config.update(overrides)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # A file on this machine never goes stale; the ping would cost a query per request.
+        options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"], pool_pre_ping=False)
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     INSTANCE.mkdir(parents=True, exist_ok=True)
     if app.config["TRUSTED_PROXIES"]:
         n = app.config["TRUSTED_PROXIES"]
