@@ -71,36 +71,37 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from peepopay.auth import bp as auth_bp
-    from peepopay.dashboard import bp as dashboard_bp
-    from peepopay.ops import bp as ops_bp
-
-    app.register_blueprint(auth_bp)
-    app.register_blueprint(dashboard_bp)
-    app.register_blueprint(ops_bp)
-
-    from peepopay.api import bp as api_bp
-    from peepopay.widget import bp as widget_bp
+    """The URL map in one place: one blueprint per area."""
+    from peepopay.api import bp as api
+    from peepopay.auth import bp as auth
+    from peepopay.customer import bp as customer
+    from peepopay.dashboard import bp as dashboard
+    from peepopay.notifications.routes import bp as calendar
+    from peepopay.ops import bp as ops
+    from peepopay.payments import bp as payments
+    from peepopay.payments import pay_bp, webhooks_bp
+    from peepopay.widget import bp as widget
     from peepopay.widget import embed_bp
 
-    app.register_blueprint(widget_bp)
-    app.register_blueprint(embed_bp)
-    app.register_blueprint(api_bp)
-    from peepopay.customer import bp as customer_bp
-    from peepopay.notifications.routes import bp as calendar_bp
-
-    app.register_blueprint(customer_bp)
-    app.register_blueprint(calendar_bp)
-    from peepopay.payments import bp as payments_bp
-    from peepopay.payments import pay_bp, webhooks_bp
-
-    app.register_blueprint(payments_bp)
-    app.register_blueprint(webhooks_bp)
-    app.register_blueprint(pay_bp)
+    blueprints = [
+        ops,  # /, /healthz, /readyz, /metrics
+        auth,  # /auth/...
+        dashboard,  # /dashboard/...
+        payments,  # /dashboard/payments, booking payment actions
+        calendar,  # /calendar/<token>.ics, /dashboard/calendar/...
+        widget,  # /book/<slug>, /widget/<slug>
+        embed_bp,  # /embed.js
+        api,  # /api/widget/<slug>/...
+        customer,  # /b/<token>
+        pay_bp,  # /pay/<token> (balance payment links)
+        webhooks_bp,  # /webhooks/stripe, /webhooks/stripe/connect
+    ]
     if app.config["DEV_MAILBOX"]:
-        from peepopay.notifications.devmail import bp as devmail_bp
+        from peepopay.notifications.devmail import bp as devmail
 
-        app.register_blueprint(devmail_bp)
+        blueprints.append(devmail)  # /dev/mailbox
+    for blueprint in blueprints:
+        app.register_blueprint(blueprint)
 
 
 def register_security(app: Flask) -> None:
