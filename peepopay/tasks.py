@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+from datetime import datetime, timedelta
 
 from peepopay.db_setup import DbSession
+
+log = logging.getLogger(__name__)
+
+RECONCILE_EVERY = timedelta(minutes=1)
+# When this process last reconciled deposits (the sweep runs every 10 s; Stripe is asked at
+# most once a minute per worker).
+_last_reconcile: datetime | None = None
 
 
 def periodic_duties(session: DbSession, now: datetime) -> None:
@@ -13,3 +21,21 @@ def periodic_duties(session: DbSession, now: datetime) -> None:
 
     expire_holds(session, now)
     session.commit()
+    reconcile_deposits(session, now)
+
+
+def reconcile_deposits(session: DbSession, now: datetime) -> None:
+    """Deposits whose webhook never came, once a minute; a failure here is logged so the rest
+    of the sweep (the outbox) still runs."""
+    global _last_reconcile
+    last = _last_reconcile
+    if last is not None and timedelta(0) <= now - last < RECONCILE_EVERY:
+        return
+    _last_reconcile = now
+    from peepopay.payments.services import reconcile_pending_deposits
+
+    try:
+        reconcile_pending_deposits(session, now)
+    except Exception:
+        log.exception("deposit reconciliation failed")
+        session.rollback()

@@ -8,10 +8,11 @@ that caused it waits for that request's commit and then sees its rows.
 
 from __future__ import annotations
 
-from collections import defaultdict
+import logging
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,6 +31,8 @@ from peepopay.ops import metrics
 from peepopay.payments import gateway
 from peepopay.payments.gateway import PaymentError
 from peepopay.payments.models import Payment, PaymentKind, PaymentStatus
+
+log = logging.getLogger(__name__)
 
 # The smallest card charge Stripe accepts, in minor units, by currency (50 elsewhere).
 MINIMUM_CHARGE = {"GBP": 30, "HKD": 400, "JPY": 50, "MXN": 1000, "DKK": 250, "NOK": 300}
@@ -409,6 +412,93 @@ def sync_deposit(session: DbSession, booking: Booking, now: datetime) -> str:
     return str(pi["status"])
 
 
+RECONCILE_MAX_AGE = timedelta(days=2)
+
+
+def reconcile_pending_deposits(
+    session: DbSession,
+    now: datetime,
+    older_than: timedelta = timedelta(minutes=5),
+    limit: int = 50,
+) -> Counter[str]:
+    """Deposits whose webhook never came: ask Stripe about every deposit still pending (or
+    declined, in case a retry then succeeded) made between `older_than` and two days ago, and
+    apply what the webhook would have applied, with the same functions.
+
+    A batch job for the worker's sweep, so it commits each payment on its own: a Stripe error
+    or a bad row is logged and skipped, never stopping the others. The rows checked least
+    recently go first (checking touches `updated_at`), so many abandoned deposits can't starve
+    the rest. Returns how many payments had each outcome."""
+    outcomes: Counter[str] = Counter()
+    ids = list(
+        session.scalars(
+            sa.select(Payment.id)
+            .where(
+                Payment.kind == PaymentKind.DEPOSIT,
+                Payment.status.in_((PaymentStatus.PENDING, PaymentStatus.FAILED)),
+                Payment.stripe_payment_intent_id.is_not(None),
+                Payment.created_at <= now - older_than,
+                Payment.created_at >= now - RECONCILE_MAX_AGE,
+            )
+            .order_by(Payment.updated_at, Payment.id)
+            .limit(limit)
+        )
+    )
+    if not ids:
+        return outcomes
+    session.execute(
+        sa.update(Payment)
+        .where(Payment.id.in_(ids))
+        .values(updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    for payment_id in ids:
+        try:
+            outcome = _reconcile_deposit(session, payment_id, now)
+            session.commit()
+        except PaymentError as error:
+            session.rollback()
+            log.warning("reconciling payment %s: Stripe said %s", payment_id, error.message)
+            outcome = "stripe_error"
+        except Exception:
+            session.rollback()
+            log.exception("reconciling payment %s failed", payment_id)
+            outcome = "error"
+        outcomes[outcome] += 1
+    if outcomes.keys() - {"unchanged"}:
+        log.info("deposit reconciliation: %s", dict(outcomes))
+    return outcomes
+
+
+def _reconcile_deposit(session: DbSession, payment_id: int, now: datetime) -> str:
+    payment = session.get(Payment, payment_id)
+    if payment is None or payment.stripe_payment_intent_id is None:
+        return "unchanged"
+    booking = session.get(Booking, payment.booking_id)
+    tradie = session.get(Tradie, payment.tradie_id)
+    if booking is None or tradie is None or tradie.stripe_account_id is None:
+        return "unchanged"
+    # Ask Stripe before taking the booking's lock, as `sync_deposit` does.
+    pi = as_dict(
+        gateway.retrieve_payment_intent(tradie.stripe_account_id, payment.stripe_payment_intent_id)
+    )
+    status = pi["status"]
+    failed = status == "requires_payment_method" and pi.get("last_payment_error")
+    if status not in ("succeeded", "canceled") and not failed:
+        return "unchanged"  # still with the customer, or processing
+    locked = lock_booking(session, booking.id)
+    assert locked is not None
+    session.refresh(payment)  # a webhook may have applied it meanwhile
+    if status == "succeeded":
+        return deposit_succeeded(session, locked, payment, pi, now, actor="stripe")
+    if status == "canceled":
+        return deposit_canceled(payment)
+    if payment.status != PaymentStatus.PENDING:
+        return "unchanged"  # its decline was already applied
+    return deposit_failed(session, locked, payment, pi, now)
+
+
 def _charge_details(payment: Payment, pi: dict[str, Any]) -> None:
     payment.stripe_payment_intent_id = pi["id"]
     payment.stripe_charge_id = stripe_id(pi.get("latest_charge")) or payment.stripe_charge_id
@@ -538,6 +628,14 @@ def deposit_failed(
         messages.payment_failed(session, booking, payment, now)
         return "payment_failed"
     return "recorded"
+
+
+def deposit_canceled(payment: Payment) -> str:
+    """The deposit's PaymentIntent was canceled: an unpaid deposit record says so."""
+    if payment.status in (PaymentStatus.PENDING, PaymentStatus.FAILED):
+        payment.status = PaymentStatus.CANCELED
+        return "canceled"
+    return "unchanged"
 
 
 # --------------------------------------------------------------------------- the balance

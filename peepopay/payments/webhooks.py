@@ -188,12 +188,8 @@ def payment_intent_canceled(session: DbSession, event: Event, now: datetime) -> 
     if target is None:
         return "ignored"
     _booking, payment = target
-    if payment.kind == PaymentKind.DEPOSIT and payment.status in (
-        PaymentStatus.PENDING,
-        PaymentStatus.FAILED,
-    ):
-        payment.status = PaymentStatus.CANCELED
-        return "canceled"
+    if payment.kind == PaymentKind.DEPOSIT:
+        return services.deposit_canceled(payment)
     return "unchanged"
 
 
