@@ -120,6 +120,27 @@ def test_a_declined_deposit_is_marked_failed_as_the_webhook_would(
     assert deposit.status == PaymentStatus.SUCCEEDED and deposit.failure_code is None
 
 
+def test_a_canceled_payment_intent_cancels_the_deposit_record(
+    app: Flask, stripe_live: Any, tradie: int
+) -> None:
+    from peepopay.payments import gateway
+
+    held = hold(app, tradie)
+    with app.app_context():
+        gateway.client().v1.payment_intents.cancel(
+            held.pi, options={"stripe_account": held.account}
+        )
+
+    assert reconcile(app, utcnow() + timedelta(minutes=6)) == Counter(canceled=1)
+    (deposit,) = payments(app, held.booking_id)
+    assert deposit.status == PaymentStatus.CANCELED
+    assert reconcile(app, utcnow() + timedelta(minutes=7)) == Counter()  # no longer asked
+    stripe_live.control("release")
+    settle(stripe_live)
+    (deposit,) = payments(app, held.booking_id)
+    assert deposit.status == PaymentStatus.CANCELED
+
+
 def test_stripe_unreachable_is_logged_and_nothing_changes(
     app: Flask, stripe_live: Any, tradie: int, caplog: pytest.LogCaptureFixture
 ) -> None:
