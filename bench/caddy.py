@@ -11,17 +11,14 @@ rate limits are off so the benchmark measures serving, not the limiter's answer.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -29,6 +26,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
+from bench.loadgen import free_port, get, load
 from peepopay.assets import build_public
 from peepopay.config import ROOT
 from peepopay.devstack import caddy_binary, redis_binary
@@ -36,22 +34,6 @@ from peepopay.devstack import caddy_binary, redis_binary
 BIN = Path(sys.executable).parent
 SLUG = "demo-plumbing"
 BUDGET = 1.8
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def get(port: int, path: str) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
 
 
 def wait_ok(port: int, path: str, timeout: float = 30) -> None:
@@ -173,47 +155,6 @@ class Result:
     p50_ms: float
     p95_ms: float
     p99_ms: float
-
-
-def load(
-    port: int, path: str, seconds: float, concurrency: int, headers: dict[str, str]
-) -> tuple[list[float], int]:
-    """`concurrency` keep-alive clients in a closed loop for `seconds`: latencies and errors."""
-    latencies: list[float] = []
-    errors = 0
-    lock = threading.Lock()
-    stop_at = time.perf_counter() + seconds
-
-    def client() -> None:
-        nonlocal errors
-        mine: list[float] = []
-        failed = 0
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        try:
-            while (start := time.perf_counter()) < stop_at:
-                try:
-                    conn.request("GET", path, headers=headers)
-                    response = conn.getresponse()
-                    response.read()
-                    if response.status != 200:
-                        failed += 1
-                    mine.append(time.perf_counter() - start)
-                except (OSError, http.client.HTTPException):
-                    failed += 1
-                    conn.close()
-                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        finally:
-            conn.close()
-        with lock:
-            latencies.extend(mine)
-            errors += failed
-
-    threads = [threading.Thread(target=client) for _ in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return latencies, errors
 
 
 def measure(

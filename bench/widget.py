@@ -16,19 +16,16 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import http.client
 import json
 import os
 import platform
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -41,6 +38,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask
 
+from bench.loadgen import free_port, get, load
 from peepopay.config import ROOT
 
 BIN = Path(sys.executable).parent
@@ -79,12 +77,6 @@ def bench_app() -> Flask:
 
 
 # --- set-up -----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def local(day: date, hour: int, minute: int = 0) -> datetime:
@@ -269,16 +261,6 @@ class Server:
                 process.wait()
 
 
-def get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("GET", path, headers=headers or {})
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
-
-
 # --- 1. bytes -----------------------------------------------------------------------------------
 
 
@@ -358,45 +340,6 @@ def availability_queries(url: str, paths: dict[str, str]) -> dict[str, Any]:
 
 
 # --- 3. throughput --------------------------------------------------------------------------
-
-
-def load(port: int, path: str, seconds: float, threads: int) -> tuple[list[float], int]:
-    """`threads` keep-alive clients in a closed loop: their latencies and failures."""
-    latencies: list[float] = []
-    errors = 0
-    lock = threading.Lock()
-    stop_at = time.perf_counter() + seconds
-
-    def client() -> None:
-        nonlocal errors
-        mine: list[float] = []
-        failed = 0
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        try:
-            while (start := time.perf_counter()) < stop_at:
-                try:
-                    conn.request("GET", path)
-                    response = conn.getresponse()
-                    response.read()
-                    if response.status != 200:
-                        failed += 1
-                    mine.append(time.perf_counter() - start)
-                except (OSError, http.client.HTTPException):
-                    failed += 1
-                    conn.close()
-                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        finally:
-            conn.close()
-        with lock:
-            latencies.extend(mine)
-            errors += failed
-
-    workers = [threading.Thread(target=client) for _ in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    return latencies, errors
 
 
 @dataclass
