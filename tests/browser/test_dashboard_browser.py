@@ -84,8 +84,8 @@ def test_services_validate_inline_and_reorder_without_reloading(
         "Price must be an amount like 120 or 120.50.", timeout=TIMEOUT
     )
     # htmx wires the swapped-in field up while it settles; typing before that would be missed.
-    page.wait_for_function(
-        "!document.querySelector('.htmx-request, .htmx-settling, .htmx-added')", timeout=TIMEOUT
+    expect(page.locator(".htmx-request, .htmx-settling, .htmx-added")).to_have_count(
+        0, timeout=TIMEOUT
     )
     page.locator("#price").fill("200")
     page.locator("#price").blur()

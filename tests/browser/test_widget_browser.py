@@ -67,8 +67,11 @@ class Widget:
         self.page.set_viewport_size(viewport)
         self.fit()
 
-    def focused_id(self) -> str:
-        return str(self.frame.evaluate("document.activeElement && document.activeElement.id"))
+    def expect_heading_focused(self) -> None:
+        """Focus moves to the new step's heading once htmx has settled the swap."""
+        from playwright.sync_api import expect
+
+        expect(self.frame.locator("#step-title")).to_be_focused(timeout=10_000)
 
 
 def test_customer_books_up_to_payment_in_an_embedded_widget(
@@ -104,7 +107,7 @@ def test_customer_books_up_to_payment_in_an_embedded_widget(
     widget.frame.focus("button[name=service]")
     page.keyboard.press("Enter")
     widget.wait_for_step("Choose a day")
-    assert widget.focused_id() == "step-title"  # focus moved to the new step's heading
+    widget.expect_heading_focused()
     widget.screenshot("widget-1280.png")
 
     widget.frame.click("text=Next available")
