@@ -32,12 +32,17 @@ class Widget:
     def heading(self) -> str:
         return str(self.frame.inner_text("#step-title"))
 
-    def wait_for_step(self, title: str) -> None:
-        self.frame.wait_for_function(
+    def wait_for_step(self, title: str, timeout: float = 10) -> None:
+        # Polled from here: the widget's CSP forbids the eval that wait_for_function's in-page
+        # polling would need.
+        ready = (
             "t => { const h = document.getElementById('step-title');"
-            " return h && h.textContent.includes(t) && !document.querySelector('[aria-busy]'); }",
-            arg=title,
+            " return !!h && h.textContent.includes(t) && !document.querySelector('[aria-busy]'); }"
         )
+        deadline = time.monotonic() + timeout
+        while not self.frame.evaluate(ready, title):
+            assert time.monotonic() < deadline, f"step {title!r} never showed"
+            self.page.wait_for_timeout(50)
         self.fit()
 
     def fit(self, timeout: float = 10) -> int:
