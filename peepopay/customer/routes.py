@@ -15,6 +15,7 @@ from peepopay.customer.forms import CancelForm, RescheduleForm
 from peepopay.extensions import db
 from peepopay.htmx import is_htmx, render
 from peepopay.notifications import calendar, links
+from peepopay.payments.services import payments_of
 from peepopay.security import widget_csp
 from peepopay.widget.routes import frame_ancestors
 
@@ -66,7 +67,7 @@ def _page(booking: Booking, status: int = 200, notice: str | None = None) -> Res
         "customer/_booking.html",
         booking,
         status,
-        payments=customer.payments_of(db.session, booking),
+        payments=payments_of(db.session, booking.id),
         changeable=changeable,
         quote=customer.cancel_quote(db.session, booking, tradie, now) if changeable else None,
         service=customer.service_of(db.session, booking),

@@ -14,7 +14,7 @@ from peepopay.booking.policy import can_move, customer_refund_minor
 from peepopay.booking.services import expire_holds
 from peepopay.db_setup import DbSession
 from peepopay.notifications import calendar, messages
-from peepopay.payments.models import Payment
+from peepopay.payments.services import ledger, refund_booking, tradie_of
 from peepopay.scheduling import services as scheduling
 from peepopay.scheduling import slots
 from peepopay.scheduling.models import Service
@@ -55,22 +55,6 @@ def booking_for_token(session: DbSession, token: str) -> Booking | None:
     return session.scalar(sa.select(Booking).where(Booking.public_token == token))
 
 
-def tradie_of(session: DbSession, booking: Booking) -> Tradie:
-    tradie = session.get(Tradie, booking.tradie_id)
-    assert tradie is not None
-    return tradie
-
-
-def payments_of(session: DbSession, booking: Booking) -> list[Payment]:
-    return list(
-        session.scalars(
-            sa.select(Payment)
-            .where(Payment.booking_id == booking.id)
-            .order_by(Payment.created_at, Payment.id)
-        )
-    )
-
-
 def can_change(booking: Booking, now: datetime) -> bool:
     """Only a confirmed booking that has not started can be cancelled or moved by the customer."""
     return booking.status == Status.CONFIRMED and booking.starts_at > now
@@ -80,8 +64,6 @@ def cancel_quote(
     session: DbSession, booking: Booking, tradie: Tradie, now: datetime
 ) -> CancelQuote:
     """The refund the cancellation policy gives if the customer cancels at `now`."""
-    from peepopay.payments.services import ledger
-
     paid = ledger(session, booking.id).refundable_minor
     window = tradie.cancellation_window_hours
     return CancelQuote(
@@ -130,7 +112,6 @@ def cancel(
 def refund_for_cancellation(session: DbSession, booking: Booking, now: datetime) -> int:
     """The one place a customer's cancellation asks the payments area for money back: the
     policy's share of what was paid, refunded through Stripe now; returns the amount."""
-    from peepopay.payments.services import refund_booking
 
     return refund_booking(session, booking, now, by="customer")
 
