@@ -8,14 +8,9 @@ Waiting here is for other processes to act, polled with a deadline; no clock is 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import signal
-import subprocess
-import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -29,9 +24,7 @@ from peepopay.extensions import db
 from peepopay.models import OutboxMessage
 from peepopay.notifications import outbox
 from tests.servers import RedisServer, free_port
-
-ROOT = Path(__file__).resolve().parent.parent
-FLASK = str(Path(sys.executable).parent / "flask")
+from tests.stack import WorkerProcess, descendants, wait_until
 
 
 class SlowSMTPSink:
@@ -82,74 +75,6 @@ class SlowSMTPSink:
     def accepted_keys(self) -> list[str]:
         with self._lock:
             return sorted(str(m["X-PeepoPay-Key"]) for m in self.accepted)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 40.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what or condition}")
-
-
-class WorkerProcess:
-    """`flask --app peepopay worker` in its own process group (the RQ work horse included)."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.log = log.open("ab")
-        self.process = subprocess.Popen(
-            [FLASK, "--app", "peepopay", "worker", "--sweep-interval", "0.5"],
-            cwd=ROOT,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def kill(self) -> None:
-        """SIGKILL the worker and its work horse (RQ puts the horse in its own process group):
-        no cleanup, no goodbye, as when the machine dies."""
-        family = [self.process.pid, *descendants(self.process.pid)]
-        for pid in reversed(family):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        self.process.wait(10)
-        self.log.close()
-
-    def stop(self) -> None:
-        """A normal shutdown (SIGTERM), then make sure nothing of it is left."""
-        family = [self.process.pid, *descendants(self.process.pid)]
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        for pid in family[1:]:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        if not self.log.closed:
-            self.log.close()
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below `pid`, read from /proc (children first found, depth first)."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found: list[int] = []
-    stack = list(children.get(pid, []))
-    while stack:
-        child = stack.pop()
-        found.append(child)
-        stack.extend(children.get(child, []))
-    return found
 
 
 def worker_env(app: Any, tmp_path: Path, **extra: str) -> dict[str, str]:
