@@ -18,6 +18,10 @@ def new_calendar_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+def new_session_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
 class Tradie(UserMixin, db.Model):  # type: ignore[name-defined]
     __tablename__ = "tradies"
 
@@ -54,6 +58,8 @@ class Tradie(UserMixin, db.Model):  # type: ignore[name-defined]
     calendar_token: Mapped[str] = mapped_column(
         sa.String(64), unique=True, default=new_calendar_token
     )
+    # Rotated to end every session and remember-me cookie of the tradie.
+    session_token: Mapped[str] = mapped_column(sa.String(64), default=new_session_token)
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
