@@ -1,4 +1,4 @@
-"""Column types shared by the models, and per-connection settings for SQLite."""
+"""Column types shared by the models, and SQLite's connection settings and transactions."""
 
 from datetime import UTC, datetime
 from typing import Any
@@ -32,7 +32,12 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # pysqlite begins a transaction before INSERT/UPDATE/DELETE but never before SAVEPOINT, so a
+    # savepoint opened first began a transaction of its own and RELEASE committed it: the
+    # request's later rollback lost nothing. As SQLAlchemy's pysqlite recipe does, the driver's
+    # own handling is switched off and BEGIN is ours (`_sqlite_begin_before_write`).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -41,13 +46,35 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# Statements that write, or open a savepoint: the first of them in a transaction begins it.
+_BEGINS = frozenset(
+    {"INSERT", "UPDATE", "DELETE", "REPLACE", "SAVEPOINT", "CREATE", "DROP", "ALTER"}
+)
+
+
+def _sqlite_begin_before_write(
+    conn: sa.Connection, _cursor: Any, statement: str, *_args: Any
+) -> None:
+    """BEGIN IMMEDIATE before a transaction's first write, not (as the recipe has it) before
+    its first read: reads never wait for a writer (WAL), and a writer takes the lock before
+    reading what it writes, so it waits its turn (busy_timeout) instead of failing with
+    "database is locked" when another transaction committed since its first read."""
+    dbapi_connection = conn.connection.dbapi_connection
+    if dbapi_connection is None or dbapi_connection.in_transaction:
+        return
+    words = statement.lstrip().split(None, 1)
+    if words and words[0].upper() in _BEGINS:
+        dbapi_connection.execute("BEGIN IMMEDIATE")
+
+
 def init_app(app: Flask) -> None:
     from peepopay.extensions import db
 
     with app.app_context():
         engine: Engine = db.engine
         if engine.dialect.name == "sqlite":
-            sa.event.listen(engine, "connect", _sqlite_pragmas)
+            sa.event.listen(engine, "connect", _sqlite_connect)
+            sa.event.listen(engine, "before_cursor_execute", _sqlite_begin_before_write)
     app.after_request(commit_or_rollback)
 
 

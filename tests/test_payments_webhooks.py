@@ -262,3 +262,77 @@ def test_events_for_another_account_are_ignored(
     assert answer.status_code == 200 and answer.get_json()["result"] == "ignored"
     assert booking(app, held.booking_id).status == Status.PENDING_PAYMENT
     assert json.loads(payload)["id"] in stored_events(app)
+
+
+@pytest.mark.parametrize("failure", ["stripe_away", "crash"])
+def test_an_event_that_failed_is_applied_when_stripe_sends_it_again(
+    app: Flask, client: FlaskClient, stripe_live: Any, tradie: int, monkeypatch: Any, failure: str
+) -> None:
+    """The first delivery fails inside its handler; nothing of it may stay committed, so the
+    retry with the same id is applied, not answered "duplicate"."""
+    from peepopay.payments import services
+    from peepopay.payments.gateway import PaymentError
+
+    held = hold(app, tradie)
+    account = held.account
+    pi = {
+        "id": held.pi,
+        "object": "payment_intent",
+        "status": "succeeded",
+        "amount": 5000,
+        "currency": "nzd",
+        "metadata": {"booking_id": str(held.booking_id), "kind": "deposit"},
+    }
+    payload = event_payload("payment_intent.succeeded", pi, account=account)
+    real = services.deposit_succeeded
+
+    def fails(*args: Any, **kwargs: Any) -> str:
+        real(*args, **kwargs)  # its writes happen, then the handler fails
+        if failure == "stripe_away":
+            raise PaymentError(503, "Stripe is not answering.")
+        raise RuntimeError("handler bug")
+
+    monkeypatch.setattr(services, "deposit_succeeded", fails)
+    app.config["PROPAGATE_EXCEPTIONS"] = False  # answer 500 as production does
+    first = post(client, "/webhooks/stripe/connect", payload, signed(payload, CONNECT))
+    assert first.status_code == (503 if failure == "stripe_away" else 500)
+    assert json.loads(payload)["id"] not in stored_events(app)
+    assert booking(app, held.booking_id).status == Status.PENDING_PAYMENT
+
+    monkeypatch.setattr(services, "deposit_succeeded", real)
+    again = post(client, "/webhooks/stripe/connect", payload, signed(payload, CONNECT))
+    assert again.status_code == 200 and again.get_json()["result"] == "confirmed"
+    assert booking(app, held.booking_id).status == Status.CONFIRMED
+    assert json.loads(payload)["id"] in stored_events(app)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        [],
+        ["evt_1"],
+        "evt_1",
+        7,
+        None,
+        {"type": "payment_intent.succeeded", "data": {"object": {"id": "pi_1"}}},
+        {"id": "", "type": "payment_intent.succeeded", "data": {"object": {"id": "pi_1"}}},
+        {"id": ["evt_1"], "type": "payment_intent.succeeded", "data": {"object": {}}},
+        {"id": "evt_no_data", "type": "payment_intent.succeeded"},
+        {"id": "evt_data_list", "type": "payment_intent.succeeded", "data": []},
+        {"id": "evt_no_object", "type": "payment_intent.succeeded", "data": {}},
+        {"id": "evt_object_str", "type": "payment_intent.succeeded", "data": {"object": "pi"}},
+        {"id": "evt_type_list", "type": ["x"], "data": {"object": {"id": "pi_1"}}},
+    ],
+)
+@pytest.mark.parametrize(
+    ("path", "secret"),
+    [("/webhooks/stripe", PLATFORM), ("/webhooks/stripe/connect", CONNECT)],
+)
+def test_a_signed_but_malformed_event_is_refused_and_stores_nothing(
+    app: Flask, client: FlaskClient, event: Any, path: str, secret: str
+) -> None:
+    payload = json.dumps(event)
+    answer = post(client, path, payload, signed(payload, secret))
+    assert answer.status_code == 400, answer.get_data(as_text=True)
+    assert "event" in answer.get_json()["error"]
+    assert stored_events(app) == []

@@ -292,7 +292,10 @@ def _receive(secret_name: str) -> ResponseReturnValue:
     except webhooks.BadSignature:
         metrics.webhook_events.labels(type="unverified", result="bad_signature").inc()
         return jsonify(error="invalid signature"), 400
-    event_type = str(event.get("type", "unknown"))
+    except webhooks.MalformedEvent as malformed:
+        metrics.webhook_events.labels(type="unverified", result="malformed").inc()
+        return jsonify(error=str(malformed)), 400
+    event_type = event["type"]
     try:
         result = webhooks.handle(db.session, event, payload.decode(), utcnow())
     except PaymentError as error:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -34,24 +35,58 @@ class BadSignature(Exception):
     pass
 
 
+class MalformedEvent(Exception):
+    """A validly signed body that is not an event: refused with 400, nothing stored."""
+
+
 def verify(payload: bytes, signature: str | None, secret: str | None) -> Event:
     """The event, if `payload` carries a valid, recent signature made with `secret`."""
     if not secret:
         log.error("a Stripe webhook arrived but its signing secret is not configured")
         raise BadSignature("webhook secret not configured")
     try:
-        stripe.Webhook.construct_event(payload, signature, secret, tolerance=TOLERANCE_SECONDS)
+        text = payload.decode()
+        stripe.WebhookSignature.verify_header(text, signature, secret, TOLERANCE_SECONDS)
     except (ValueError, stripe.SignatureVerificationError) as exc:
         raise BadSignature(str(exc)) from exc
-    event: Event = json.loads(payload)
+    try:
+        event = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise MalformedEvent("the event is not valid JSON") from exc
+    return _well_formed(event)
+
+
+# As long as the columns that keep them; Stripe's own ids and types are far shorter.
+_EVENT_ID = re.compile(r"[A-Za-z0-9_-]{1,255}")
+_EVENT_TYPE = re.compile(r"[a-z0-9_.]{1,100}")
+_ACCOUNT_ID = re.compile(r"acct_[A-Za-z0-9_-]{1,59}")
+
+
+def _matches(pattern: re.Pattern[str], value: Any) -> bool:
+    return isinstance(value, str) and pattern.fullmatch(value) is not None
+
+
+def _well_formed(event: Any) -> Event:
+    """The event, if it has the shape every handler relies on: an id, a type, an object."""
+    if not isinstance(event, dict):
+        raise MalformedEvent("the event must be a JSON object")
+    if not _matches(_EVENT_ID, event.get("id")):
+        raise MalformedEvent("the event has no id")
+    if not _matches(_EVENT_TYPE, event.get("type")):
+        raise MalformedEvent("the event has no type")
+    if event.get("account") is not None and not _matches(_ACCOUNT_ID, event["account"]):
+        raise MalformedEvent("the event's account is not an account id")
+    data = event.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        raise MalformedEvent("the event has no data.object")
     return event
 
 
 def handle(session: DbSession, event: Event, payload: str, now: datetime) -> str:
     """Store the event id first (a duplicate is ignored), then apply its effects."""
     record = StripeEvent(
-        id=str(event["id"]),
-        type=str(event.get("type", ""))[:100],
+        id=event["id"],
+        type=event["type"],
         account=event.get("account"),
         received_at=now,
         payload=payload,
