@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 from flask import Flask, current_app
 from redis import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, WatchError
 from rq import Queue
+from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.job import Job, JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -41,4 +44,69 @@ def try_enqueue(func: Callable[..., Any], *args: Any, job_id: str | None = None)
     except RedisError as exc:
         log.warning("could not enqueue %s: %s", getattr(func, "__name__", func), exc)
         return False
+    return True
+
+
+# A job in one of these states has run its course: a job with the same id may replace it. Any
+# other state (queued, scheduled, deferred, started …) means it will still run, or is running.
+_OVER = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
+
+
+def enqueue_once(
+    func: Callable[..., Any], *args: Any, job_id: str, at: datetime | None = None
+) -> Literal["enqueued", "waiting", "unavailable"]:
+    """Enqueue a job (or schedule it `at`) under `job_id` unless one with that id still waits or
+    runs: "enqueued", "waiting" (nothing added) or "unavailable" (Redis is away).
+
+    RQ's `unique=True` checks and adds atomically; a job with that id that has run its course
+    (finished, failed, stopped, cancelled) is deleted first, so a fixed id never blocks a new run.
+    """
+    queue = get_queue()
+    if queue is None:
+        return "unavailable"
+    options: dict[str, Any] = {
+        "job_id": job_id,
+        "unique": True,
+        "result_ttl": 600,
+        "failure_ttl": 86400,
+    }
+    try:
+        for _ in range(2):  # once, and again after deleting a job that is over
+            try:
+                if at is None:
+                    queue.enqueue(func, *args, **options)
+                else:
+                    queue.enqueue_at(at, func, *args, **options)
+                return "enqueued"
+            except DuplicateJobError:
+                if not _delete_if_over(queue, job_id):
+                    return "waiting"
+        return "waiting"  # another process put one there in between
+    except RedisError as exc:
+        log.warning("could not enqueue job %s: %s", job_id, exc)
+        return "unavailable"
+
+
+def _delete_if_over(queue: Queue, job_id: str) -> bool:
+    """Delete job `job_id` if it has run its course (or its hash is unreadable); False when it
+    still waits or runs, or changed while we looked (then whoever changed it owns it)."""
+    conn = queue.connection
+    key = Job.key_for(job_id)
+    with conn.pipeline() as pipe:
+        pipe.watch(key)
+        try:
+            job: Job | None = Job.fetch(job_id, connection=conn)
+        except NoSuchJobError:  # expired meanwhile, or a hash RQ cannot read
+            job = None
+        if job is not None and job.get_status(refresh=False) not in _OVER:
+            return False
+        pipe.multi()
+        if job is None:
+            pipe.delete(key)
+        else:
+            job.delete(pipeline=pipe)  # its hash, result and registry entries
+        try:
+            pipe.execute()
+        except WatchError:
+            return False
     return True

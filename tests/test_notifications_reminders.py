@@ -87,7 +87,7 @@ def test_reminder_waits_in_the_database_and_in_rqs_scheduler_until_due(
     assert all(r.status == "pending" and r.next_attempt_at == due for r in rows)
 
     jobs, registry = scheduled(app)
-    assert {f"outbox-{r.id}-at-{int(due.timestamp())}" for r in rows} == set(jobs)
+    assert {outbox.job_id(r.id) for r in rows} == set(jobs)
     assert all(when == due.replace(microsecond=0) for when in jobs.values())
     assert registry.get_jobs_to_schedule(int(due.timestamp()) - 60) == []
     assert len(registry.get_jobs_to_schedule(int(due.timestamp()))) == 2
@@ -133,7 +133,8 @@ def test_a_reschedule_moves_the_reminder(app, smtp, confirmed, tradie_id):
     assert all(r.next_attempt_at == new_due for r in new)
     assert all(r.idempotency_key.endswith(":1") for r in new)
     jobs, _ = scheduled(app)
-    assert {f"outbox-{r.id}-at-{int(new_due.timestamp())}" for r in new} <= set(jobs)
+    assert {outbox.job_id(r.id) for r in new} <= set(jobs)
+    assert all(jobs[outbox.job_id(r.id)] == new_due.replace(microsecond=0) for r in new)
 
     # The job RQ still holds for the old time finds its row cancelled and does nothing.
     with app.app_context():

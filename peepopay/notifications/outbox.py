@@ -147,14 +147,27 @@ def add(
 
 def enqueue_committed(session: DbSession) -> None:
     """After a commit, hand the new messages to RQ (the sweep covers a Redis outage)."""
-    from peepopay.queue import try_enqueue
-
     for message_id in session.info.pop("outbox_ids", []):
-        try_enqueue(deliver_job, message_id, job_id=f"outbox-{message_id}")
+        enqueue_message(message_id)
     for message_id, when in session.info.pop("outbox_scheduled", []):
-        try_enqueue_at(
-            when, deliver_job, message_id, job_id=f"outbox-{message_id}-at-{int(when.timestamp())}"
-        )
+        enqueue_message(message_id, at=when)
+
+
+def job_id(message_id: int, attempts: int = 0) -> str:
+    """The RQ job id for a message's next attempt: `outbox-<id>`, then `outbox-<id>-retry-<n>`.
+
+    The fast path, RQ's scheduler and every sweep agree on it, so a waiting job is never doubled;
+    a claim counts an attempt, so a job left "started" by a dead worker never blocks the next.
+    """
+    return f"outbox-{message_id}" if attempts == 0 else f"outbox-{message_id}-retry-{attempts}"
+
+
+def enqueue_message(message_id: int, attempts: int = 0, *, at: datetime | None = None) -> str:
+    """Give a message's next attempt a job (scheduled `at`, if given) unless it has one waiting
+    or running; "enqueued", "waiting" or "unavailable". The fast path and the sweep both use it."""
+    from peepopay.queue import enqueue_once
+
+    return enqueue_once(deliver_job, message_id, job_id=job_id(message_id, attempts), at=at)
 
 
 def deliver_job(message_id: int) -> str:
@@ -266,8 +279,13 @@ def _record_failure(
 
 def due_message_ids(session: DbSession, now: datetime, limit: int = 500) -> list[int]:
     """Messages waiting longer than they should: never enqueued, failed once, or abandoned."""
-    rows = session.scalars(
-        sa.select(OutboxMessage.id)
+    return [message_id for message_id, _ in _due_messages(session, now, limit)]
+
+
+def _due_messages(session: DbSession, now: datetime, limit: int) -> list[tuple[int, int]]:
+    """(id, attempts) of the due messages, longest waiting first."""
+    rows = session.execute(
+        sa.select(OutboxMessage.id, OutboxMessage.attempts)
         .where(
             OutboxMessage.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
             OutboxMessage.next_attempt_at <= now,
@@ -275,35 +293,18 @@ def due_message_ids(session: DbSession, now: datetime, limit: int = 500) -> list
         .order_by(OutboxMessage.next_attempt_at)
         .limit(limit)
     )
-    return list(rows)
+    return [(message_id, attempts) for message_id, attempts in rows]
 
 
 def sweep(session: DbSession, now: datetime) -> int:
-    """Enqueue every due message; returns how many were handed to RQ."""
-    from peepopay.queue import try_enqueue
-
+    """Give every due message a job unless its job still waits or runs; returns how many new
+    jobs went to RQ. While Redis is away it stops at the first refusal: the next sweep retries."""
     count = 0
-    for message_id in due_message_ids(session, now):
-        if try_enqueue(
-            deliver_job, message_id, job_id=f"outbox-{message_id}-{int(now.timestamp())}"
-        ):
+    for message_id, attempts in _due_messages(session, now, 500):
+        outcome = enqueue_message(message_id, attempts)
+        if outcome == "unavailable":
+            break
+        if outcome == "enqueued":
             count += 1
     session.commit()
     return count
-
-
-def try_enqueue_at(when: datetime, func: Any, *args: Any, job_id: str | None = None) -> bool:
-    """Schedule a job with RQ's scheduler; False when Redis is away (the sweep still runs it)."""
-    from redis.exceptions import RedisError
-
-    from peepopay.queue import get_queue
-
-    queue = get_queue()
-    if queue is None:
-        return False
-    try:
-        queue.enqueue_at(when, func, *args, job_id=job_id, result_ttl=600, failure_ttl=86400)
-    except RedisError as exc:
-        log.warning("could not schedule outbox job %s: %s", job_id, exc)
-        return False
-    return True
