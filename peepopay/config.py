@@ -46,6 +46,11 @@ class Config:
     REMEMBER_COOKIE_SECURE = True
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
+    # Marks a browser that has logged in before: it is let past the per-account login limit.
+    DEVICE_COOKIE_NAME = "__Host-device"
+    DEVICE_COOKIE_SECURE = True
+    DEVICE_COOKIE_SAMESITE = "Lax"
+    DEVICE_COOKIE_MAX_AGE = 365 * 24 * 3600
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
     MAX_CONTENT_LENGTH = 4 * 1024 * 1024
 
@@ -60,6 +65,10 @@ class Config:
     RATELIMIT_SWALLOW_ERRORS = True
     LOGIN_LIMIT_PER_IP = _env("LOGIN_LIMIT_PER_IP", "20 per 5 minutes")
     LOGIN_LIMIT_PER_ACCOUNT = _env("LOGIN_LIMIT_PER_ACCOUNT", "5 per 5 minutes")
+    SIGNUP_LIMIT_PER_IP = _env("SIGNUP_LIMIT_PER_IP", "5 per hour")
+    # Live unpaid holds a tradie accepts from one client address, and on one day of jobs.
+    HOLD_LIMIT_PER_CLIENT = _int("HOLD_LIMIT_PER_CLIENT", 2)
+    HOLD_LIMIT_PER_DAY = _int("HOLD_LIMIT_PER_DAY", 3)
 
     # Number of reverse proxies in front of the app whose X-Forwarded-* we trust (Caddy = 1).
     TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 1)

@@ -13,9 +13,11 @@ import sqlalchemy as sa
 from peepopay.dashboard.account import contrast_with_white
 from peepopay.extensions import db
 from peepopay.models import AuditLog, Booking, OutboxMessage, Service, Tradie
-from tests.conftest import Auth, make_tradie
+from tests.conftest import Auth, DashboardClient, csrf_token, make_tradie
 
 pytestmark = pytest.mark.usefixtures("fast_passwords", "dash_now")
+
+REMEMBER = "__Host-remember"
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 200
@@ -521,3 +523,112 @@ def test_delete_refuses_naming_the_field(app, dash, tradie_id, add_booking, data
         response = dash.post("/dashboard/settings/delete", form, htmx=htmx)
         assert_refused(response, field, message, htmx)
     assert tradie(app, tradie_id) is not None
+
+
+# --- sessions: a password or email change, or "Log out other devices", ends the others --------
+
+
+def browser(app, remember=False):
+    """Another browser signed in as the same tradie (with "Remember me" if asked)."""
+    client = app.test_client()
+    data = {
+        "email": "tradie@example.com",
+        "password": "correct horse battery",
+        "csrf_token": csrf_token(client),
+    }
+    if remember:
+        data["remember"] = "y"
+    assert client.post("/auth/login", data=data).status_code == 303
+    return client
+
+
+def with_cookie(app, name, value):
+    client = app.test_client()
+    client.set_cookie(name, value)
+    return client
+
+
+def assert_signed_out(client):
+    response = client.get("/dashboard")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/auth/login")
+
+
+ENDS_OTHER_SESSIONS = [
+    ("/dashboard/settings/password", PASSWORDS),
+    (
+        "/dashboard/settings/email",
+        {"new_email": "new@example.com", "email_password": "correct horse battery"},
+    ),
+    ("/dashboard/settings/sessions", {}),
+]
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+@pytest.mark.parametrize(("url", "data"), ENDS_OTHER_SESSIONS)
+def test_change_ends_every_other_session(app, dash, url, data, htmx):
+    other = browser(app)
+    remembered = browser(app, remember=True)
+    old_remember = remembered.get_cookie(REMEMBER).value
+    assert other.get("/dashboard").status_code == 200
+    response = dash.post(url, data, htmx=htmx)
+    assert response.status_code == (200 if htmx else 303), response.get_data(as_text=True)
+    assert_signed_out(other)
+    assert_signed_out(remembered)
+    assert_signed_out(with_cookie(app, REMEMBER, old_remember))
+    # The browser that made the change stays signed in, and its forms keep working.
+    assert dash.get("/dashboard").status_code == 200
+    notifications = {"notify_new_booking_email": "y", "reminder_hours": "2"}
+    assert dash.post("/dashboard/settings/notifications", notifications).status_code == 303
+
+
+def test_remembered_browser_that_ends_the_others_stays_remembered(app, dash):
+    me = DashboardClient(browser(app, remember=True))
+    old_remember = me.client.get_cookie(REMEMBER).value
+    response = me.post("/dashboard/settings/sessions", {})
+    assert response.status_code == 303
+    new_remember = me.client.get_cookie(REMEMBER).value
+    assert new_remember != old_remember
+    assert with_cookie(app, REMEMBER, new_remember).get("/dashboard").status_code == 200
+    assert_signed_out(with_cookie(app, REMEMBER, old_remember))
+    assert_signed_out(dash.client)
+
+
+def test_refused_password_change_ends_no_session(app, dash):
+    other = browser(app)
+    response = dash.post("/dashboard/settings/password", {**PASSWORDS, "current_password": "no"})
+    assert response.status_code == 422
+    assert other.get("/dashboard").status_code == 200
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_log_out_other_devices_section(app, dash, htmx):
+    html = dash.get("/dashboard/settings", htmx=htmx).get_data(as_text=True)
+    section = re.search(r'<section id="sessions".*?</section>', html, re.S)
+    assert section, "no sessions section on the settings page"
+    form = re.search(r"<form\b[^>]*>.*?</form>", section.group(0), re.S).group(0)
+    assert 'method="post"' in form and 'action="/dashboard/settings/sessions"' in form
+    assert 'hx-post="/dashboard/settings/sessions"' in form and 'name="csrf_token"' in form
+    assert 'type="submit"' in form and "Log out other devices" in form
+    assert 'href="#sessions"' in html or htmx
+
+    other = browser(app)
+    response = dash.post("/dashboard/settings/sessions", {}, htmx=htmx)
+    body = response.get_data(as_text=True)
+    if htmx:
+        assert response.status_code == 200
+        assert ("<html" in body) is False and 'id="sessions"' in body
+    else:
+        assert response.status_code == 303
+        assert response.headers["Location"] == "/dashboard/settings#sessions"
+        body = dash.get("/dashboard/settings").get_data(as_text=True)
+    assert "Every other device is logged out." in body
+    assert last_audit(app).action == "account.sessions_ended"
+    assert_signed_out(other)
+
+
+def test_log_out_other_devices_needs_the_csrf_token(app, dash):
+    other = browser(app)
+    response = dash.client.post("/dashboard/settings/sessions", data={})
+    assert response.status_code == 400
+    assert other.get("/dashboard").status_code == 200

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
+from typing import Any
 
 from flask import current_app, url_for
 
@@ -12,8 +14,8 @@ from peepopay.db_setup import DbSession
 from peepopay.notifications.outbox import queue_email
 
 
-def _external(endpoint: str, token: str) -> str:
-    return current_app.config["BASE_URL"].rstrip("/") + url_for(endpoint, token=token)
+def _external(endpoint: str, **values: Any) -> str:
+    return current_app.config["BASE_URL"].rstrip("/") + url_for(endpoint, **values)
 
 
 def queue_verification(session: DbSession, tradie: Tradie, resend: bool = False) -> None:
@@ -40,4 +42,22 @@ def queue_reset(session: DbSession, tradie: Tradie) -> None:
         context={"tradie": tradie, "link": link},
         key=f"tradie:{tradie.id}:reset:{secrets.token_hex(8)}",
         tradie_id=tradie.id,
+    )
+
+
+def queue_signup_attempt(session: DbSession, tradie: Tradie, now: datetime) -> None:
+    """Tell the owner someone tried to sign up with their address; at most once an hour."""
+    queue_email(
+        session,
+        kind="signup_attempt",
+        to=tradie.email,
+        template="signup_attempt",
+        context={
+            "tradie": tradie,
+            "login_link": _external("auth.login"),
+            "reset_link": _external("auth.forgot"),
+        },
+        key=f"tradie:{tradie.id}:signup_attempt:{now:%Y%m%d%H}",
+        tradie_id=tradie.id,
+        now=now,
     )

@@ -58,11 +58,15 @@ class Tradie(UserMixin, db.Model):  # type: ignore[name-defined]
     calendar_token: Mapped[str] = mapped_column(
         sa.String(64), unique=True, default=new_calendar_token
     )
-    # Rotated to end every session and remember-me cookie of the tradie.
+    # Part of every session and remember-me cookie (see get_id); a new one ends them all.
     session_token: Mapped[str] = mapped_column(sa.String(64), default=new_session_token)
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    def get_id(self) -> str:
+        """What Flask-Login keeps in the session and the remember-me cookie."""
+        return f"{self.id}:{self.session_token}"
 
     @property
     def origins(self) -> list[str]:

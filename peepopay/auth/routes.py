@@ -6,7 +6,7 @@ from flask import Response, current_app, flash, redirect, render_template, reque
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required, login_user, logout_user
 
-from peepopay.auth import bp, emails, services
+from peepopay.auth import bp, emails, services, sessions
 from peepopay.auth.forms import EmptyForm, ForgotForm, LoginForm, ResetForm, SignupForm
 from peepopay.clock import utcnow
 from peepopay.extensions import db, limiter, login_manager
@@ -17,35 +17,56 @@ def _login_failed(response: Response) -> bool:
     return request.method == "POST" and response.status_code != 303
 
 
+def _signed_up(response: Response) -> bool:
+    return request.method == "POST" and response.status_code == 303
+
+
 def _account_key() -> str:
     return "login-account:" + services.normalize_email(request.form.get("email", ""))
+
+
+def _known_device() -> bool:
+    # The owner's own browser gets past a lock-out that strangers' wrong passwords caused.
+    return sessions.is_known_device(db.session, request.form.get("email", ""))
 
 
 def _start_session(tradie: services.Tradie, remember: bool = False) -> None:
     # A fresh session at login: nothing from before (including the CSRF secret) carries over.
     session.clear()
     login_user(tradie, remember=remember)
+    sessions.remember_device(tradie)
 
 
 @bp.route("/signup", methods=["GET", "POST"])
+@limiter.limit(
+    lambda: current_app.config["SIGNUP_LIMIT_PER_IP"], methods=["POST"], deduct_when=_signed_up
+)
 def signup() -> ResponseReturnValue:
     form = SignupForm()
     status = 200
     if form.validate_on_submit():
+        email = services.normalize_email(form.email.data or "")
         try:
-            tradie = services.create_tradie(
+            tradie, created = services.sign_up(
                 db.session,
-                email=form.email.data or "",
+                email=email,
                 password=form.password.data or "",
                 business_name=form.business_name.data or "",
             )
         except services.AccountError as error:
             getattr(form, error.field).errors.append(error.message)
         else:
-            emails.queue_verification(db.session, tradie)
-            _start_session(tradie)
-            flash("Welcome! We sent you an email to confirm your address.", "success")
-            return redirect(url_for("dashboard.overview"), 303)
+            if created:
+                emails.queue_verification(db.session, tradie)
+            else:
+                emails.queue_signup_attempt(db.session, tradie, utcnow())
+            # The same answer whether or not the address had an account: the email tells.
+            flash(
+                f"Check your email: we sent a message to {email}. "
+                "Confirm your address, then log in with your email and password.",
+                "info",
+            )
+            return redirect(url_for("auth.login"), 303)
     if form.errors:
         status = 422
     return render_template("auth/signup.html", form=form), status
@@ -83,6 +104,7 @@ def resend_verification() -> ResponseReturnValue:
     key_func=_account_key,
     methods=["POST"],
     deduct_when=_login_failed,
+    exempt_when=_known_device,
 )
 def login() -> ResponseReturnValue:
     if current_user.is_authenticated:
@@ -146,6 +168,8 @@ def reset(token: str) -> ResponseReturnValue:
                 tradie.email_verified_at = utcnow()  # they proved they read this inbox
             flash("Your password is changed. Log in with the new one.", "success")
             logout_user()
+            # Whoever holds the link owns the inbox: this browser may log in past a lock-out.
+            sessions.remember_device(tradie)
             return redirect(url_for("auth.login"), 303)
     status = 422 if form.errors else 200
     return render_template("auth/reset.html", form=form), status
@@ -153,4 +177,4 @@ def reset(token: str) -> ResponseReturnValue:
 
 @login_manager.user_loader
 def load_tradie(user_id: str) -> services.Tradie | None:
-    return db.session.get(services.Tradie, int(user_id)) if user_id.isdigit() else None
+    return sessions.tradie_for_session(db.session, user_id)

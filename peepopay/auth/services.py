@@ -14,7 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from peepopay.auth.models import Tradie
+from peepopay.auth.models import Tradie, new_session_token
 from peepopay.db_setup import DbSession
 
 hasher = PasswordHasher()
@@ -141,6 +141,25 @@ def create_tradie(
     return tradie
 
 
+def sign_up(
+    session: DbSession, *, email: str, password: str, business_name: str
+) -> tuple[Tradie, bool]:
+    """(new tradie, True), or (the tradie who has this email, False); AccountError for bad input.
+
+    The input is checked before the address is looked up, and both outcomes cost one password
+    hash, so the answer to a sign-up cannot tell which addresses have an account."""
+    email = normalize_email(email)
+    if problem := password_problem(password, email):
+        raise AccountError("password", problem)
+    if not business_name.strip():
+        raise AccountError("business_name", "Business name is required.")
+    existing = session.scalar(sa.select(Tradie).where(Tradie.email == email))
+    if existing is not None:
+        hasher.hash(password)
+        return existing, False
+    return create_tradie(session, email=email, password=password, business_name=business_name), True
+
+
 def check_password(session: DbSession, tradie: Tradie, password: str) -> bool:
     try:
         hasher.verify(tradie.password_hash, password)
@@ -160,9 +179,16 @@ def authenticate(session: DbSession, email: str, password: str) -> Tradie | None
 
 
 def set_password(tradie: Tradie, password: str) -> None:
+    """Set a new password; it ends every session the tradie had (the caller may keep one)."""
     if problem := password_problem(password, tradie.email):
         raise AccountError("password", problem)
     tradie.password_hash = hasher.hash(password)
+    end_sessions(tradie)
+
+
+def end_sessions(tradie: Tradie) -> None:
+    """End every session, remember-me cookie and device cookie of the tradie."""
+    tradie.session_token = new_session_token()
 
 
 # Tokens carry a fingerprint of what they act on, so each stops working once used:

@@ -274,7 +274,10 @@ def update_notifications(
 
 
 def change_email(session: DbSession, tradie: Tradie, new_email: str, password: str) -> None:
-    """Switch the login email; it must be confirmed again, so a verification mail goes out."""
+    """Switch the login email; it must be confirmed again, so a verification mail goes out.
+
+    Every session ends (the caller may keep its own): whoever holds one may not own the new
+    address."""
     if not accounts.check_password(session, tradie, password):
         raise FormError("email_password", "Current password is incorrect.")
     email = accounts.normalize_email(new_email)
@@ -285,6 +288,7 @@ def change_email(session: DbSession, tradie: Tradie, new_email: str, password: s
     old = tradie.email
     tradie.email = email
     tradie.email_verified_at = None
+    accounts.end_sessions(tradie)
     session.flush()
     account_emails.queue_verification(session, tradie)
     audit.record(
@@ -298,6 +302,7 @@ def change_email(session: DbSession, tradie: Tradie, new_email: str, password: s
 
 
 def change_password(session: DbSession, tradie: Tradie, current: str, new: str) -> None:
+    """Set a new password after checking the current one; every session ends with the old one."""
     if not accounts.check_password(session, tradie, current):
         raise FormError("current_password", "Current password is incorrect.")
     try:
@@ -313,8 +318,20 @@ def change_password(session: DbSession, tradie: Tradie, current: str, new: str) 
     )
 
 
+def end_other_sessions(session: DbSession, tradie: Tradie) -> None:
+    """Log out every other device: all sessions end, the caller keeps its own."""
+    accounts.end_sessions(tradie)
+    audit.record(
+        session,
+        tradie_id=tradie.id,
+        actor=actor(tradie),
+        action="account.sessions_ended",
+        entity=tradie,
+    )
+
+
 # Never exported: secrets that would let someone act as the tradie.
-SECRET_COLUMNS = frozenset({"password_hash", "calendar_token"})
+SECRET_COLUMNS = frozenset({"password_hash", "calendar_token", "session_token"})
 
 
 def _row(obj: Any) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, logout_user
 
+from peepopay.auth import sessions
 from peepopay.clock import utcnow
 from peepopay.dashboard import account, bp
 from peepopay.dashboard.common import FormError
@@ -28,6 +29,7 @@ from peepopay.dashboard.forms import (
     DeleteForm,
     EmailForm,
     EmbeddingForm,
+    EmptyForm,
     NotificationsForm,
     PasswordForm,
     ProfileForm,
@@ -45,6 +47,7 @@ SECTIONS = {
     "notifications": "dashboard/_settings_notifications.html",
     "email": "dashboard/_settings_email.html",
     "password": "dashboard/_settings_password.html",
+    "sessions": "dashboard/_settings_sessions.html",
     "delete": "dashboard/_settings_delete.html",
     "slug": "dashboard/_settings_slug.html",
 }
@@ -190,9 +193,14 @@ def settings_email() -> ResponseReturnValue:
         account.change_email(
             db.session, current_user, form.new_email.data or "", form.email_password.data or ""
         )
+        sessions.keep_signed_in()
 
     return _save(
-        "email", EmailForm(), "Email changed. Check your inbox to confirm the new address.", apply
+        "email",
+        EmailForm(),
+        "Email changed. Check your inbox to confirm the new address. "
+        "Every other device is logged out.",
+        apply,
     )
 
 
@@ -205,8 +213,20 @@ def settings_password() -> ResponseReturnValue:
             form.current_password.data or "",
             form.new_password.data or "",
         )
+        sessions.keep_signed_in()
 
-    return _save("password", PasswordForm(), "Password changed.", apply)
+    return _save(
+        "password", PasswordForm(), "Password changed. Every other device is logged out.", apply
+    )
+
+
+@bp.post("/settings/sessions")
+def settings_sessions() -> ResponseReturnValue:
+    def apply(form: EmptyForm) -> None:
+        account.end_other_sessions(db.session, current_user)
+        sessions.keep_signed_in()
+
+    return _save("sessions", EmptyForm(), "Every other device is logged out.", apply)
 
 
 @bp.get("/settings/export.json")
