@@ -7,8 +7,8 @@ Create Date: 2026-11-23 12:00:00.000000
 """
 import secrets
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 
 # revision identifiers, used by Alembic.
@@ -27,7 +27,9 @@ def upgrade():
         'tradies',
         sa.Column('session_token', sa.String(length=64), nullable=False, server_default=''),
     )
-    tradies = sa.table('tradies', sa.column('id', sa.Integer), sa.column('session_token', sa.String))
+    tradies = sa.table(
+        'tradies', sa.column('id', sa.Integer), sa.column('session_token', sa.String)
+    )
     bind = op.get_bind()
     for (tradie_id,) in bind.execute(sa.select(tradies.c.id)).all():
         bind.execute(
