@@ -30,8 +30,6 @@ from tests.servers import RedisServer, SMTPSink, free_port, wait_for_port
 BIN = Path(sys.executable).parent
 FLASK = str(BIN / "flask")
 SLUG = "demo-plumbing"
-DEMO_EMAIL = "demo@peepopay.local"
-DEMO_PASSWORD = "tap-and-tank-2026"  # the seeded demo login, printed by make run
 
 
 @dataclass

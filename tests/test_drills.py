@@ -7,24 +7,35 @@ where none may be, no booking lost or doubled, every message delivered exactly o
 from __future__ import annotations
 
 import asyncio
+import http.client
+import itertools
+import json
 import random
 import shutil
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import pytest
+import requests
 from flask import Flask
 
 from peepopay import create_app
+from peepopay.commands import DEMO_EMAIL, DEMO_PASSWORD
 from peepopay.config import TestingConfig
 from peepopay.extensions import db
 from peepopay.notifications import outbox
 from tests.servers import RedisServer, SMTPSink
-from tests.stack import Stack, wait_until
+from tests.stack import SLUG, Reply, Stack, fetch, wait_until
+
+CARD_OK = "4242 4242 4242 4242"
 
 pytestmark = pytest.mark.slow
 
@@ -102,6 +113,311 @@ def close(app: Flask) -> None:
         db.engine.dispose()
     if app.extensions.get("redis"):
         app.extensions["redis"].close()
+
+
+# ------------------------------------------------------------ customers, pages and the figures
+
+
+@dataclass
+class Attempt:
+    """One customer's booking: what the API answered and whether the deposit was paid."""
+
+    n: int
+    slug: str
+    email: str
+    phase: str
+    status: int | None = None  # None: the connection broke
+    booking_id: int | None = None
+    paid: bool = False
+
+
+@dataclass
+class Load:
+    """Customers who look, book and pay, each from an address of their own (the booking limit
+    is per client address), and a tradie reading the dashboard; every answer is counted."""
+
+    stack: Stack
+    slugs: list[str]
+    phase: str = "before"
+    replies: Counter[tuple[str, int | str]] = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    services: dict[str, tuple[int, str]] = field(default_factory=dict)
+    _numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    def __post_init__(self) -> None:
+        for slug in self.slugs:
+            config = self.stack.get(f"/api/widget/{slug}/config").json()
+            self.services[slug] = (config["services"][0]["id"], config["timezone"])
+
+    def call(self, surface: str, path: str, **options: Any) -> Reply | None:
+        try:
+            reply = fetch(self.stack.port, path, **options)
+        except (OSError, http.client.HTTPException) as exc:
+            with self.lock:
+                self.replies[(surface, "connection error")] += 1
+                self.failures.append(f"{self.phase} {surface} {path}: {exc!r}")
+            return None
+        with self.lock:
+            self.replies[(surface, reply.status)] += 1
+            if reply.status >= 500:
+                self.failures.append(
+                    f"{self.phase} {surface} {path}: {reply.status} {reply.body[:300]!r}"
+                )
+        return reply
+
+    def customer(self) -> Attempt | None:
+        """Look at the widget, pick a free time, hold it, pay the deposit with a test card."""
+        n = next(self._numbers)
+        source = f"127.{n // 250 % 250 + 1}.{n % 250 + 1}.2"
+        slug = random.choice(self.slugs)
+        service, timezone = self.services[slug]
+        self.call("widget", f"/book/{slug}", source=source)
+        day = datetime.now(ZoneInfo(timezone)).date() + timedelta(days=random.randint(2, 55))
+        query = urlencode({"date": day.isoformat(), "serviceId": service})
+        found = self.call("api", f"/api/widget/{slug}/availability?{query}", source=source)
+        if found is None or found.status != 200:
+            return None
+        free = [slot["start"] for slot in found.json()["slots"] if slot["available"]]
+        if not free:
+            return None
+        attempt = Attempt(n, slug, f"drill.{n}@example.com", self.phase)
+        body = {
+            "serviceId": service,
+            # Among the first few free times, so customers sometimes race for one.
+            "start": random.choice(free[:3]),
+            "customer": {
+                "name": f"Drill Customer {n}",
+                "email": attempt.email,
+                "phone": f"021 55{n:05d}",
+                "address": f"{n} Queen Street, Auckland",
+            },
+        }
+        with self.lock:
+            self.attempts.append(attempt)
+        reply = self.call(
+            "api",
+            f"/api/widget/{slug}/book",
+            method="POST",
+            headers={"Content-Type": "application/json"},
+            body=json.dumps(body).encode(),
+            source=source,
+        )
+        attempt.status = reply.status if reply else None
+        if reply is None or reply.status != 201:
+            return attempt
+        held = reply.json()
+        attempt.booking_id = int(held["bookingId"])
+        attempt.paid = pay_deposit(self.stack, held["stripeClientSecret"])
+        return attempt
+
+    def customers(self, pause: float = 0.0) -> None:
+        while not self.stop.is_set():
+            self.customer()
+            self.stop.wait(pause)
+
+    def browsers(self) -> None:
+        """Visitors who look at the widget and its free times without booking."""
+        n = 0
+        while not self.stop.is_set():
+            n += 1
+            source = f"127.0.{n % 250 + 1}.9"
+            slug = random.choice(self.slugs)
+            service, timezone = self.services[slug]
+            day = datetime.now(ZoneInfo(timezone)).date() + timedelta(days=random.randint(1, 55))
+            query = urlencode({"date": day.isoformat(), "serviceId": service})
+            self.call("widget", f"/book/{slug}", source=source)
+            self.call("api", f"/api/widget/{slug}/config", source=source)
+            self.call("api", f"/api/widget/{slug}/availability?{query}", source=source)
+            self.stop.wait(0.1)
+
+    def tradie(self, cookie: str) -> None:
+        """The tradie keeps the dashboard open: overview, bookings, availability."""
+        pages = ["/dashboard", "/dashboard/bookings", "/dashboard/availability"]
+        while not self.stop.is_set():
+            for page in pages:
+                reply = self.call("dashboard", page, headers={"Cookie": cookie})
+                if reply is not None and reply.status != 200:
+                    with self.lock:
+                        self.failures.append(f"{self.phase} dashboard {page}: {reply.status}")
+            self.stop.wait(0.2)
+
+    def figures(self) -> dict[str, object]:
+        statuses = Counter(str(a.status) for a in self.attempts)
+        return {
+            "requests": sum(self.replies.values()),
+            "by_surface": dict(sorted(Counter(s for s, _ in self.replies.elements()).items())),
+            "5xx": sum(n for (_, status), n in self.replies.items() if _is_5xx(status)),
+            "connection_errors": sum(
+                n for (_, status), n in self.replies.items() if status == "connection error"
+            ),
+            "bookings_tried": len(self.attempts),
+            "book_statuses": dict(sorted(statuses.items())),
+            "held": sum(1 for a in self.attempts if a.booking_id),
+            "paid": sum(1 for a in self.attempts if a.paid),
+        }
+
+
+def _is_5xx(status: int | str) -> bool:
+    return isinstance(status, int) and status >= 500
+
+
+def pay_deposit(stack: Stack, secret: str) -> bool:
+    """The customer types a test card into the emulator's card form, as in the widget."""
+    intent = secret.split("_secret_")[0]
+    try:
+        reply = requests.post(
+            f"{stack.stripe_url}/hosted/elements/{intent}?client_secret={secret}",
+            data={
+                "number": CARD_OK,
+                "exp": "12 / 34",
+                "cvc": "123",
+                "client_secret": secret,
+            },
+            timeout=30,
+        )
+    except requests.RequestException:
+        return False
+    return reply.status_code == 200
+
+
+def sign_in(stack: Stack) -> str:
+    """The demo tradie's session cookie, from the real login form."""
+    reply = stack.form("/auth/login", {"email": DEMO_EMAIL, "password": DEMO_PASSWORD})
+    assert reply.status == 303, reply.text()
+    return "; ".join(f"{k}={v}" for k, v in reply.cookies().items())
+
+
+def run_threads(targets: list[Any]) -> list[threading.Thread]:
+    threads = [threading.Thread(target=target, daemon=True) for target in targets]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def settle(stack: Stack, paid: list[int | None], timeout: float) -> float | None:
+    """Wait for every paid booking to be confirmed and every message due to go out; how many
+    seconds that took, or None if it did not happen in time."""
+    began = time.monotonic()
+    stack.stripe_control("flush", {"timeout": timeout})  # every payment's webhook delivered
+    try:
+        wait_until(
+            lambda: (
+                stack.sql("SELECT count(*) FROM bookings WHERE status = 'confirmed'") == len(paid)
+                and messages_due(stack) == 0
+            ),
+            timeout - (time.monotonic() - began),
+            "every paid booking confirmed and its messages sent",
+        )
+    except AssertionError:
+        return None
+    return time.monotonic() - began
+
+
+def messages_due(stack: Stack) -> int:
+    """Outbox rows still to go out now (reminders wait for the day before the job)."""
+    return stack.sql(
+        "SELECT count(*) FROM outbox_messages WHERE status IN ('pending', 'sending') "
+        "AND kind <> 'reminder'"
+    )
+
+
+def delivery_figures(stack: Stack, sink: SMTPSink) -> tuple[dict[str, object], dict[str, int]]:
+    """Every email and SMS that should have gone (non-reminder outbox rows) against what the
+    SMTP sink and the SMS mailbox received, by idempotency key."""
+    expected = {
+        (key, channel)
+        for key, channel in stack.rows(
+            "SELECT idempotency_key, channel FROM outbox_messages WHERE kind <> 'reminder'"
+        )
+    }
+    received = keys_in(sink)
+    for path in stack.mailbox.glob("*.sms.json"):
+        received[json.loads(path.read_text())["key"]] += 1
+    wrong = {key: received[key] for key, _ in expected if received[key] != 1}
+    wrong.update({key: n for key, n in received.items() if key not in dict(expected)})
+    figures = {
+        "messages_expected": len(expected),
+        "emails_expected": sum(1 for _, channel in expected if channel == "email"),
+        "delivered": sum(received.values()),
+        "duplicates": sum(n - 1 for n in received.values() if n > 1),
+        "missing": sum(1 for key, _ in expected if received[key] == 0),
+    }
+    return figures, wrong
+
+
+def confirmation_emails(stack: Stack, sink: SMTPSink) -> dict[int, int]:
+    """Confirmed booking id → how many confirmation emails its customer got."""
+    received = keys_in(sink)
+    return {
+        booking_id: received[f"booking:{booking_id}:confirmed:email"]
+        for (booking_id,) in stack.rows("SELECT id FROM bookings WHERE status = 'confirmed'")
+    }
+
+
+# ----------------------------------------------------- drill 1: Redis stops under bookings
+
+
+def test_redis_stopped_for_20_seconds_under_bookings(
+    tmp_path: Path, redis: RedisServer, sink: SMTPSink, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Customers book and pay and the tradie reads the dashboard while Redis is away for 20 s:
+    not one 5xx; once Redis is back every message goes out exactly once."""
+    started = time.monotonic()
+    stack = Stack(tmp_path, redis, sink)
+    try:
+        stack.up()
+        cookie = sign_in(stack)
+        load = Load(stack, [SLUG])
+        # One booking a second or so (each makes four messages), visitors and the tradie.
+        threads = run_threads(
+            [lambda: load.customers(pause=1.0), load.browsers, lambda: load.tradie(cookie)]
+        )
+        time.sleep(5)  # the drill's timeline: traffic, the outage, recovery under traffic
+        load.phase = "outage"
+        redis.stop()
+        outage_started = time.monotonic()
+        time.sleep(20)
+        redis.start()
+        outage = time.monotonic() - outage_started
+        load.phase = "after"
+        time.sleep(5)
+        load.stop.set()
+        for thread in threads:
+            thread.join(60)
+
+        paid = [a.booking_id for a in load.attempts if a.paid]
+        drained = settle(stack, paid, timeout=90)
+        delivery, wrong = delivery_figures(stack, sink)
+        emails = confirmation_emails(stack, sink)
+        failed = stack.sql("SELECT count(*) FROM outbox_messages WHERE status = 'failed'")
+    finally:
+        stack.down()
+
+    during = [a for a in load.attempts if a.phase == "outage"]
+    report(
+        capsys,
+        "Redis stopped 20 s under bookings",
+        {
+            **load.figures(),
+            "outage_s": round(outage, 1),
+            "drained_after_s": round(drained, 1) if drained is not None else "not in 90 s",
+            "booked_during_outage": sum(1 for a in during if a.booking_id),
+            "paid_during_outage": sum(1 for a in during if a.paid),
+            "confirmed": len(emails),
+            **delivery,
+            "failed_messages": failed,
+            "runtime_s": round(time.monotonic() - started, 1),
+        },
+    )
+    assert not load.failures, load.failures[:20]
+    assert any(a.paid for a in during), "no booking was made while Redis was down"
+    assert drained is not None, "messages still waiting 90 s after the load stopped"
+    assert not wrong, wrong  # every expected email and SMS exactly once, nothing else
+    assert set(emails) == set(paid) and set(emails.values()) == {1}
+    assert failed == 0
 
 
 # ------------------------------------------------------- drill 2: the worker dies mid-delivery
