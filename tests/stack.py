@@ -60,11 +60,12 @@ def fetch(
     headers: dict[str, str] | None = None,
     body: bytes | None = None,
     source: str | None = None,
+    timeout: float = 30,
 ) -> Reply:
     """One request to 127.0.0.1:`port`; `source` is another loopback address to come from
     (127.0.0.0/8 is all ours), so the app sees that many different clients."""
     conn = http.client.HTTPConnection(
-        "127.0.0.1", port, timeout=30, source_address=(source, 0) if source else None
+        "127.0.0.1", port, timeout=timeout, source_address=(source, 0) if source else None
     )
     try:
         conn.request(method, path, body=body, headers=headers or {})
@@ -168,6 +169,7 @@ class Stack:
         self.db_path = tmp / "peepopay.db"
         self.database_url = database_url or f"sqlite:///{self.db_path}"
         self.worker_count = workers
+        self.caddyfile = ROOT / "Caddyfile"
         self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.workers: list[WorkerProcess] = []
         self._engine: sa.Engine | None = None
@@ -292,7 +294,7 @@ class Stack:
                 str(BIN / "caddy"),
                 "run",
                 "--config",
-                str(ROOT / "Caddyfile"),
+                str(self.caddyfile),
                 "--adapter",
                 "caddyfile",
             ],
@@ -454,7 +456,7 @@ class Stack:
             body=data,
         )
 
-    def stripe_control(self, path: str, body: Any = None) -> Any:
+    def stripe_control(self, path: str, body: Any = None, timeout: float = 30) -> Any:
         """The emulator's control API (`/_emulator/<path>`)."""
         reply = fetch(
             self.stripe_port,
@@ -462,6 +464,7 @@ class Stack:
             method="POST",
             headers={"Content-Type": "application/json"},
             body=json.dumps(body or {}).encode(),
+            timeout=timeout,
         )
         assert reply.status < 400, reply.text()
         return reply.json()

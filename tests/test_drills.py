@@ -11,6 +11,7 @@ import http.client
 import itertools
 import json
 import random
+import re
 import shutil
 import threading
 import time
@@ -25,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
+import sqlalchemy as sa
 from flask import Flask
 
 from peepopay import create_app
@@ -32,6 +34,7 @@ from peepopay.commands import DEMO_EMAIL, DEMO_PASSWORD
 from peepopay.config import TestingConfig
 from peepopay.extensions import db
 from peepopay.notifications import outbox
+from tests.conftest import make_tradie
 from tests.servers import RedisServer, SMTPSink
 from tests.stack import SLUG, Reply, Stack, fetch, wait_until
 
@@ -129,6 +132,7 @@ class Attempt:
     status: int | None = None  # None: the connection broke
     booking_id: int | None = None
     paid: bool = False
+    json_error: bool = False  # the refusal was a JSON error answer
 
 
 @dataclass
@@ -207,6 +211,7 @@ class Load:
         )
         attempt.status = reply.status if reply else None
         if reply is None or reply.status != 201:
+            attempt.json_error = reply is not None and is_json_error(reply)
             return attempt
         held = reply.json()
         attempt.booking_id = int(held["bookingId"])
@@ -260,6 +265,14 @@ class Load:
         }
 
 
+def is_json_error(reply: Reply) -> bool:
+    try:
+        answer = reply.json()
+    except ValueError:
+        return False
+    return isinstance(answer, dict) and bool(answer.get("error") or answer.get("errors"))
+
+
 def _is_5xx(status: int | str) -> bool:
     return isinstance(status, int) and status >= 500
 
@@ -301,7 +314,8 @@ def settle(stack: Stack, paid: list[int | None], timeout: float) -> float | None
     """Wait for every paid booking to be confirmed and every message due to go out; how many
     seconds that took, or None if it did not happen in time."""
     began = time.monotonic()
-    stack.stripe_control("flush", {"timeout": timeout})  # every payment's webhook delivered
+    # Every payment's webhooks delivered (the emulator answers when its queue is empty).
+    stack.stripe_control("flush", {"timeout": timeout}, timeout=timeout + 10)
     try:
         wait_until(
             lambda: (
@@ -367,6 +381,7 @@ def test_redis_stopped_for_20_seconds_under_bookings(
     not one 5xx; once Redis is back every message goes out exactly once."""
     started = time.monotonic()
     stack = Stack(tmp_path, redis, sink)
+    load: Load | None = None
     try:
         stack.up()
         cookie = sign_in(stack)
@@ -394,6 +409,8 @@ def test_redis_stopped_for_20_seconds_under_bookings(
         emails = confirmation_emails(stack, sink)
         failed = stack.sql("SELECT count(*) FROM outbox_messages WHERE status = 'failed'")
     finally:
+        if load is not None:
+            load.stop.set()
         stack.down()
 
     during = [a for a in load.attempts if a.phase == "outage"]
@@ -508,3 +525,168 @@ def test_worker_sigkilled_in_the_middle_of_100_deliveries(
     assert not duplicates, duplicates
     # One claim per message, and one more for the message the dead worker held.
     assert attempts == count + 1
+
+
+# --------------------------------------- drill 3: an app node dies behind the load balancer
+
+DRILL_TRADIES = ["drill-north", "drill-south", "drill-east"]
+# A clean refusal of a booking: a JSON error with one of these statuses.
+CLEAN = {400, 402, 409, 422, 429, 503}
+CUSTOMER_THREADS = 8
+REFUSED = "connect: connection refused"  # Caddy's log line for a dial to a dead node
+BOOK_POST = re.compile(r"node killed api /api/widget/[a-z-]+/book: ")
+
+
+@pytest.fixture
+def drill_database(pg_url: str) -> Iterator[str]:
+    """A database of its own in the session's PostgreSQL cluster, dropped afterwards."""
+    name = f"drill_{random.randrange(1 << 30)}"
+    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    yield str(sa.make_url(pg_url).set(database=name).render_as_string(hide_password=False))
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    admin.dispose()
+
+
+def add_drill_tradies(stack: Stack) -> None:
+    """Three more tradies taking deposits on the emulator (hours every day, 08:00-17:00); they
+    take no new-booking alerts, so each confirmed booking makes one email and one SMS."""
+    app = app_on(stack)
+    try:
+        for slug in DRILL_TRADIES:
+            make_tradie(
+                app,
+                email=f"{slug}@example.com",
+                business_name=slug.replace("-", " ").title(),
+                slug=slug,
+                notify_new_booking_email=False,
+                notify_new_booking_sms=False,
+            )
+    finally:
+        close(app)
+    stack.run(*(["payments", "demo-connect", "--slug", slug] for slug in DRILL_TRADIES))
+
+
+class DeadNodeChosen(AssertionError):
+    """Caddy kept choosing the killed node after connecting to it failed."""
+
+
+@pytest.mark.xfail(
+    raises=DeadNodeChosen,
+    strict=True,
+    reason="Caddyfile since c54ae33: least_conn without passive health checks picks the dead "
+    "node (no connections) on every retry; 502 until two active checks fail (up to ~10 s)",
+)
+def test_app_node_sigkilled_during_200_bookings_behind_the_load_balancer(
+    tmp_path: Path,
+    redis: RedisServer,
+    sink: SMTPSink,
+    drill_database: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Two app nodes and two workers on one PostgreSQL and one Redis behind Caddy; one node is
+    SIGKILLed while 200 customers book and pay. Every booking succeeded or failed cleanly,
+    none is lost or doubled, no two overlap, each confirmed one has exactly one email."""
+    started = time.monotonic()
+    total = 200
+    stack = Stack(tmp_path, redis, sink, database_url=drill_database, app_nodes=2, workers=2)
+    load: Load | None = None
+    try:
+        stack.up(prepare=add_drill_tradies)
+        load = Load(stack, DRILL_TRADIES)
+
+        def tried() -> int:
+            return len(load.attempts)
+
+        def customers() -> None:
+            while tried() < total and not load.stop.is_set():
+                load.customer()
+
+        threads = run_threads([customers] * CUSTOMER_THREADS)
+        wait_until(lambda: tried() >= total * 2 // 5, 120, "the first 80 bookings")
+        load.phase = "node killed"
+        killed_at = time.monotonic()
+        stack.kill("web2")
+        wait_until(lambda: tried() >= total * 3 // 5, 120, "40 more bookings")
+        load.phase = "one node"
+        for thread in threads:
+            thread.join(120)
+        load_s = time.monotonic() - killed_at
+
+        paid = [a.booking_id for a in load.attempts if a.paid]
+        drained = settle(stack, paid, timeout=120)
+        delivery, wrong = delivery_figures(stack, sink)
+        emails = confirmation_emails(stack, sink)
+        rows = stack.rows(
+            "SELECT b.id, b.customer_email, b.status, count(p.id) AS deposits "
+            "FROM bookings b LEFT JOIN payments p ON p.booking_id = b.id "
+            "AND p.kind = 'deposit' AND p.stripe_payment_intent_id IS NOT NULL "
+            "GROUP BY b.id, b.customer_email, b.status"
+        )
+        refused = sum(1 for line in stack.log("caddy").read_text().splitlines() if REFUSED in line)
+        overlaps = stack.sql(
+            "SELECT count(*) FROM bookings a JOIN bookings b ON a.tradie_id = b.tradie_id "
+            "AND a.id < b.id AND a.starts_at < b.ends_at AND b.starts_at < a.ends_at "
+            "WHERE a.status IN ('pending_payment', 'confirmed') "
+            "AND b.status IN ('pending_payment', 'confirmed')"
+        )
+    finally:
+        if load is not None:
+            load.stop.set()
+        stack.down()
+
+    by_email: dict[str, list[Any]] = {}
+    for row in rows:
+        by_email.setdefault(row.customer_email, []).append(row)
+    attempts = load.attempts
+    succeeded = [a for a in attempts if a.status == 201]
+    clean = [a for a in attempts if a.status in CLEAN and a.json_error]
+    interrupted = [a for a in attempts if a.status is None or a.status == 502]
+    other = [a for a in attempts if a not in succeeded + clean + interrupted]
+    # What an interrupted request left: nothing, or a whole hold (booking and PaymentIntent)
+    # that nobody pays for and that expires by itself.
+    left = [row for a in interrupted for row in by_email.get(a.email, [])]
+    report(
+        capsys,
+        "app node SIGKILLed behind the load balancer",
+        {
+            **load.figures(),
+            "succeeded": len(succeeded),
+            "clean_errors": len(clean),
+            "interrupted_by_kill": len(interrupted),
+            "caddy_502_dial_refused": refused,
+            "holds_left_by_interrupted": len(left),
+            "other": len(other),
+            "bookings_in_db": len(rows),
+            "confirmed": len(emails),
+            "overlaps": overlaps,
+            "load_after_kill_s": round(load_s, 1),
+            "drained_after_s": round(drained, 1) if drained is not None else "not in 120 s",
+            **delivery,
+            "runtime_s": round(time.monotonic() - started, 1),
+        },
+    )
+    assert len(attempts) >= total
+    assert not other, [(a.email, a.status) for a in other]
+    # None lost, none doubled: each 201 is one booking row, every row is some customer's.
+    ids = [a.booking_id for a in succeeded]
+    assert len(ids) == len(set(ids))
+    assert all(len(by_email.get(a.email, [])) == 1 for a in succeeded)
+    assert {row.id for a in succeeded for row in by_email[a.email]} == set(ids)
+    known = {a.email for a in succeeded + interrupted}
+    assert set(by_email) <= known, set(by_email) - known
+    assert all(len(found) == 1 for found in by_email.values())
+    assert all(row.deposits == 1 for row in rows), [r for r in rows if r.deposits != 1]
+    assert all(row.status in ("pending_payment", "expired") for row in left), left
+    assert overlaps == 0
+    assert drained is not None, "bookings or messages still waiting 120 s after the load"
+    assert set(emails) == set(paid) and set(emails.values()) == {1}
+    assert not wrong, wrong
+    # Requests that found the node dead were tried on the other one: Caddy answered 502 only
+    # to the bookings in flight on the node when it died (a POST is not retried once sent).
+    if refused:
+        raise DeadNodeChosen(f"{refused} requests answered 502 after the node was gone")
+    assert len(interrupted) <= CUSTOMER_THREADS, [(a.email, a.status) for a in interrupted]
+    assert all(BOOK_POST.match(f) for f in load.failures), load.failures[:20]
