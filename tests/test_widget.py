@@ -282,7 +282,9 @@ def test_hold_of_a_taken_time_offers_the_next_free_ones(app, client, paying):
     _, service = paying
     day = local_day()
     hold_via_service(app, paying, at(day, 10))
-    data = {"service": service, "start": iso_z(at(day, 10)), **details()}
+    # Another customer: the same one would replace their own hold instead.
+    other = details(email="late@example.com", phone="021 555 0199")
+    data = {"service": service, "start": iso_z(at(day, 10)), **other}
     response = client.post(f"{BOOK}/hold", data=data, headers=HX)
     assert response.status_code == 409
     html = page(response)
@@ -294,7 +296,7 @@ def test_hold_of_a_taken_time_offers_the_next_free_ones(app, client, paying):
     ]
     # Picking one goes straight back to the review with everything typed still there.
     assert f'action="{BOOK}/summary"' in html
-    assert '<input type="hidden" name="email" value="aroha@example.com">' in html
+    assert '<input type="hidden" name="email" value="late@example.com">' in html
 
 
 def test_no_deposits_yet_says_so_politely_and_holds_nothing(app, client):

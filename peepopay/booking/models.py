@@ -68,6 +68,9 @@ class Booking(db.Model):  # type: ignore[name-defined]
     hold_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     public_token: Mapped[str] = mapped_column(sa.String(64), unique=True, default=new_public_token)
     disputed: Mapped[bool] = mapped_column(default=False)
+    # A keyed hash of the address a customer's hold came from (peepopay.net.client_key), so its
+    # unpaid holds can be counted without keeping the address.
+    client_key: Mapped[str | None] = mapped_column(sa.String(32))
     final_amount_minor: Mapped[int | None]
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import phonenumbers
 import sqlalchemy as sa
@@ -45,6 +46,28 @@ class SlotTaken(BookingError):
     def __init__(self, next_free_slots: list[slots.Slot]) -> None:
         super().__init__(self.message)
         self.next_free_slots = next_free_slots
+
+
+class HoldRefused(BookingError):
+    """Too many unpaid holds (429): refused before anything is held or any Stripe object made.
+
+    `reason` is `client` (this address holds enough) or `day` (enough of the day is held);
+    `retry_after` is when the first of those holds runs out."""
+
+    def __init__(self, reason: str, message: str, retry_after: timedelta) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class HoldLimits:
+    """Live unpaid holds allowed per tradie: per client address, and per local day of the job.
+    A customer (by email or phone) has at most one: a new hold replaces theirs."""
+
+    per_client: int = 2
+    per_day: int = 3
 
 
 @dataclass(frozen=True)
@@ -218,11 +241,15 @@ def create_held_booking(
     start_utc: datetime | None,
     customer: Customer,
     now: datetime,
+    client_key: str | None = None,
+    limits: HoldLimits | None = None,
 ) -> Booking:
     """Hold an offered, free slot for the customer as a pending_payment booking.
 
-    Raises InvalidBooking (422) for field errors or a time that is not offered, SlotTaken (409)
-    when the time is taken, including by a concurrent request caught by the database.
+    Raises InvalidBooking (422) for field errors or a time that is not offered, HoldRefused
+    (429) past the hold limits, SlotTaken (409) when the time is taken, including by a
+    concurrent request caught by the database. The public surfaces pass `limits` and the
+    client's `client_key`; a customer's new hold then replaces their earlier unpaid one.
     """
     errors = _Errors()
     service = bookable_service(session, tradie, service_id)
@@ -236,9 +263,14 @@ def create_held_booking(
     if errors.fields or service is None or start_utc is None:
         raise InvalidBooking(errors.fields)
 
-    # First write of the transaction: free stale holds. On SQLite this takes the write lock
-    # (pysqlite begins on the first DML), so the check below and the insert serialise.
+    # Holds of one tradie are made one at a time, so the limits below count exactly: PostgreSQL
+    # locks the tradie's row; on SQLite the first write (freeing stale holds) takes the
+    # database's write lock (peepopay.db_setup).
+    session.execute(sa.select(Tradie.id).where(Tradie.id == tradie.id).with_for_update())
     _expire_stale(session, now, tradie.id)
+    if limits is not None:
+        _replace_customers_hold(session, tradie, cleaned, now)
+        _check_hold_limits(session, tradie, start_utc, client_key, limits, now)
 
     slot = offered_slot(session, tradie, service, start_utc, now)
     if slot is None:
@@ -263,6 +295,7 @@ def create_held_booking(
         ends_at=slot.ends_at_utc,
         status=Status.PENDING_PAYMENT,
         hold_expires_at=now + timedelta(minutes=tradie.hold_minutes),
+        client_key=client_key,
         created_at=now,
         updated_at=now,
     )
@@ -290,6 +323,78 @@ def create_held_booking(
         },
     )
     return booking
+
+
+def _live_holds(tradie: Tradie, now: datetime) -> sa.Select[Booking]:
+    return sa.select(Booking).where(
+        Booking.tradie_id == tradie.id,
+        Booking.status == Status.PENDING_PAYMENT,
+        Booking.hold_expires_at > now,
+    )
+
+
+def _replace_customers_hold(
+    session: DbSession, tradie: Tradie, customer: Customer, now: datetime
+) -> None:
+    """A customer holds one time at most: their earlier unpaid hold lets its time go.
+
+    A deposit paid on it after all still confirms it if the time is free, else is refunded."""
+    same_customer = sa.or_(
+        Booking.customer_email == customer.email, Booking.customer_phone == customer.phone
+    )
+    for old in session.scalars(_live_holds(tradie, now).where(same_customer)):
+        old.status = Status.EXPIRED
+        old.hold_expires_at = now
+        old.updated_at = now
+        audit.record(
+            session,
+            tradie_id=tradie.id,
+            actor="customer",
+            action="booking.hold_replaced",
+            entity=old,
+            summary={"starts_at": old.starts_at.isoformat()},
+        )
+    session.flush()
+
+
+def _check_hold_limits(
+    session: DbSession,
+    tradie: Tradie,
+    start_utc: datetime,
+    client_key: str | None,
+    limits: HoldLimits,
+    now: datetime,
+) -> None:
+    """Raise HoldRefused when this client, or the job's local day, has enough unpaid holds."""
+    if client_key is not None:
+        mine = _expiries(session, _live_holds(tradie, now).where(Booking.client_key == client_key))
+        if len(mine) >= limits.per_client:
+            raise HoldRefused(
+                "client",
+                "You already have bookings waiting for payment. Pay for one of them, or try "
+                "again when they have run out.",
+                min(mine) - now,
+            )
+    zone = ZoneInfo(tradie.timezone)
+    day = start_utc.astimezone(zone).date()
+    day_start = datetime.combine(day, time(0), zone).astimezone(UTC)
+    day_end = datetime.combine(day + timedelta(days=1), time(0), zone).astimezone(UTC)
+    on_day = _live_holds(tradie, now).where(
+        Booking.starts_at >= day_start, Booking.starts_at < day_end
+    )
+    held = _expiries(session, on_day)
+    if len(held) >= limits.per_day:
+        raise HoldRefused(
+            "day",
+            "Several people are booking this day right now. Please try again in a few "
+            "minutes, or choose another day.",
+            min(held) - now,
+        )
+
+
+def _expiries(session: DbSession, holds: sa.Select[Booking]) -> list[datetime]:
+    query = holds.with_only_columns(Booking.hold_expires_at)
+    return [expiry for expiry in session.scalars(query) if expiry is not None]
 
 
 def start_payment(

@@ -1,7 +1,8 @@
-"""Per-client-IP limits shared by the widget's steps and the public API."""
+"""Per-client limits shared by the widget's steps and the public API: requests and holds."""
 
 from flask import current_app
 
+from peepopay.booking.services import HoldLimits
 from peepopay.extensions import limiter
 
 # Looking at free times (calendar, day, API availability) and holding a slot are limited apart:
@@ -22,3 +23,11 @@ availability_limit = limiter.shared_limit(
     _availability, scope="widget-availability", methods=["GET", "POST"]
 )
 booking_limit = limiter.shared_limit(_booking, scope="widget-booking", methods=["POST"])
+
+
+def hold_limits() -> HoldLimits:
+    """The unpaid holds a tradie accepts per client address and per day, as configured."""
+    return HoldLimits(
+        per_client=int(current_app.config["HOLD_LIMIT_PER_CLIENT"]),
+        per_day=int(current_app.config["HOLD_LIMIT_PER_DAY"]),
+    )
