@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,6 +17,14 @@ from peepopay.booking import services as bookings
 from peepopay.booking.services import Customer
 from peepopay.clock import utcnow
 from peepopay.extensions import db
+from peepopay.inputs import (
+    date_in_reach,
+    instant_in_reach,
+    iso_date,
+    iso_datetime,
+    parse_id,
+    text_problem,
+)
 from peepopay.money import deposit_for
 from peepopay.payments.gateway import PaymentError
 from peepopay.payments.services import DepositsUnavailable
@@ -24,7 +32,7 @@ from peepopay.scheduling.slots import Slot
 from peepopay.widget import availability as fast
 from peepopay.widget.limits import availability_limit, booking_limit
 from peepopay.widget.routes import find_tradie
-from peepopay.widget.state import parse_color, parse_date
+from peepopay.widget.state import parse_color
 
 DAY0 = date(2000, 1, 1)  # stands in for a missing date while the tradie is looked up
 CORS_HEADERS = {
@@ -33,6 +41,11 @@ CORS_HEADERS = {
     "Access-Control-Allow-Headers": "Content-Type",
     "Access-Control-Max-Age": "86400",
 }
+BAD_SERVICE_ID = "serviceId must be a positive integer id."
+NOT_OFFERED = "serviceId does not name a service this business offers."
+NOT_JSON = "The body is not valid JSON."
+NOT_AN_OBJECT = "Send a JSON object with Content-Type: application/json."
+LABELS = {"name": "Name", "email": "Email", "phone": "Phone", "address": "Job address"}
 
 
 @bp.after_request
@@ -107,19 +120,24 @@ def config(slug: str) -> ResponseReturnValue:
 @bp.get("/widget/<slug>/availability")
 @availability_limit
 def availability(slug: str) -> ResponseReturnValue:
+    now = utcnow()
     problems: dict[str, list[str]] = {}
-    day = parse_date(request.args.get("date"))
+    day = iso_date(request.args.get("date"))
     if day is None:
         problems["date"] = ["date is required, as YYYY-MM-DD."]
+    elif not date_in_reach(day, now):
+        problems["date"] = ["date must be within a year of today."]
+        day = None
+    service_id = parse_id(request.args.get("serviceId"))
     with db.engine.connect() as conn:  # read-only: no session transaction to commit
-        exists, offer = fast.find_offer(conn, slug, request.args.get("serviceId"), day or DAY0)
+        exists, offer = fast.find_offer(conn, slug, service_id, day or DAY0)
         if not exists:
             abort(404)
         if offer is None:
-            problems["serviceId"] = ["serviceId does not name a service this business offers."]
+            problems["serviceId"] = [NOT_OFFERED if service_id else BAD_SERVICE_ID]
         if problems or day is None or offer is None:
             return errors(problems)
-        view = fast.day_view(conn, offer, day, utcnow())
+        view = fast.day_view(conn, offer, day, now)
 
     def body(slots: list[Slot]) -> bytes:
         data = {
@@ -133,50 +151,64 @@ def availability(slug: str) -> ResponseReturnValue:
     return Response(view.rendered(body), mimetype="application/json")
 
 
-def _start(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-
-
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
+
+
+def _bad_request(message: str) -> tuple[Response, int]:
+    return jsonify(error={"code": 400, "message": message}), 400
+
+
+def _json_object() -> dict[str, Any] | tuple[Response, int]:
+    """The body as a JSON object, or the 400 to answer."""
+    if not request.is_json:
+        return _bad_request(NOT_AN_OBJECT)
+    try:
+        body = json.loads(request.get_data())
+    except (ValueError, RecursionError):
+        # Nesting deeper than the parser's recursion limit is refused like any broken body.
+        return _bad_request(NOT_JSON)
+    return body if isinstance(body, dict) else _bad_request(NOT_AN_OBJECT)
 
 
 @bp.post("/widget/<slug>/book")
 @booking_limit
 def book(slug: str) -> ResponseReturnValue:
-    body = request.get_json(silent=True)
+    body = _json_object()
     if not isinstance(body, dict):
-        return jsonify(
-            error={
-                "code": 400,
-                "message": "Send a JSON object with Content-Type: application/json.",
-            }
-        ), 400
-    customer = body.get("customer")
-    customer = customer if isinstance(customer, dict) else {}
-    start = _start(body.get("start"))
+        return body
+    now = utcnow()
     problems: dict[str, list[str]] = {}
+    service_id = parse_id(body.get("serviceId"))
+    if body.get("serviceId") is not None and service_id is None:
+        problems["serviceId"] = [BAD_SERVICE_ID]
+    start = iso_datetime(body.get("start"))
     if body.get("start") is not None and start is None:
         problems["start"] = ["start must be an ISO 8601 date and time with its UTC offset."]
+    elif start is not None and start.utcoffset() is not None and not instant_in_reach(start, now):
+        # Refused here: the slot engine's date arithmetic overflows near year 1 or 9999.
+        problems["start"] = ["start is not one of the times offered for this service."]
+        start = None
+    customer = body.get("customer")
+    customer = customer if isinstance(customer, dict) else {}
+    texts = {name: _text(customer.get(name)) for name in LABELS}
+    texts["notes"] = _text(body.get("notes"))
+    unstorable = {
+        name: [problem]
+        for name, value in texts.items()
+        if (problem := text_problem(LABELS.get(name, "Notes"), value))
+    }
+    if unstorable:
+        # Nothing may reach the database with them; the other fields are judged once they go.
+        return errors({**problems, **unstorable})
     try:
         booking = bookings.create_held_booking(
             db.session,
             tradie=tradie(),
-            service_id=body.get("serviceId"),
+            service_id=service_id,
             start_utc=start,
-            customer=Customer(
-                name=_text(customer.get("name")),
-                email=_text(customer.get("email")),
-                phone=_text(customer.get("phone")),
-                address=_text(customer.get("address")),
-                notes=_text(body.get("notes")),
-            ),
-            now=utcnow(),
+            customer=Customer(**texts),
+            now=now,
         )
     except bookings.InvalidBooking as error:
         return errors({**error.errors, **problems})

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from peepopay.auth.models import Tradie
 from peepopay.booking.models import Booking
+from peepopay.inputs import parse_id, storable
 from peepopay.scheduling import services as scheduling
 from peepopay.scheduling import slots
 from peepopay.scheduling.models import AvailabilityRule, BlockedPeriod, Service
@@ -90,14 +91,13 @@ _BUSY = sa.select(Booking.starts_at, Booking.ends_at).where(
 def find_offer(
     conn: sa.Connection, slug: str, service_id: Any, day: date
 ) -> tuple[bool, Offer | None]:
-    """(the tradie exists, its active service `service_id` around `day`, or None)."""
-    try:
-        sid = int(str(service_id))
-    except (TypeError, ValueError):
-        sid = 0
+    """(the tradie exists, its active service `service_id` around `day`, or None); `day` must
+    be in reach (`inputs.date_in_reach`), so the blocked-day margins cannot overflow."""
+    if not storable(slug):
+        return False, None
     params = {
         "slug": slug,
-        "service_id": sid,
+        "service_id": parse_id(service_id) or 0,
         "first": day - BLOCKED_MARGIN,
         "last": day + BLOCKED_MARGIN,
     }

@@ -2,16 +2,31 @@
 
 from wtforms import EmailField, Form, StringField, TelField, TextAreaField
 
+from peepopay.inputs import StorableText
+
 
 class DetailsForm(Form):
-    """A plain form (no CSRF: the widget has no session to protect)."""
+    """A plain form (no CSRF: the widget has no session to protect). Its validators only refuse
+    text no database can store; the booking rules themselves are booking.services'."""
 
-    name = StringField("Your name", render_kw={"autocomplete": "name", "maxlength": 120})
-    email = EmailField("Email", render_kw={"autocomplete": "email", "maxlength": 254})
-    phone = TelField("Phone", render_kw={"autocomplete": "tel", "maxlength": 32})
+    name = StringField(
+        "Your name",
+        [StorableText("Name")],
+        render_kw={"autocomplete": "name", "maxlength": 120},
+    )
+    email = EmailField(
+        "Email", [StorableText("Email")], render_kw={"autocomplete": "email", "maxlength": 254}
+    )
+    phone = TelField(
+        "Phone", [StorableText("Phone")], render_kw={"autocomplete": "tel", "maxlength": 32}
+    )
     address = TextAreaField(
-        "Job address", render_kw={"autocomplete": "street-address", "rows": 2, "maxlength": 300}
+        "Job address",
+        [StorableText("Job address")],
+        render_kw={"autocomplete": "street-address", "rows": 2, "maxlength": 300},
     )
     notes = TextAreaField(
-        "Notes for the tradie (optional)", render_kw={"rows": 3, "maxlength": 2000}
+        "Notes for the tradie (optional)",
+        [StorableText("Notes")],
+        render_kw={"rows": 3, "maxlength": 2000},
     )

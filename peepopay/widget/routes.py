@@ -24,6 +24,7 @@ from peepopay.clock import utcnow
 from peepopay.dashboard.services import record_widget_view
 from peepopay.extensions import db
 from peepopay.htmx import is_htmx, render
+from peepopay.inputs import parse_id, storable
 from peepopay.money import deposit_for
 from peepopay.payments.gateway import PaymentError
 from peepopay.payments.services import DepositsUnavailable, sync_deposit
@@ -59,7 +60,7 @@ MESSAGES = {
 
 
 def find_tradie(slug: str | None) -> Tradie | None:
-    if not slug:
+    if not slug or not storable(slug):
         return None
     return db.session.scalar(sa.select(Tradie).where(Tradie.slug == slug))
 
@@ -149,7 +150,7 @@ def zone() -> ZoneInfo:
 
 
 def chosen_service() -> Service | None:
-    return bookings.bookable_service(db.session, tradie(), state().service)
+    return bookings.bookable_service(db.session, tradie(), parse_id(state().service))
 
 
 def services_step(error: str | None = None) -> Response:
@@ -237,6 +238,12 @@ def details_form(errors: dict[str, list[str]] | None = None) -> DetailsForm:
     return form
 
 
+def unstorable_details() -> dict[str, list[str]]:
+    """Typed details no database can store (a NUL byte), by field; checked before any use."""
+    form = details_form()
+    return {} if form.validate() else {name: list(errors) for name, errors in form.errors.items()}
+
+
 def details_step(
     service: Service, slot: Any, errors: dict[str, list[str]] | None = None
 ) -> Response:
@@ -318,6 +325,8 @@ def summary(slug: str) -> ResponseReturnValue:
     slot, other_step = slot_or_step(service)
     if other_step:
         return other_step
+    if unstorable := unstorable_details():
+        return details_step(service, slot, unstorable)
     try:
         customer = bookings.clean_customer(state().customer, tradie().country)
     except bookings.InvalidBooking as error:
@@ -341,11 +350,14 @@ def hold(slug: str) -> ResponseReturnValue:
         return services_step("Choose a service to continue.")
     if not tradie().payments_ready:
         return show("widget/_unavailable.html", service=service)
+    if unstorable := unstorable_details():
+        slot, other_step = slot_or_step(service)
+        return other_step or details_step(service, slot, unstorable)
     try:
         booking = bookings.create_held_booking(
             db.session,
             tradie=tradie(),
-            service_id=state().service,
+            service_id=service.id,
             start_utc=state().start_utc,
             customer=state().customer,
             now=utcnow(),

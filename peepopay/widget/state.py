@@ -12,6 +12,8 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.datastructures import MultiDict
 
 from peepopay.booking.services import Customer
+from peepopay.clock import utcnow
+from peepopay.inputs import date_in_reach, instant_in_reach, iso_date, iso_datetime
 
 Day = date  # the class below has a field named `date`
 
@@ -41,7 +43,10 @@ def parse_origin(value: str | None, allowed: list[str]) -> str | None:
     """The embedding page's origin as the loader passed it, if well-formed (and allowed)."""
     if not value or len(value) > 200:
         return None
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # an unclosed IPv6 bracket, as in "https://["
+        return None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None
     if parts.path or parts.query or parts.fragment or parts.username or parts.password:
@@ -57,10 +62,9 @@ def parse_origin(value: str | None, allowed: list[str]) -> str | None:
 
 
 def parse_date(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value or "")
-    except ValueError:
-        return None
+    """`YYYY-MM-DD` near enough to today that a tradie could offer it; None otherwise."""
+    day = iso_date(value)
+    return day if day is not None and date_in_reach(day, utcnow()) else None
 
 
 def parse_month(value: str | None) -> tuple[int, int] | None:
@@ -71,12 +75,12 @@ def parse_month(value: str | None) -> tuple[int, int] | None:
 
 
 def parse_start(value: str | None) -> datetime | None:
-    """An aware instant from ISO 8601 with an offset (or Z); None when absent or naive."""
-    try:
-        parsed = datetime.fromisoformat((value or "").strip())
-    except ValueError:
+    """An aware instant from ISO 8601 with an offset (or Z), in UTC; None when absent, naive or
+    further from now than any tradie offers."""
+    parsed = iso_datetime(value)
+    if parsed is None or parsed.tzinfo is None or parsed.utcoffset() is None:
         return None
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
+    if not instant_in_reach(parsed, utcnow()):
         return None
     return parsed.astimezone(UTC)
 
