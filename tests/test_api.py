@@ -265,7 +265,8 @@ def test_book_taken_slot_is_409_with_next_free_slots(client, kiwi):
     day = local_day()
     assert client.post(f"{BASE}/book", json=booking_body(service, at(day, 10))).status_code == 201
     response = client.post(
-        f"{BASE}/book", json=booking_body(service, at(day, 10), email="late@example.com")
+        f"{BASE}/book",
+        json=booking_body(service, at(day, 10), email="late@example.com", phone="021 555 0199"),
     )
     assert response.status_code == 409
     assert_public(response)
@@ -311,8 +312,11 @@ def test_rate_limits_answer_429_json(tight_limits, client, kiwi):
     assert client.get(f"{BASE}/config").status_code == 200
     for _ in range(3):
         assert client.options(f"{BASE}/book").status_code == 200
-    body = booking_body(service, at(local_day(), 10))
-    statuses = [client.post(f"{BASE}/book", json=body).status_code for _ in range(3)]
+    bodies = [
+        booking_body(service, at(local_day(), 10), email=f"c{i}@example.com", phone=f"021 55501{i}")
+        for i in range(3)
+    ]
+    statuses = [client.post(f"{BASE}/book", json=body).status_code for body in bodies]
     assert statuses == [201, 409, 429]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import date
 from functools import lru_cache
 from typing import Any
@@ -26,11 +27,12 @@ from peepopay.inputs import (
     text_problem,
 )
 from peepopay.money import deposit_for
+from peepopay.net import client_key
 from peepopay.payments.gateway import PaymentError
 from peepopay.payments.services import DepositsUnavailable
 from peepopay.scheduling.slots import Slot
 from peepopay.widget import availability as fast
-from peepopay.widget.limits import availability_limit, booking_limit
+from peepopay.widget.limits import availability_limit, booking_limit, hold_limits
 from peepopay.widget.routes import find_tradie
 from peepopay.widget.state import parse_color
 
@@ -80,6 +82,13 @@ def tradie() -> Tradie:
 
 def errors(fields: dict[str, list[str]], status: int = 422) -> tuple[Response, int]:
     return jsonify(errors=fields), status
+
+
+def hold_refused(refused: bookings.HoldRefused) -> tuple[Response, int, dict[str, str]]:
+    """429 with the limit that refused the hold and when the first counted hold runs out."""
+    seconds = max(1, math.ceil(refused.retry_after.total_seconds()))
+    body = jsonify(error={"code": 429, "reason": refused.reason, "message": refused.message})
+    return body, 429, {"Retry-After": str(seconds)}
 
 
 @lru_cache(maxsize=8192)
@@ -209,9 +218,13 @@ def book(slug: str) -> ResponseReturnValue:
             start_utc=start,
             customer=Customer(**texts),
             now=now,
+            client_key=client_key(),
+            limits=hold_limits(),
         )
     except bookings.InvalidBooking as error:
         return errors({**error.errors, **problems})
+    except bookings.HoldRefused as refused:
+        return hold_refused(refused)
     except bookings.SlotTaken as taken:
         tz = ZoneInfo(tradie().timezone)
         return jsonify(

@@ -26,6 +26,7 @@ from peepopay.extensions import db
 from peepopay.htmx import is_htmx, render
 from peepopay.inputs import parse_id, storable
 from peepopay.money import deposit_for
+from peepopay.net import client_key
 from peepopay.payments.gateway import PaymentError
 from peepopay.payments.services import DepositsUnavailable, sync_deposit
 from peepopay.payments.widget import payment_view
@@ -35,7 +36,7 @@ from peepopay.security import widget_csp
 from peepopay.widget import availability as fast
 from peepopay.widget import bp
 from peepopay.widget.forms import DetailsForm
-from peepopay.widget.limits import availability_limit, booking_limit
+from peepopay.widget.limits import availability_limit, booking_limit, hold_limits
 from peepopay.widget.state import (
     DETAIL_FIELDS,
     WidgetState,
@@ -361,7 +362,11 @@ def hold(slug: str) -> ResponseReturnValue:
             start_utc=state().start_utc,
             customer=state().customer,
             now=utcnow(),
+            client_key=client_key(),
+            limits=hold_limits(),
         )
+    except bookings.HoldRefused as refused:
+        return show("widget/_busy.html", 429, service=service, message=refused.message)
     except bookings.InvalidBooking as error:
         slot, other_step = slot_or_step(service)
         if other_step or "start" in error.errors:
