@@ -65,6 +65,8 @@ COPY migrations ./migrations
 COPY templates ./templates
 COPY static ./static
 COPY widget ./widget
+# The product alone: the Stripe emulator and `make run` (stripe_emulator/, devstack.py) live
+# beside the package and stay out of the build context (.dockerignore).
 COPY peepopay ./peepopay
 ARG RELEASE=""
 ENV RELEASE=${RELEASE}

@@ -8,7 +8,7 @@ PG_BIN  := /usr/lib/postgresql/15/bin
 
 .PHONY: run test lint fmt install system-deps bench screenshots clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[dev]'
@@ -27,7 +27,7 @@ system-deps:
 	fi
 
 run: install
-	$(PY) -m peepopay.devstack
+	$(PY) -m devstack
 
 test: install system-deps
 	$(VENV)/bin/ruff check .

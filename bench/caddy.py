@@ -27,9 +27,9 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from bench.loadgen import free_port, get, load
+from devstack import caddy_binary, redis_binary
 from peepopay.assets import build_public
 from peepopay.config import ROOT
-from peepopay.devstack import caddy_binary, redis_binary
 
 BIN = Path(sys.executable).parent
 SLUG = "demo-plumbing"

@@ -210,7 +210,7 @@ class Server:
         log.close()
 
     def up(self) -> None:
-        from peepopay.devstack import redis_binary
+        from devstack import redis_binary
 
         self.spawn(
             [redis_binary(), "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", ""]

@@ -409,7 +409,7 @@ def live_server() -> Iterator[LiveServer]:
 @pytest.fixture(scope="session")
 def stripe_emulator(live_server: LiveServer) -> Iterator[Any]:
     """The Stripe emulator for the session; webhooks go to the live server's current app."""
-    from peepopay.stripe_emulator.testing import running_emulator
+    from stripe_emulator.testing import running_emulator
 
     with running_emulator(
         webhook_url=f"{live_server.url}/webhooks/stripe",
@@ -440,7 +440,7 @@ def stripe_live(app: Flask, live_server: LiveServer, stripe_emulator: Any) -> It
     stripe_emulator.control("config", {"deliver_times": 1, "shuffle": False, "hold_events": False})
     live_server.app = app
     yield stripe_emulator
-    from peepopay.stripe_emulator.testing import ControlError
+    from stripe_emulator.testing import ControlError
 
     # A delivery still retrying after this is dropped by the reset.
     with contextlib.suppress(ControlError):

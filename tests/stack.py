@@ -264,7 +264,7 @@ class Stack:
             [
                 sys.executable,
                 "-m",
-                "peepopay.stripe_emulator",
+                "stripe_emulator",
                 "--port",
                 str(self.stripe_port),
                 "--webhook-url",

@@ -12,7 +12,7 @@ import pytest
 import requests
 import stripe
 
-from peepopay.stripe_emulator.testing import EmulatorHandle, start_emulator
+from stripe_emulator.testing import EmulatorHandle, start_emulator
 
 PLATFORM_SECRET = "whsec_platform_test_secret"
 CONNECT_SECRET = "whsec_connect_test_secret"

@@ -8,7 +8,7 @@ import pytest
 import requests
 import stripe
 
-from peepopay.stripe_emulator.testing import EmulatorHandle
+from stripe_emulator.testing import EmulatorHandle
 
 RETURN_URL = "https://widget.example/return"
 

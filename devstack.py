@@ -1,10 +1,11 @@
-"""`make run`: the whole product on one machine with no configuration.
+"""`make run` (`python -m devstack`): the whole product on one machine with no configuration.
 
 The production topology on loopback: Caddy on the public port (PORT, 8080) in front of gunicorn
 (APP_PORT, 8000), an embedded Redis (unless REDIS_URL is set), the Stripe emulator (unless a real
 STRIPE_SECRET_KEY is set) and the RQ worker; migrates and seeds the database first. Caddy serves
 `instance/public`, a precompressed copy of `static/` kept in sync while the stack runs.
-Ctrl-C stops every child.
+Ctrl-C stops every child. A development tool beside the package, like the emulator: neither is
+in the wheel or the image.
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ def main() -> None:
                 [
                     sys.executable,
                     "-m",
-                    "peepopay.stripe_emulator",
+                    "stripe_emulator",
                     "--port",
                     str(emulator_port),
                     "--webhook-url",
@@ -229,6 +230,11 @@ Press Ctrl-C to stop.
     except KeyboardInterrupt:
         pass
     finally:
+        # A second signal (`timeout` and `kill` on the process group send one each) must not
+        # cut the shutdown short: the children run in sessions of their own and would outlive
+        # us. stop() is bounded anyway: SIGKILL after 15 s.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stack.stop()
 
 

@@ -1,4 +1,4 @@
-"""`python -m peepopay.stripe_emulator`: serve the Stripe emulator until interrupted."""
+"""`python -m stripe_emulator`: serve the Stripe emulator until interrupted."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from .webhooks import DeliverySettings
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     env = os.environ.get
     parser = argparse.ArgumentParser(
-        prog="python -m peepopay.stripe_emulator",
+        prog="python -m stripe_emulator",
         description="PeepoPay Stripe emulator: a local, test-mode-only Stripe API.",
     )
     parser.add_argument("--host", default=env("STRIPE_EMULATOR_HOST", "127.0.0.1"))
