@@ -37,16 +37,16 @@ def app_config(app_config: dict[str, Any], stripe_emulator: Any) -> dict[str, An
 def connect(app: Flask, tradie_id: int, emulator: Any) -> str:
     """Connect the tradie's Stripe account through the product and finish onboarding."""
     from peepopay.models import Tradie
-    from peepopay.payments import services
+    from peepopay.payments import onboarding
 
     with app.app_context():
         tradie = db.session.get(Tradie, tradie_id)
         assert tradie is not None
-        services.onboarding_link(db.session, tradie, utcnow())
+        onboarding.onboarding_link(db.session, tradie, utcnow())
         account = tradie.stripe_account_id
         assert account
         emulator.control(f"accounts/{account}/onboard")
-        services.refresh_account(db.session, tradie, utcnow())
+        onboarding.refresh_account(db.session, tradie, utcnow())
         assert tradie.charges_enabled
         db.session.commit()
         db.session.remove()
@@ -80,7 +80,7 @@ def hold(
     """A held booking (as the widget makes it) and its deposit PaymentIntent."""
     from peepopay.booking import services as bookings
     from peepopay.models import Tradie
-    from peepopay.payments import services
+    from peepopay.payments import deposits
 
     now = now or utcnow()
     with app.app_context():
@@ -94,7 +94,7 @@ def hold(
             customer=bookings.Customer(**CUSTOMER),
             now=now,
         )
-        start = services.start_deposit(db.session, booking, tradie, now)
+        start = deposits.start_deposit(db.session, booking, tradie, now)
         db.session.commit()
         held = Held(booking.id, start.payment_intent_id, start.client_secret, start.account_id)
         db.session.remove()

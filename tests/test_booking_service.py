@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from peepopay.booking import services
+from peepopay.booking.models import ACTIVE_STATUSES
 from peepopay.booking.services import Customer, InvalidBooking, SlotTaken
 from peepopay.models import AuditLog, AvailabilityRule, Booking, DepositType, Status, Tradie
 from peepopay.ops import metrics
@@ -235,7 +236,7 @@ def test_the_database_guarantee_catches_what_the_check_missed(app, session, kiwi
         hold(session, tradie_id, service, local(DAY, 10, 30), email="racer@example.com")
     assert taken.value.next_free_slots  # the transaction stayed usable after the savepoint
     session.commit()
-    active = session.scalars(sa.select(Booking).where(Booking.status.in_(Status.ACTIVE))).all()
+    active = session.scalars(sa.select(Booking).where(Booking.status.in_(ACTIVE_STATUSES))).all()
     assert [b.id for b in active] == [first.id]
 
 

@@ -15,8 +15,9 @@ import sqlalchemy as sa
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from peepopay.booking import services as bookings
+from peepopay.booking.models import ACTIVE_STATUSES
 from peepopay.extensions import db
-from peepopay.models import Booking, Status
+from peepopay.models import Booking
 from peepopay.scheduling import slots
 from tests.booking_helpers import SLUG, add_service, at, booking_body, local_day, service_id
 from tests.payments_support import (  # noqa: F401  (app_config points the app at the emulator)
@@ -81,7 +82,7 @@ def active_between(app, start: datetime, end: datetime) -> list[Booking]:
         return list(
             db.session.scalars(
                 sa.select(Booking).where(
-                    Booking.status.in_(Status.ACTIVE),
+                    Booking.status.in_(ACTIVE_STATUSES),
                     Booking.starts_at < end,
                     Booking.ends_at > start,
                 )

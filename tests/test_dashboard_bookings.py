@@ -270,18 +270,20 @@ def test_cancel_tells_the_customer(app, dash, add_booking, status):
         assert (message.kind, message.recipient) == ("cancelled", "customer1@example.com")
 
 
-def test_cancel_runs_the_refund_hook(app, dash, add_booking, monkeypatch):
+def test_cancel_refunds_everything_paid_through_the_lifecycle(app, dash, add_booking, monkeypatch):
+    from peepopay.booking import lifecycle
+
     seen = []
 
-    def refund(session, cancellation):
-        seen.append((cancellation.booking.id, cancellation.previous_status, cancellation.reason))
+    def refund(session, booking, now, *, by, reason):
+        seen.append((booking.id, booking.status, by, reason))
         return 5000
 
-    monkeypatch.setattr(booking_service, "CANCEL_HOOKS", [refund])
+    monkeypatch.setattr(lifecycle, "refund_booking", refund)
     booking_id = add_booking()
-    response = dash.post(f"/dashboard/bookings/{booking_id}/cancel", {"reason": ""})
+    response = dash.post(f"/dashboard/bookings/{booking_id}/cancel", {"reason": " Rained out "})
     assert response.status_code == 303
-    assert seen == [(booking_id, "confirmed", "")]
+    assert seen == [(booking_id, "confirmed", "tradie", "Rained out")]
     html = dash.get(f"/dashboard/bookings/{booking_id}").get_data(as_text=True)
     assert "Refunded $50.00." in html
     with app.app_context():

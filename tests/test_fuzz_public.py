@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from peepopay.booking import services as booking_services
-from peepopay.payments.services import DepositsUnavailable
+from peepopay.payments.deposits import DepositsUnavailable
 from tests.booking_helpers import (
     CUSTOMER,
     SLUG,

@@ -132,7 +132,7 @@ def test_confirmation_step_confirms_before_the_webhook(
     app: Flask, stripe_live: Any, tradie: int
 ) -> None:
     from peepopay.models import Booking
-    from peepopay.payments import services
+    from peepopay.payments import deposits
 
     stripe_live.control("config", {"hold_events": True})
     held = hold(app, tradie)
@@ -140,7 +140,7 @@ def test_confirmation_step_confirms_before_the_webhook(
     with app.app_context():
         row = db.session.get(Booking, held.booking_id)
         assert row is not None and row.status == Status.PENDING_PAYMENT
-        assert services.sync_deposit(db.session, row, utcnow()) == "succeeded"
+        assert deposits.sync_deposit(db.session, row, utcnow()) == "succeeded"
         db.session.commit()
         db.session.remove()
     assert booking(app, held.booking_id).status == Status.CONFIRMED
@@ -204,7 +204,7 @@ def test_late_success_is_refunded_when_the_time_was_taken(
 def test_no_payment_intent_without_charges_enabled(app: Flask, stripe_live: Any) -> None:
     from peepopay.booking import services as bookings
     from peepopay.models import Tradie
-    from peepopay.payments import services
+    from peepopay.payments import deposits
     from tests.booking_helpers import CUSTOMER, at, local_day, service_id
 
     tradie_id = make_tradie(app, slug="notyet")
@@ -219,8 +219,8 @@ def test_no_payment_intent_without_charges_enabled(app: Flask, stripe_live: Any)
             customer=bookings.Customer(**CUSTOMER),
             now=utcnow(),
         )
-        with pytest.raises(services.DepositsUnavailable) as raised:
-            services.start_deposit(db.session, row, tradie, utcnow())
+        with pytest.raises(deposits.DepositsUnavailable) as raised:
+            deposits.start_deposit(db.session, row, tradie, utcnow())
         assert "aren't available" in raised.value.message
         db.session.rollback()
         db.session.remove()

@@ -28,8 +28,8 @@ from peepopay.inputs import (
 )
 from peepopay.money import deposit_for
 from peepopay.net import client_key
+from peepopay.payments.deposits import DepositsUnavailable
 from peepopay.payments.gateway import PaymentError
-from peepopay.payments.services import DepositsUnavailable
 from peepopay.scheduling.slots import Slot
 from peepopay.widget import availability as fast
 from peepopay.widget.limits import availability_limit, booking_limit, hold_limits

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
+from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -13,7 +14,9 @@ from peepopay.db_setup import UTCDateTime
 from peepopay.extensions import db
 
 
-class Status:
+class Status(StrEnum):
+    """Where a booking is in its lifecycle; only `peepopay.booking.lifecycle` changes it."""
+
     PENDING_PAYMENT = "pending_payment"
     CONFIRMED = "confirmed"
     COMPLETED = "completed"
@@ -21,17 +24,9 @@ class Status:
     EXPIRED = "expired"
     PAYMENT_FAILED = "payment_failed"
 
-    # Statuses whose slot is taken (a pending one only while its hold lives).
-    ACTIVE = (PENDING_PAYMENT, CONFIRMED)
-    # Position in the lifecycle; a transition never lowers it, so late events cannot undo.
-    RANK = {
-        PENDING_PAYMENT: 0,
-        PAYMENT_FAILED: 1,
-        EXPIRED: 1,
-        CONFIRMED: 2,
-        COMPLETED: 3,
-        CANCELLED: 3,
-    }
+
+# Statuses whose slot is taken (a pending one only while its hold lives).
+ACTIVE_STATUSES = (Status.PENDING_PAYMENT, Status.CONFIRMED)
 
 
 def new_public_token() -> str:

@@ -1,15 +1,10 @@
-"""The cancellation policy and the lifecycle's one-way rule."""
+"""The cancellation policy: what a customer's own cancellation refunds."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from peepopay.booking.models import Booking, Status
-
-
-def can_move(booking: Booking, new_status: str) -> bool:
-    """Transitions only go forward in the lifecycle, so late or repeated events change nothing."""
-    return Status.RANK[new_status] > Status.RANK[booking.status]
+from peepopay.booking.models import Booking
 
 
 def customer_refund_minor(

@@ -10,12 +10,12 @@ import phonenumbers
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 
-from peepopay import audit
 from peepopay.auth.models import Tradie
+from peepopay.booking import lifecycle
+from peepopay.booking.lifecycle import SlotTaken
 from peepopay.booking.models import Booking, Status
 from peepopay.db_setup import DbSession
 from peepopay.money import deposit_for
-from peepopay.ops import metrics
 from peepopay.scheduling import services as scheduling
 from peepopay.scheduling import slots
 from peepopay.scheduling.models import Service
@@ -36,16 +36,6 @@ class InvalidBooking(BookingError):
     def __init__(self, errors: dict[str, list[str]]) -> None:
         super().__init__("; ".join(m for messages in errors.values() for m in messages))
         self.errors = errors
-
-
-class SlotTaken(BookingError):
-    """The time is no longer free; `next_free_slots` offers the nearest ones that are."""
-
-    message = "Sorry, that time was just taken. Please choose another time."
-
-    def __init__(self, next_free_slots: list[slots.Slot]) -> None:
-        super().__init__(self.message)
-        self.next_free_slots = next_free_slots
 
 
 class HoldRefused(BookingError):
@@ -189,24 +179,9 @@ def active_services(session: DbSession, tradie: Tradie) -> list[Service]:
     )
 
 
-def _expire_stale(session: DbSession, now: datetime, tradie_id: int | None = None) -> int:
-    query = (
-        sa.update(Booking)
-        .where(
-            Booking.status == Status.PENDING_PAYMENT,
-            Booking.hold_expires_at <= now,
-        )
-        .values(status=Status.EXPIRED, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if tradie_id is not None:
-        query = query.where(Booking.tradie_id == tradie_id)
-    return int(session.execute(query).rowcount or 0)  # type: ignore[attr-defined]
-
-
 def expire_holds(session: DbSession, now: datetime) -> int:
     """Mark pending bookings whose hold has run out as expired; returns how many."""
-    return _expire_stale(session, now)
+    return lifecycle.expire_stale(session, now)
 
 
 def next_free(
@@ -267,7 +242,7 @@ def create_held_booking(
     # locks the tradie's row; on SQLite the first write (freeing stale holds) takes the
     # database's write lock (peepopay.db_setup).
     session.execute(sa.select(Tradie.id).where(Tradie.id == tradie.id).with_for_update())
-    _expire_stale(session, now, tradie.id)
+    lifecycle.expire_stale(session, now, tradie.id)
     if limits is not None:
         _replace_customers_hold(session, tradie, cleaned, now)
         _check_hold_limits(session, tradie, start_utc, client_key, limits, now)
@@ -293,36 +268,15 @@ def create_held_booking(
         notes=cleaned.notes,
         starts_at=slot.starts_at_utc,
         ends_at=slot.ends_at_utc,
-        status=Status.PENDING_PAYMENT,
         hold_expires_at=now + timedelta(minutes=tradie.hold_minutes),
         client_key=client_key,
         created_at=now,
         updated_at=now,
     )
     try:
-        # A savepoint, so losing the race to the overlap guarantee leaves the transaction usable.
-        with session.begin_nested():
-            session.add(booking)
-            session.flush()
-    except sa.exc.IntegrityError as error:
-        if "no_overlap" not in str(error.orig):
-            raise
+        return lifecycle.hold(session, booking, actor="customer")
+    except SlotTaken:
         raise SlotTaken(next_free(session, tradie, service, start_utc, now)) from None
-    metrics.bookings_created.inc()
-    audit.record(
-        session,
-        tradie_id=tradie.id,
-        actor="customer",
-        action="booking.held",
-        entity=booking,
-        summary={
-            "service": service.name,
-            "starts_at": booking.starts_at.isoformat(),
-            "deposit_minor": booking.deposit_minor,
-            "currency": booking.currency,
-        },
-    )
-    return booking
 
 
 def _live_holds(tradie: Tradie, now: datetime) -> sa.Select[Booking]:
@@ -343,17 +297,7 @@ def _replace_customers_hold(
         Booking.customer_email == customer.email, Booking.customer_phone == customer.phone
     )
     for old in session.scalars(_live_holds(tradie, now).where(same_customer)):
-        old.status = Status.EXPIRED
-        old.hold_expires_at = now
-        old.updated_at = now
-        audit.record(
-            session,
-            tradie_id=tradie.id,
-            actor="customer",
-            action="booking.hold_replaced",
-            entity=old,
-            summary={"starts_at": old.starts_at.isoformat()},
-        )
+        lifecycle.release(session, old, now, actor="customer")
     session.flush()
 
 
@@ -401,12 +345,12 @@ def start_payment(
     session: DbSession, booking: Booking, tradie: Tradie, now: datetime | None = None
 ) -> PaymentStart:
     """The one place a held booking's deposit payment starts: the deposit PaymentIntent on
-    the tradie's Stripe account (payments.services.start_deposit).
+    the tradie's Stripe account (payments.deposits.start_deposit).
 
-    Raises payments.services.DepositsUnavailable when the tradie cannot take deposits and
+    Raises payments.deposits.DepositsUnavailable when the tradie cannot take deposits and
     payments.gateway.PaymentError (with an HTTP status) when Stripe refuses or is away."""
     from peepopay.clock import utcnow
-    from peepopay.payments.services import start_deposit
+    from peepopay.payments.deposits import start_deposit
 
     start = start_deposit(session, booking, tradie, now or utcnow())
     return PaymentStart(

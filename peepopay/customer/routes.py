@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Response, abort, g, redirect, request, url_for
 
+from peepopay.booking import lifecycle
 from peepopay.booking.models import Booking
 from peepopay.clock import utcnow
 from peepopay.customer import bp
@@ -15,7 +16,7 @@ from peepopay.customer.forms import CancelForm, RescheduleForm
 from peepopay.extensions import db
 from peepopay.htmx import is_htmx, render
 from peepopay.notifications import calendar, links
-from peepopay.payments.services import payments_of
+from peepopay.payments.ledger import payments_of
 from peepopay.security import widget_csp
 from peepopay.widget.routes import frame_ancestors
 
@@ -201,6 +202,9 @@ def reschedule(token: str) -> Response:
     day = start_utc.astimezone(tz).date()
     try:
         customer.reschedule(db.session, booking, start_utc, utcnow())
+    except lifecycle.SlotTaken as taken:
+        db.session.rollback()
+        return _reschedule_page(booking, form, day, 409, taken.message)
     except customer.CustomerActionError as error:
         db.session.rollback()
         if error.field:

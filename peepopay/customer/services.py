@@ -7,14 +7,12 @@ from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 
-from peepopay import audit
 from peepopay.auth.models import Tradie
+from peepopay.booking import lifecycle
 from peepopay.booking.models import Booking, Status
-from peepopay.booking.policy import can_move, customer_refund_minor
-from peepopay.booking.services import expire_holds
+from peepopay.booking.policy import customer_refund_minor
 from peepopay.db_setup import DbSession
-from peepopay.notifications import calendar, messages
-from peepopay.payments.services import ledger, refund_booking, tradie_of
+from peepopay.payments.ledger import ledger, tradie_of
 from peepopay.scheduling import services as scheduling
 from peepopay.scheduling import slots
 from peepopay.scheduling.models import Service
@@ -28,11 +26,6 @@ class CustomerActionError(Exception):
         self.message = message
         self.status = status
         self.field = field
-
-
-class SlotTaken(CustomerActionError):
-    def __init__(self) -> None:
-        super().__init__("Sorry, that time was just taken. Please choose another time.", 409)
 
 
 @dataclass(frozen=True)
@@ -82,7 +75,7 @@ def cancel(
     When the customer confirmed a different amount than applies now (the window closed while
     the confirm page was open) nothing changes and they are asked again (409).
     """
-    if not can_change(booking, now) or not can_move(booking, Status.CANCELLED):
+    if not can_change(booking, now):
         raise CustomerActionError("This booking can no longer be cancelled here.", 409)
     tradie = tradie_of(session, booking)
     quote = cancel_quote(session, booking, tradie, now)
@@ -92,28 +85,14 @@ def cancel(
             "Please check the new amount.",
             409,
         )
-    refunded = refund_for_cancellation(session, booking, now)
-    booking.status = Status.CANCELLED
-    booking.cancelled_at = now
-    booking.updated_at = now
-    session.flush()
-    audit.record(
+    return lifecycle.cancel(
         session,
-        tradie_id=booking.tradie_id,
+        booking,
+        now,
+        by="customer",
         actor="customer",
-        action="booking.cancelled",
-        entity=booking,
-        summary={"by": "customer", "refund_minor": refunded, "paid_minor": quote.paid_minor},
+        details={"paid_minor": quote.paid_minor},
     )
-    messages.booking_cancelled(session, booking, "customer", refunded, now)
-    return refunded
-
-
-def refund_for_cancellation(session: DbSession, booking: Booking, now: datetime) -> int:
-    """The one place a customer's cancellation asks the payments area for money back: the
-    policy's share of what was paid, refunded through Stripe now; returns the amount."""
-
-    return refund_booking(session, booking, now, by="customer")
 
 
 # ---------------------------------------------------------------------------- reschedule
@@ -158,7 +137,7 @@ def reschedule(session: DbSession, booking: Booking, start_utc: datetime, now: d
     """Move the booking to another free slot of its service; no new payment.
 
     The slot engine decides what is offered; the database's no-overlap guarantee decides a
-    race (SlotTaken, 409), as for a new booking.
+    race (lifecycle.SlotTaken, 409), as for a new booking.
     """
     if not can_change(booking, now):
         raise CustomerActionError("This booking can no longer be moved here.", 409)
@@ -175,7 +154,7 @@ def reschedule(session: DbSession, booking: Booking, start_utc: datetime, now: d
         raise CustomerActionError("That is the time already booked.", field="start")
     # First write of the transaction: free stale holds (they would trip the overlap guarantee).
     # On SQLite this takes the write lock, so the check and the update below serialise.
-    expire_holds(session, now)
+    lifecycle.expire_stale(session, now)
     inputs = scheduling.slot_inputs(
         session,
         tradie,
@@ -191,30 +170,5 @@ def reschedule(session: DbSession, booking: Booking, start_utc: datetime, now: d
     if slot is None:
         raise CustomerActionError("Choose one of the times offered.", field="start")
     if not slots.is_bookable(start_utc, **inputs):  # type: ignore[arg-type]
-        raise SlotTaken()
-    old_starts_at = booking.starts_at
-    try:
-        # A savepoint, so losing the race to the overlap guarantee leaves the transaction usable.
-        with session.begin_nested():
-            session.execute(
-                sa.update(Booking)
-                .where(Booking.id == booking.id)
-                .values(starts_at=slot.starts_at_utc, ends_at=slot.ends_at_utc, updated_at=now)
-                .execution_options(synchronize_session=False)
-            )
-            session.flush()
-    except sa.exc.IntegrityError as error:
-        if "no_overlap" not in str(error.orig):
-            raise
-        raise SlotTaken() from None
-    session.refresh(booking)
-    audit.record(
-        session,
-        tradie_id=booking.tradie_id,
-        actor="customer",
-        action=calendar.RESCHEDULED,
-        entity=booking,
-        summary={"from": old_starts_at.isoformat(), "to": booking.starts_at.isoformat()},
-    )
-    session.flush()
-    messages.booking_rescheduled(session, booking, old_starts_at, now)
+        raise lifecycle.SlotTaken()
+    lifecycle.move(session, booking, slot.starts_at_utc, slot.ends_at_utc, now, actor="customer")

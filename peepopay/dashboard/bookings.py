@@ -1,10 +1,10 @@
-"""The tradie's bookings: filtered lists, CSV export, the detail view and status changes."""
+"""The tradie's bookings: filtered lists, CSV export and the detail view."""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -12,15 +12,13 @@ from urllib.parse import urlencode
 
 import sqlalchemy as sa
 
-from peepopay import audit
 from peepopay.audit import AuditLog
 from peepopay.auth.models import Tradie
+from peepopay.booking import lifecycle
 from peepopay.booking.models import Booking, Status
-from peepopay.booking.policy import can_move
-from peepopay.dashboard.common import actor, owned
+from peepopay.dashboard.common import owned
 from peepopay.db_setup import DbSession
 from peepopay.formatting import format_money, local_time, minor_exponent
-from peepopay.notifications import messages
 from peepopay.notifications.models import OutboxMessage, OutboxStatus
 
 PER_PAGE = 25
@@ -33,17 +31,6 @@ STATUSES = (
     Status.EXPIRED,
     Status.PAYMENT_FAILED,
 )
-STATUS_LABELS = {
-    Status.PENDING_PAYMENT: "Awaiting deposit",
-    Status.CONFIRMED: "Confirmed",
-    Status.COMPLETED: "Completed",
-    Status.CANCELLED: "Cancelled",
-    Status.EXPIRED: "Expired",
-    Status.PAYMENT_FAILED: "Payment failed",
-}
-# Which statuses each dashboard action may leave from (and Status.RANK must rise).
-COMPLETABLE = frozenset({Status.CONFIRMED})
-CANCELLABLE = frozenset({Status.PENDING_PAYMENT, Status.CONFIRMED})
 
 
 @dataclass(frozen=True)
@@ -193,7 +180,7 @@ def csv_lines(session: DbSession, tradie: Tradie, filters: Filters, now: datetim
         yield line(
             (
                 b.id,
-                STATUS_LABELS.get(b.status, b.status),
+                lifecycle.LABELS.get(Status(b.status), b.status),
                 local_time(b.starts_at, tradie.timezone, iso),
                 local_time(b.ends_at, tradie.timezone, iso),
                 b.service_name,
@@ -226,11 +213,11 @@ class Detail:
 
     @property
     def can_complete(self) -> bool:
-        return self.booking.status in COMPLETABLE
+        return lifecycle.can_move(self.booking, Status.COMPLETED)
 
     @property
     def can_cancel(self) -> bool:
-        return self.booking.status in CANCELLABLE
+        return lifecycle.can_move(self.booking, Status.CANCELLED)
 
     def money(self, amount_minor: int | None) -> str:
         return format_money(amount_minor, self.booking.currency)
@@ -260,71 +247,3 @@ def detail(session: DbSession, tradie_id: int, booking_id: int) -> Detail:
         .order_by(OutboxMessage.created_at)
     ).all()
     return Detail(booking, list(trail), list(failed))
-
-
-class TransitionError(ValueError):
-    """The booking's status does not allow the action; the message says why."""
-
-
-def _check(booking: Booking, new: str, allowed: frozenset[str], verb: str) -> None:
-    # Monotonic: a status never moves back down the lifecycle, whatever the caller.
-    if booking.status not in allowed or not can_move(booking, new):
-        label = STATUS_LABELS.get(booking.status, booking.status).lower()
-        raise TransitionError(f"This booking is {label}; it can't be {verb}.")
-
-
-def complete(session: DbSession, tradie: Tradie, booking: Booking, now: datetime) -> None:
-    _check(booking, Status.COMPLETED, COMPLETABLE, "marked completed")
-    old = booking.status
-    booking.status = Status.COMPLETED
-    booking.completed_at = booking.updated_at = now
-    audit.record(
-        session,
-        tradie_id=tradie.id,
-        actor=actor(tradie),
-        action="booking.completed",
-        entity=booking,
-        summary={"from": old},
-    )
-
-
-@dataclass(frozen=True)
-class Cancellation:
-    """A tradie's cancellation about to happen; the payments area decides refunds from it."""
-
-    booking: Booking
-    previous_status: str
-    reason: str
-    cancelled_at: datetime
-
-
-# Refund hook point. Each hook gets (session, cancellation) in the same transaction, before the
-# status changes, and returns the minor units it refunded. The payments area registers its
-# refund step here (e.g. `payments.services.refund_booking(..., by="tradie")`); with no hook
-# registered nothing is refunded and the customer is told the booking was cancelled.
-CANCEL_HOOKS: list[Callable[[DbSession, Cancellation], int]] = []
-
-
-def cancel(session: DbSession, tradie: Tradie, booking: Booking, reason: str, now: datetime) -> int:
-    """Cancel for the tradie, run the refund hooks, tell the customer; returns the refund."""
-    _check(booking, Status.CANCELLED, CANCELLABLE, "cancelled")
-    cancellation = Cancellation(booking, booking.status, reason.strip(), now)
-    refunded = sum(hook(session, cancellation) for hook in CANCEL_HOOKS)
-    booking.status = Status.CANCELLED
-    booking.cancelled_at = booking.updated_at = now
-    session.flush()
-    audit.record(
-        session,
-        tradie_id=tradie.id,
-        actor=actor(tradie),
-        action="booking.cancelled",
-        entity=booking,
-        summary={
-            "by": "tradie",
-            "from": cancellation.previous_status,
-            "reason": cancellation.reason,
-            "refund_minor": refunded,
-        },
-    )
-    messages.booking_cancelled(session, booking, "tradie", refunded, now)
-    return refunded

@@ -14,9 +14,10 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
+from peepopay.booking import lifecycle
 from peepopay.clock import utcnow
 from peepopay.dashboard import bookings, bp
-from peepopay.dashboard.common import local_today
+from peepopay.dashboard.common import actor, local_today
 from peepopay.dashboard.forms import CancelForm, EmptyForm
 from peepopay.extensions import db
 from peepopay.formatting import format_money
@@ -33,7 +34,7 @@ def bookings_list() -> Response:
         tradie=current_user,
         filters=filters,
         results=page,
-        statuses=bookings.STATUS_LABELS,
+        statuses=lifecycle.LABELS,
     )
 
 
@@ -60,7 +61,7 @@ def _detail_page(
         tradie=current_user,
         detail=detail,
         booking=detail.booking,
-        statuses=bookings.STATUS_LABELS,
+        statuses=lifecycle.LABELS,
         cancel_form=cancel_form or CancelForm(formdata=None),
         notice=notice,
     )
@@ -78,7 +79,7 @@ def _after_action(booking_id: int, notice: str) -> ResponseReturnValue:
     return _detail_page(booking_id, notice=notice)
 
 
-def _refused(booking_id: int, error: bookings.TransitionError) -> ResponseReturnValue:
+def _refused(booking_id: int, error: lifecycle.TransitionRefused) -> ResponseReturnValue:
     if not is_htmx():
         flash(str(error), "error")
         return redirect(url_for("dashboard.booking_detail", booking_id=booking_id), 303)
@@ -91,8 +92,8 @@ def booking_complete(booking_id: int) -> ResponseReturnValue:
     if not EmptyForm().validate_on_submit():
         abort(400)
     try:
-        bookings.complete(db.session, current_user, booking, utcnow())
-    except bookings.TransitionError as error:
+        lifecycle.complete(db.session, booking, utcnow(), actor=actor(current_user))
+    except lifecycle.TransitionRefused as error:
         return _refused(booking_id, error)
     return _after_action(booking_id, "Marked as completed.")
 
@@ -104,10 +105,11 @@ def booking_cancel(booking_id: int) -> ResponseReturnValue:
     if not form.validate_on_submit():
         return _detail_page(booking_id, status=422, cancel_form=form)
     try:
-        refunded = bookings.cancel(
-            db.session, current_user, booking, form.reason.data or "", utcnow()
+        reason = (form.reason.data or "").strip()
+        refunded = lifecycle.cancel(
+            db.session, booking, utcnow(), by="tradie", actor=actor(current_user), reason=reason
         )
-    except bookings.TransitionError as error:
+    except lifecycle.TransitionRefused as error:
         return _refused(booking_id, error)
     notice = "Booking cancelled; the customer has been told."
     if refunded:

@@ -19,6 +19,7 @@ from peepopay.booking.models import Booking, Status
 from peepopay.db_setup import DbSession
 from peepopay.notifications import calendar, links, outbox, sms
 from peepopay.notifications.models import OutboxMessage, OutboxStatus
+from peepopay.payments.ledger import ledger
 from peepopay.payments.models import Payment
 
 # Kinds whose recipient is the tradie: a failure of one of these is not reported to the tradie
@@ -77,8 +78,6 @@ def context(session: DbSession, tradie: Tradie, booking: Booking, **extra: Any) 
 
 def paid_minor(session: DbSession, booking: Booking) -> int:
     """Money received for the booking less refunds, from the payment records."""
-    from peepopay.payments.services import ledger  # payments imports this module
-
     return ledger(session, booking.id).net_minor
 
 

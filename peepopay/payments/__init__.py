@@ -24,14 +24,4 @@ def require_login() -> None:
     """Every payments page needs a signed-in tradie."""
 
 
-@bp.record_once
-def install_cancel_refund(_state: object) -> None:
-    """A tradie's cancellation refunds everything paid (the dashboard's refund hook point)."""
-    from peepopay.dashboard import bookings
-    from peepopay.payments.services import refund_cancelled_by_tradie
-
-    if refund_cancelled_by_tradie not in bookings.CANCEL_HOOKS:
-        bookings.CANCEL_HOOKS.append(refund_cancelled_by_tradie)
-
-
 from peepopay.payments import routes  # noqa: E402,F401

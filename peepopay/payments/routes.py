@@ -30,7 +30,18 @@ from peepopay.dashboard.bookings import decimal_amount
 from peepopay.extensions import db
 from peepopay.htmx import is_htmx, render
 from peepopay.ops import metrics
-from peepopay.payments import bp, gateway, pay_bp, services, webhooks, webhooks_bp
+from peepopay.payments import balance as balances
+from peepopay.payments import (
+    bp,
+    gateway,
+    ledger,
+    onboarding,
+    pay_bp,
+    refunds,
+    reports,
+    webhooks,
+    webhooks_bp,
+)
 from peepopay.payments.forms import BalanceForm, ConnectForm, RefundForm
 from peepopay.payments.gateway import PaymentError
 from peepopay.payments.models import Payment, PaymentKind, PaymentStatus
@@ -56,10 +67,10 @@ def dashboard() -> Response:
         "payments/dashboard.html",
         "payments/_dashboard.html",
         tradie=tradie,
-        months=services.monthly_totals(db.session, tradie),
+        months=reports.monthly_totals(db.session, tradie),
         recent=recent,
         form=ConnectForm(),
-        fee_percent=services.fee_percent(),
+        fee_percent=reports.fee_percent(),
         stripe_dashboard_url=gateway.STRIPE_DASHBOARD_URL,
     )
     # "Connect Stripe" posts here and is redirected on to Stripe's onboarding, which the
@@ -81,7 +92,7 @@ def connect() -> ResponseReturnValue:
 def onboarding_return() -> ResponseReturnValue:
     """Where Stripe sends the tradie after onboarding: read the account's state now."""
     try:
-        services.refresh_account(db.session, current_user, utcnow())
+        onboarding.refresh_account(db.session, current_user, utcnow())
     except PaymentError as error:
         flash(error.message, "error")
         return redirect(url_for(".dashboard"), 303)
@@ -103,7 +114,7 @@ def onboarding_refresh() -> ResponseReturnValue:
 def connect_redirect() -> ResponseReturnValue:
     """On to a fresh Stripe onboarding link, or back to the money page saying why not."""
     try:
-        link = services.onboarding_link(db.session, current_user, utcnow())
+        link = onboarding.onboarding_link(db.session, current_user, utcnow())
     except PaymentError as error:
         flash(error.message, "error")
         return redirect(url_for(".dashboard"), 303)
@@ -115,7 +126,7 @@ def refresh_status() -> ResponseReturnValue:
     if not ConnectForm().validate_on_submit():
         abort(400)
     try:
-        services.refresh_account(db.session, current_user, utcnow())
+        onboarding.refresh_account(db.session, current_user, utcnow())
     except PaymentError as error:
         flash(error.message, "error")
     return redirect(url_for(".dashboard"), 303)
@@ -129,7 +140,7 @@ class Panel:
     """What the booking page's payment section shows and the forms it offers."""
 
     booking: Booking
-    ledger: services.Ledger
+    ledger: ledger.Ledger
     balance_form: BalanceForm
     refund_form: RefundForm
     message: str | None = None
@@ -153,7 +164,7 @@ def panel_for(booking: Booking, **overrides: Any) -> Panel:
         balance_form.final_amount.data = decimal_amount(booking.price_minor, booking.currency)
     return Panel(
         booking=booking,
-        ledger=services.ledger(db.session, booking.id),
+        ledger=ledger.ledger(db.session, booking.id),
         balance_form=balance_form,
         refund_form=overrides.pop("refund_form", None) or RefundForm(formdata=None),
         **overrides,
@@ -223,10 +234,10 @@ def charge_balance(booking_id: int) -> ResponseReturnValue:
         amount = form.minor("final_amount", booking.currency)
         if amount is not None:
             try:
-                payment = services.charge_balance(
+                payment = balances.charge_balance(
                     db.session, booking, current_user, amount, utcnow()
                 )
-            except services.PaymentProblem as problem:
+            except ledger.PaymentProblem as problem:
                 form.final_amount.errors.append(problem.message)
             except PaymentError as failure:
                 status, error = failure.status, failure.message
@@ -260,7 +271,7 @@ def refund(booking_id: int) -> ResponseReturnValue:
         amount = form.minor("refund_amount", booking.currency)
         if amount is not None:
             try:
-                services.refund(
+                refunds.refund(
                     db.session,
                     booking,
                     current_user,
@@ -268,7 +279,7 @@ def refund(booking_id: int) -> ResponseReturnValue:
                     form.refund_reason.data or "",
                     utcnow(),
                 )
-            except services.PaymentProblem as problem:
+            except ledger.PaymentProblem as problem:
                 form.refund_amount.errors.append(problem.message)
             except PaymentError as failure:
                 status, error = failure.status, failure.message
@@ -330,7 +341,7 @@ def demo_connect(slug: str) -> None:
     if tradie is None:
         click.echo(f"No tradie with slug {slug!r}; nothing to connect.")
         return
-    account = services.connect_demo(db.session, tradie, utcnow())
+    account = onboarding.connect_demo(db.session, tradie, utcnow())
     db.session.commit()
     click.echo(f"{tradie.business_name} takes demo deposits on emulator account {account}.")
 
@@ -349,14 +360,14 @@ def _booking_by_token(token: str) -> Booking:
 def balance(token: str) -> ResponseReturnValue:
     """The link in the customer's email: straight on to a live Checkout page for the balance."""
     booking = _booking_by_token(token)
-    book = services.ledger(db.session, booking.id)
+    book = ledger.ledger(db.session, booking.id)
     payment = book.balance
-    tradie = services.tradie_of(db.session, booking)
+    tradie = ledger.tradie_of(db.session, booking)
     if payment is None or payment.status != PaymentStatus.AWAITING or not tradie.payments_ready:
         paid = payment is not None and payment.status == PaymentStatus.SUCCEEDED
         return render_template("payments/pay.html", booking=booking, tradie=tradie, paid=paid)
     try:
-        url = services.open_checkout(booking, tradie, payment)
+        url = balances.open_checkout(booking, tradie, payment)
     except PaymentError as error:
         return render_template(
             "payments/pay.html", booking=booking, tradie=tradie, error=error.message
@@ -367,12 +378,12 @@ def balance(token: str) -> ResponseReturnValue:
 @pay_bp.get("/<token>/done")
 def balance_done(token: str) -> ResponseReturnValue:
     booking = _booking_by_token(token)
-    tradie = services.tradie_of(db.session, booking)
+    tradie = ledger.tradie_of(db.session, booking)
     paid = False
     checkout_id = request.args.get("session_id", "")
     if checkout_id:
         try:
-            paid = services.sync_checkout(db.session, booking, checkout_id, utcnow())
+            paid = balances.sync_checkout(db.session, booking, checkout_id, utcnow())
         except PaymentError as error:
             log.warning("could not read checkout session %s: %s", checkout_id, error)
     return render_template(

@@ -20,7 +20,7 @@ import stripe
 from peepopay.auth.models import Tradie
 from peepopay.booking.models import Booking
 from peepopay.db_setup import DbSession
-from peepopay.payments import gateway, services
+from peepopay.payments import balance, deposits, gateway, ledger, onboarding, refunds
 from peepopay.payments.models import Payment, PaymentKind, PaymentStatus, StripeEvent
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ def _account_tradie(session: DbSession, account: str | None) -> Tradie | None:
 
 def _locked_booking(session: DbSession, booking_id: int, account: str | None) -> Booking | None:
     """The booking, locked, if it belongs to the connected account the event came from."""
-    booking = services.lock_booking(session, booking_id)
+    booking = ledger.lock_booking(session, booking_id)
     if booking is None:
         return None
     tradie = session.get(Tradie, booking.tradie_id)
@@ -139,7 +139,7 @@ def _booking_id_of(
         return None
     return session.scalar(
         sa.select(Payment.booking_id)
-        .where(Payment.stripe_payment_intent_id == pi_id, Payment.kind.in_(services.CHARGE_KINDS))
+        .where(Payment.stripe_payment_intent_id == pi_id, Payment.kind.in_(ledger.CHARGE_KINDS))
         .limit(1)
     )
 
@@ -181,7 +181,7 @@ def _payment_for(session: DbSession, booking: Booking, pi: dict[str, Any]) -> Pa
 def _pi_target(session: DbSession, event: Event) -> tuple[Booking, Payment] | None:
     pi = _obj(event)
     metadata = pi.get("metadata") or {}
-    if metadata.get("kind") not in services.CHARGE_KINDS:
+    if metadata.get("kind") not in ledger.CHARGE_KINDS:
         return None
     booking_id = _booking_id_of(session, metadata, pi.get("id"))
     if booking_id is None:
@@ -203,8 +203,8 @@ def payment_intent_succeeded(session: DbSession, event: Event, now: datetime) ->
     booking, payment = target
     pi = _obj(event)
     if payment.kind == PaymentKind.DEPOSIT:
-        return services.deposit_succeeded(session, booking, payment, pi, now, actor="stripe")
-    return services.balance_succeeded(session, booking, payment, pi, now, actor="stripe")
+        return deposits.deposit_succeeded(session, booking, payment, pi, now, actor="stripe")
+    return balance.balance_succeeded(session, booking, payment, pi, now, actor="stripe")
 
 
 def payment_intent_failed(session: DbSession, event: Event, now: datetime) -> str:
@@ -214,8 +214,8 @@ def payment_intent_failed(session: DbSession, event: Event, now: datetime) -> st
     booking, payment = target
     pi = _obj(event)
     if payment.kind == PaymentKind.DEPOSIT:
-        return services.deposit_failed(session, booking, payment, pi, now)
-    return services.balance_failed(payment, pi)
+        return deposits.deposit_failed(session, booking, payment, pi, now)
+    return balance.balance_failed(payment, pi)
 
 
 def payment_intent_canceled(session: DbSession, event: Event, now: datetime) -> str:
@@ -224,12 +224,12 @@ def payment_intent_canceled(session: DbSession, event: Event, now: datetime) -> 
         return "ignored"
     _booking, payment = target
     if payment.kind == PaymentKind.DEPOSIT:
-        return services.deposit_canceled(payment)
+        return deposits.deposit_canceled(payment)
     return "unchanged"
 
 
 def _refund_booking(session: DbSession, event: Event, refund_obj: dict[str, Any]) -> Booking | None:
-    pi_id = services.stripe_id(refund_obj.get("payment_intent"))
+    pi_id = ledger.stripe_id(refund_obj.get("payment_intent"))
     booking_id = _booking_id_of(session, refund_obj.get("metadata"), pi_id)
     if booking_id is None:
         return None
@@ -241,13 +241,13 @@ def refund_changed(session: DbSession, event: Event, now: datetime) -> str:
     booking = _refund_booking(session, event, refund_obj)
     if booking is None:
         return "ignored"
-    return services.apply_refund(session, booking, refund_obj, now)
+    return refunds.apply_refund(session, booking, refund_obj, now)
 
 
 def charge_refunded(session: DbSession, event: Event, now: datetime) -> str:
     """A charge was refunded (perhaps in Stripe's dashboard): record each of its refunds."""
     charge = _obj(event)
-    pi_id = services.stripe_id(charge.get("payment_intent"))
+    pi_id = ledger.stripe_id(charge.get("payment_intent"))
     booking_id = _booking_id_of(session, charge.get("metadata"), pi_id)
     if booking_id is None:
         return "ignored"
@@ -255,7 +255,7 @@ def charge_refunded(session: DbSession, event: Event, now: datetime) -> str:
     if booking is None:
         return "ignored"
     results = [
-        services.apply_refund(session, booking, services.as_dict(refund_obj), now)
+        refunds.apply_refund(session, booking, ledger.as_dict(refund_obj), now)
         for refund_obj in gateway.list_refunds(event["account"], charge["id"])
     ]
     return "refund_recorded" if "refund_recorded" in results else "unchanged"
@@ -263,10 +263,10 @@ def charge_refunded(session: DbSession, event: Event, now: datetime) -> str:
 
 def dispute_created(session: DbSession, event: Event, now: datetime) -> str:
     dispute = _obj(event)
-    pi_id = services.stripe_id(dispute.get("payment_intent"))
+    pi_id = ledger.stripe_id(dispute.get("payment_intent"))
     booking_id = _booking_id_of(session, None, pi_id)
     if booking_id is None:
-        charge_id = services.stripe_id(dispute.get("charge"))
+        charge_id = ledger.stripe_id(dispute.get("charge"))
         booking_id = session.scalar(
             sa.select(Payment.booking_id).where(Payment.stripe_charge_id == charge_id).limit(1)
         )
@@ -275,7 +275,7 @@ def dispute_created(session: DbSession, event: Event, now: datetime) -> str:
     booking = _locked_booking(session, booking_id, event.get("account"))
     if booking is None:
         return "ignored"
-    return services.dispute_opened(session, booking, now)
+    return refunds.dispute_opened(session, booking, now)
 
 
 def account_updated(session: DbSession, event: Event, now: datetime) -> str:
@@ -283,7 +283,7 @@ def account_updated(session: DbSession, event: Event, now: datetime) -> str:
     tradie = _account_tradie(session, _obj(event).get("id") or event.get("account"))
     if tradie is None:
         return "ignored"
-    services.refresh_account(session, tradie, now)
+    onboarding.refresh_account(session, tradie, now)
     return "account_updated"
 
 
@@ -291,7 +291,7 @@ def account_deauthorized(session: DbSession, event: Event, now: datetime) -> str
     tradie = _account_tradie(session, event.get("account"))
     if tradie is None:
         return "ignored"
-    services.disconnect(session, tradie, now, actor="stripe")
+    onboarding.disconnect(session, tradie, now, actor="stripe")
     return "disconnected"
 
 

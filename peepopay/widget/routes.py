@@ -27,8 +27,8 @@ from peepopay.htmx import is_htmx, render
 from peepopay.inputs import parse_id, storable
 from peepopay.money import deposit_for
 from peepopay.net import client_key
+from peepopay.payments.deposits import DepositsUnavailable, sync_deposit
 from peepopay.payments.gateway import PaymentError
-from peepopay.payments.services import DepositsUnavailable, sync_deposit
 from peepopay.payments.widget import payment_view
 from peepopay.scheduling import services as scheduling
 from peepopay.scheduling.models import Service

@@ -1,0 +1,290 @@
+"""The booking lifecycle: the only code that changes a booking's status.
+
+    pending_payment ──confirm──> confirmed ──complete──> completed
+       │   │   └──expire──> expired ─────┐      └──cancel──> cancelled
+       │   └──fail──> payment_failed ────┴──confirm (if the time is still free)──> confirmed
+       └──cancel──> cancelled
+
+Every operation checks its step against `TRANSITIONS`, so a late or repeated event never moves
+a booking backwards, and this is the one place the database's overlap refusal becomes
+`SlotTaken`. What a step means for other areas (a refund, a message, the audit trail) is the
+explicit calls at the end of each operation, nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from peepopay import audit
+from peepopay.booking.models import Booking, Status
+from peepopay.db_setup import DbSession
+from peepopay.notifications import calendar, messages
+from peepopay.ops import metrics
+from peepopay.payments.refunds import refund_booking
+
+# Where each status may go. Monotonic: a step never lowers `RANK` (tests walk every pair).
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.PENDING_PAYMENT: frozenset(
+        {Status.CONFIRMED, Status.EXPIRED, Status.PAYMENT_FAILED, Status.CANCELLED}
+    ),
+    # A deposit that arrives after its hold lapsed, or on a retry after a decline.
+    Status.EXPIRED: frozenset({Status.CONFIRMED}),
+    Status.PAYMENT_FAILED: frozenset({Status.CONFIRMED}),
+    Status.CONFIRMED: frozenset({Status.COMPLETED, Status.CANCELLED}),
+    Status.COMPLETED: frozenset(),
+    Status.CANCELLED: frozenset(),
+}
+RANK: dict[Status, int] = {
+    Status.PENDING_PAYMENT: 0,
+    Status.PAYMENT_FAILED: 1,
+    Status.EXPIRED: 1,
+    Status.CONFIRMED: 2,
+    Status.COMPLETED: 3,
+    Status.CANCELLED: 3,
+}
+LABELS: dict[Status, str] = {
+    Status.PENDING_PAYMENT: "Awaiting deposit",
+    Status.CONFIRMED: "Confirmed",
+    Status.COMPLETED: "Completed",
+    Status.CANCELLED: "Cancelled",
+    Status.EXPIRED: "Expired",
+    Status.PAYMENT_FAILED: "Payment failed",
+}
+
+
+class SlotTaken(Exception):
+    """The time is no longer free; `next_free_slots` may offer the nearest ones that are."""
+
+    message = "Sorry, that time was just taken. Please choose another time."
+
+    def __init__(self, next_free_slots: Sequence[Any] = ()) -> None:
+        super().__init__(self.message)
+        self.next_free_slots = list(next_free_slots)
+
+
+class TransitionRefused(Exception):
+    """The booking's status does not allow the step; the message says why, in words."""
+
+
+def can_move(booking: Booking, new: Status) -> bool:
+    return new in TRANSITIONS[Status(booking.status)]
+
+
+def _step(booking: Booking, new: Status, verb: str) -> Status:
+    """Check the step and return the status being left."""
+    old = Status(booking.status)
+    if not can_move(booking, new):
+        raise TransitionRefused(f"This booking is {LABELS[old].lower()}; it can't be {verb}.")
+    return old
+
+
+@contextmanager
+def _overlap_is_slot_taken(session: DbSession) -> Iterator[None]:
+    """A savepoint for a write that may overlap another active booking: the database's refusal
+    becomes SlotTaken, and the transaction stays usable."""
+    try:
+        with session.begin_nested():
+            yield
+            session.flush()
+    except sa.exc.IntegrityError as error:
+        if "no_overlap" not in str(error.orig):
+            raise
+        raise SlotTaken() from None
+
+
+# --------------------------------------------------------------------------- holds
+
+
+def hold(session: DbSession, booking: Booking, *, actor: str) -> Booking:
+    """Add a new pending booking holding its time; SlotTaken when the time is not free."""
+    booking.status = Status.PENDING_PAYMENT
+    with _overlap_is_slot_taken(session):
+        session.add(booking)
+    metrics.bookings_created.inc()
+    audit.record(
+        session,
+        tradie_id=booking.tradie_id,
+        actor=actor,
+        action="booking.held",
+        entity=booking,
+        summary={
+            "service": booking.service_name,
+            "starts_at": booking.starts_at.isoformat(),
+            "deposit_minor": booking.deposit_minor,
+            "currency": booking.currency,
+        },
+    )
+    return booking
+
+
+def expire_stale(session: DbSession, now: datetime, tradie_id: int | None = None) -> int:
+    """Every pending booking whose hold has run out lets its time go; returns how many.
+
+    The first write of a booking transaction, so on SQLite it also takes the write lock."""
+    query = (
+        sa.update(Booking)
+        .where(Booking.status == Status.PENDING_PAYMENT, Booking.hold_expires_at <= now)
+        .values(status=Status.EXPIRED, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if tradie_id is not None:
+        query = query.where(Booking.tradie_id == tradie_id)
+    return int(session.execute(query).rowcount or 0)  # type: ignore[attr-defined]
+
+
+def release(session: DbSession, booking: Booking, now: datetime, *, actor: str) -> None:
+    """End a live hold early (the customer held another time instead)."""
+    _step(booking, Status.EXPIRED, "released")
+    booking.status = Status.EXPIRED
+    booking.hold_expires_at = booking.updated_at = now
+    audit.record(
+        session,
+        tradie_id=booking.tradie_id,
+        actor=actor,
+        action="booking.hold_replaced",
+        entity=booking,
+        summary={"starts_at": booking.starts_at.isoformat()},
+    )
+
+
+# --------------------------------------------------------------------------- payment outcomes
+
+
+def confirm(session: DbSession, booking: Booking, now: datetime, *, actor: str) -> str:
+    """The deposit is paid: confirm the booking once. A hold that lapsed or failed meanwhile is
+    confirmed only if its time is still free. Returns "confirmed", "taken" (the time went to
+    another booking: the caller refunds) or "unchanged" (confirmed before, or past that)."""
+    if not can_move(booking, Status.CONFIRMED):
+        return "unchanged"
+    try:
+        with _overlap_is_slot_taken(session):
+            booking.status = Status.CONFIRMED
+            booking.confirmed_at = now
+    except SlotTaken:
+        session.expire(booking)
+        return "taken"
+    audit.record(
+        session,
+        tradie_id=booking.tradie_id,
+        actor=actor,
+        action="booking.confirmed",
+        entity=booking,
+        summary={"deposit_minor": booking.deposit_minor},
+    )
+    messages.booking_confirmed(session, booking, now)
+    return "confirmed"
+
+
+def fail(session: DbSession, booking: Booking, payment: Any, now: datetime) -> bool:
+    """The deposit was declined: the hold lets its time go and the customer hears why.
+    False when the booking had moved on (a later success, an expiry) and nothing changed."""
+    if booking.status != Status.PENDING_PAYMENT:
+        return False
+    booking.status = Status.PAYMENT_FAILED
+    booking.updated_at = now
+    audit.record(
+        session,
+        tradie_id=booking.tradie_id,
+        actor="stripe",
+        action="booking.payment_failed",
+        entity=booking,
+        summary={"code": payment.failure_code},
+    )
+    messages.payment_failed(session, booking, payment, now)
+    return True
+
+
+# --------------------------------------------------------------------------- after the job
+
+
+def complete(
+    session: DbSession,
+    booking: Booking,
+    now: datetime,
+    *,
+    actor: str,
+    summary: dict[str, Any] | None = None,
+) -> None:
+    """The job is done (marked by the tradie, or the balance was paid)."""
+    old = _step(booking, Status.COMPLETED, "marked completed")
+    booking.status = Status.COMPLETED
+    booking.completed_at = booking.updated_at = now
+    audit.record(
+        session,
+        tradie_id=booking.tradie_id,
+        actor=actor,
+        action="booking.completed",
+        entity=booking,
+        summary={"from": old, **(summary or {})},
+    )
+
+
+def cancel(
+    session: DbSession,
+    booking: Booking,
+    now: datetime,
+    *,
+    by: str,
+    actor: str,
+    reason: str = "",
+    details: dict[str, Any] | None = None,
+) -> int:
+    """Cancel for the tradie (everything paid goes back) or the customer (the cancellation
+    policy's share); tell the other side. Returns the minor units refunded."""
+
+    old = _step(booking, Status.CANCELLED, "cancelled")
+    refunded = refund_booking(session, booking, now, by=by, reason=reason)
+    booking.status = Status.CANCELLED
+    booking.cancelled_at = booking.updated_at = now
+    session.flush()
+    summary = {"by": by, "from": old, "reason": reason, "refund_minor": refunded, **(details or {})}
+    audit.record(
+        session,
+        tradie_id=booking.tradie_id,
+        actor=actor,
+        action="booking.cancelled",
+        entity=booking,
+        summary=summary,
+    )
+    messages.booking_cancelled(session, booking, by, refunded, now)
+    return refunded
+
+
+def move(
+    session: DbSession,
+    booking: Booking,
+    starts_at: datetime,
+    ends_at: datetime,
+    now: datetime,
+    *,
+    actor: str,
+) -> None:
+    """Move a confirmed booking to another time; SlotTaken when that time is not free."""
+    if booking.status != Status.CONFIRMED:
+        raise TransitionRefused(
+            f"This booking is {LABELS[Status(booking.status)].lower()}; it can't be moved."
+        )
+    old_starts_at = booking.starts_at
+    with _overlap_is_slot_taken(session):
+        session.execute(
+            sa.update(Booking)
+            .where(Booking.id == booking.id)
+            .values(starts_at=starts_at, ends_at=ends_at, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    session.refresh(booking)
+    audit.record(
+        session,
+        tradie_id=booking.tradie_id,
+        actor=actor,
+        action=calendar.RESCHEDULED,
+        entity=booking,
+        summary={"from": old_starts_at.isoformat(), "to": booking.starts_at.isoformat()},
+    )
+    session.flush()
+    messages.booking_rescheduled(session, booking, old_starts_at, now)
