@@ -11,6 +11,7 @@ bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 # The navigation, in order; entries whose area is not installed yet are left out.
 NAV = [
     ("dashboard.overview", "Overview"),
+    ("dashboard.calendar", "Calendar"),
     ("dashboard.bookings", "Bookings"),
     ("dashboard.services", "Services"),
     ("dashboard.availability", "Availability"),
@@ -46,5 +47,6 @@ import peepopay.dashboard.models  # noqa: E402
 import peepopay.dashboard.routes  # noqa: E402
 import peepopay.dashboard.routes_availability  # noqa: E402
 import peepopay.dashboard.routes_bookings  # noqa: E402
+import peepopay.dashboard.routes_calendar  # noqa: E402
 import peepopay.dashboard.routes_services  # noqa: E402
 import peepopay.dashboard.routes_settings  # noqa: E402,F401

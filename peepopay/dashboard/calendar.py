@@ -1,0 +1,416 @@
+"""The dashboard calendar: a week or a day of jobs, live holds, blocked days and working hours.
+
+Each local day runs from its own midnight to the next one's (23, 24 or 25 hours), and every item
+is listed in local time order, so the page reads the same to a screen reader as it looks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from peepopay.auth.models import Tradie
+from peepopay.booking.models import Booking, Status
+from peepopay.db_setup import DbSession
+from peepopay.scheduling.models import AvailabilityRule, BlockedPeriod
+
+try:
+    from peepopay.booking.lifecycle import LABELS as _LABELS
+except ImportError:  # checkouts from before the lifecycle module keep the dashboard's labels
+    from peepopay.dashboard import bookings as _bookings
+
+    _LABELS = getattr(_bookings, "STATUS_LABELS", {})
+
+WEEK_RE = re.compile(r"(\d{4})-W(\d{2})")
+DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# Far-off dates are almost certainly typos, and years near 1 or 9999 overflow in conversion.
+YEARS = range(1970, 2200)
+# No job lasts longer than this, so the bookings query only scans the index from this far back.
+MAX_DURATION = timedelta(hours=24)
+SHOWN = (Status.CONFIRMED, Status.COMPLETED)
+_DAY = timedelta(days=1)
+
+
+LABELS: dict[str, str] = {str(status): label for status, label in _LABELS.items()}
+
+
+def status_label(status: str) -> str:
+    return LABELS.get(status, status.replace("_", " ").capitalize())
+
+
+# --- what the URL asks for ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """A week (its Monday) or a single day; anything unreadable falls back to today's week."""
+
+    mode: str  # "week" or "day"
+    first: date
+
+    @property
+    def days(self) -> int:
+        return 7 if self.mode == "week" else 1
+
+
+def parse(args: Mapping[str, str], today: date) -> Wanted:
+    """`?day=YYYY-MM-DD` or `?week=YYYY-Www`; bad or out-of-range values mean this week."""
+    day_text = args.get("day", "").strip()
+    if DAY_RE.fullmatch(day_text):
+        try:
+            day = date.fromisoformat(day_text)
+        except ValueError:
+            pass
+        else:
+            if day.year in YEARS:
+                return Wanted("day", day)
+    week_text = args.get("week", "").strip()
+    if match := WEEK_RE.fullmatch(week_text):
+        year, week = int(match.group(1)), int(match.group(2))
+        try:
+            monday = date.fromisocalendar(year, week, 1)
+        except ValueError:
+            pass
+        else:
+            if year in YEARS:
+                return Wanted("week", monday)
+    return Wanted("week", monday_of(today))
+
+
+def monday_of(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def iso_week(day: date) -> str:
+    """2026-12-03 -> "2026-W49" (the ISO year, which differs from the calendar year near 1 Jan)."""
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+# --- time as people read it --------------------------------------------------------------------
+
+
+def _meridiem(moment: datetime) -> str:
+    return "am" if moment.hour < 12 else "pm"
+
+
+def clock(moment: datetime, zone: bool = False) -> str:
+    """ "9:00 am", with the zone's abbreviation ("9:00 am NZDT") on days the clocks change."""
+    text = f"{moment.hour % 12 or 12}:{moment.minute:02d} {_meridiem(moment)}"
+    return f"{text} {moment.tzname()}" if zone else text
+
+
+def span(start: datetime, end: datetime, zone: bool = False, day: date | None = None) -> str:
+    """ "9:00–10:00 am", "11:00 am – 12:30 pm"; an end on another day names that day."""
+    same_day = day is None or (start.date() == day and end.date() == day)
+    if _meridiem(start) == _meridiem(end) and same_day and start.tzname() == end.tzname():
+        return f"{clock(start)[:-3]}–{clock(end, zone)}"
+    first, last = clock(start, zone), clock(end, zone)
+    if day is not None and start.date() != day:
+        first += f" {start:%a}"
+    if day is not None and end.date() != day:
+        last += f" {end:%a}"
+    return f"{first} – {last}"
+
+
+def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """UTC [start, end) of a local day: midnight to the next midnight, whatever lies between."""
+    start = datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+    end = datetime.combine(day + _DAY, time(0), tzinfo=tz).astimezone(UTC)
+    return start, end
+
+
+def clock_change(start: datetime, end: datetime, tz: ZoneInfo) -> str:
+    """A sentence about the day's clock change (daylight saving), or "" on an ordinary day."""
+    before = start.astimezone(tz).utcoffset()
+    after = end.astimezone(tz).utcoffset()
+    if before is None or after is None or before == after:
+        return ""
+    # Transitions fall on quarter hours; find the first quarter hour with the new offset.
+    moment = start
+    while moment < end and moment.astimezone(tz).utcoffset() == before:
+        moment += timedelta(minutes=15)
+    old_wall = (moment + before).replace(tzinfo=None)
+    new_wall = (moment + after).replace(tzinfo=None)
+    shift = after - before
+    amount = _hours_text(abs(shift))
+    hours = round((end - start) / timedelta(hours=1), 2)
+    length = f"{hours:g}-hour day"
+    old_text, new_text = clock(old_wall), clock(new_wall)
+    direction = "forward" if shift > timedelta(0) else "back"
+    return (
+        f"Clocks go {direction} {amount} at {old_text} (to {new_text}, "
+        f"{moment.astimezone(tz).tzname()}): a {length}."
+    )
+
+
+def _hours_text(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes == 60:
+        return "an hour"
+    if minutes % 60 == 0:
+        return f"{minutes // 60} hours"
+    return f"{minutes} minutes"
+
+
+def _utc(naive_local: datetime, tz: ZoneInfo) -> datetime:
+    """A wall-clock time as an instant: the first of a repeated time, the shifted one in a gap."""
+    return naive_local.replace(tzinfo=tz, fold=0).astimezone(UTC)
+
+
+def round_up(moment: datetime, tz: ZoneInfo, minutes: int) -> datetime:
+    """The next local wall-clock multiple of `minutes` at or after `moment` (never before it)."""
+    local = moment.astimezone(tz).replace(tzinfo=None)
+    midnight = datetime.combine(local.date(), time(0))
+    step = timedelta(minutes=max(minutes, 1))
+    steps = -(-(local - midnight) // step)
+    return max(moment, _utc(midnight + steps * step, tz))
+
+
+# --- the view ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Item:
+    """One line of a day: a job, a live hold, or a free stretch of working time."""
+
+    kind: str  # "job", "hold" or "free"
+    starts_at: datetime
+    ends_at: datetime
+    when: str
+    booking: Booking | None = None
+    label: str = ""
+    note: str = ""
+    start_param: str = ""  # the local start, ISO 8601 with offset, for "Add booking here"
+
+
+@dataclass
+class Day:
+    date: date
+    starts_at: datetime
+    ends_at: datetime
+    hours: list[str] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)
+    items: list[Item] = field(default_factory=list)
+    change: str = ""
+    is_today: bool = False
+    focus: bool = False
+
+    @property
+    def jobs(self) -> int:
+        return sum(1 for item in self.items if item.kind != "free")
+
+
+@dataclass
+class CalendarView:
+    mode: str
+    days: list[Day]
+    strip: list[date]
+    focus: date
+    today: date
+    zone_name: str
+    zone_abbr: str
+    week: str
+    prev: dict[str, str]
+    next: dict[str, str]
+    current: dict[str, str]
+
+    @property
+    def title(self) -> str:
+        if self.mode == "day":
+            return f"{self.focus:%A %-d %B %Y}"
+        first, last = self.strip[0], self.strip[-1]
+        start = f"{first:%-d %b}" if first.year == last.year else f"{first:%-d %b %Y}"
+        return f"Week {self.week.rpartition('W')[2].lstrip('0')}: {start} – {last:%-d %b %Y}"
+
+
+def build(
+    session: DbSession, tradie: Tradie, wanted: Wanted, now: datetime, interval_minutes: int = 30
+) -> CalendarView:
+    """The days `wanted` asks for, from three queries scoped to `tradie`."""
+    tz = ZoneInfo(tradie.timezone)
+    today = now.astimezone(tz).date()
+    dates = [wanted.first + timedelta(days=n) for n in range(wanted.days)]
+    range_start = day_bounds(dates[0], tz)[0]
+    range_end = day_bounds(dates[-1], tz)[1]
+    bookings = list(
+        session.scalars(
+            sa.select(Booking)
+            .where(
+                Booking.tradie_id == tradie.id,
+                Booking.starts_at < range_end,
+                Booking.starts_at >= range_start - MAX_DURATION,
+                Booking.ends_at > range_start,
+                sa.or_(
+                    Booking.status.in_(SHOWN),
+                    sa.and_(
+                        Booking.status == Status.PENDING_PAYMENT, Booking.hold_expires_at > now
+                    ),
+                ),
+            )
+            .order_by(Booking.starts_at, Booking.id)
+        )
+    )
+    blocked = [
+        (first, last, reason)
+        for first, last, reason in session.execute(
+            sa.select(BlockedPeriod.start_date, BlockedPeriod.end_date, BlockedPeriod.reason)
+            .where(
+                BlockedPeriod.tradie_id == tradie.id,
+                BlockedPeriod.start_date <= dates[-1],
+                BlockedPeriod.end_date >= dates[0],
+            )
+            .order_by(BlockedPeriod.start_date, BlockedPeriod.id)
+        )
+    ]
+    rules = session.execute(
+        sa.select(
+            AvailabilityRule.weekday, AvailabilityRule.start_local, AvailabilityRule.end_local
+        )
+        .where(AvailabilityRule.tradie_id == tradie.id)
+        .order_by(AvailabilityRule.weekday, AvailabilityRule.start_local)
+    ).all()
+    weekly = [(weekday, start, end) for weekday, start, end in rules]
+    monday = monday_of(wanted.first)
+    strip = [monday + timedelta(days=n) for n in range(7)]
+    # What a phone shows of the week: today if it is in it, else the Monday.
+    focus = today if today in strip else monday
+    if wanted.mode == "day":
+        focus = wanted.first
+    days = [
+        _day(d, tz, now, today, bookings, blocked, weekly, interval_minutes, focus) for d in dates
+    ]
+    if wanted.mode == "day":
+        prev = {"day": (focus - _DAY).isoformat()}
+        following = {"day": (focus + _DAY).isoformat()}
+        current = {"day": today.isoformat()}
+    else:
+        prev = {"week": iso_week(monday - timedelta(days=7))}
+        following = {"week": iso_week(monday + timedelta(days=7))}
+        current = {}
+    return CalendarView(
+        mode=wanted.mode,
+        days=days,
+        strip=strip,
+        focus=focus,
+        today=today,
+        zone_name=tradie.timezone,
+        zone_abbr=now.astimezone(tz).tzname() or "",
+        week=iso_week(monday),
+        prev=prev,
+        next=following,
+        current=current,
+    )
+
+
+def _day(
+    day: date,
+    tz: ZoneInfo,
+    now: datetime,
+    today: date,
+    bookings: Sequence[Booking],
+    blocked: Sequence[tuple[date, date, str]],
+    weekly: Sequence[tuple[int, time, time]],
+    interval_minutes: int,
+    focus: date,
+) -> Day:
+    start, end = day_bounds(day, tz)
+    change = clock_change(start, end, tz)
+    zoned = bool(change)
+    result = Day(day, start, end, change=change, is_today=day == today, focus=day == focus)
+    result.blocked = [reason for first, last, reason in blocked if first <= day <= last]
+
+    working: list[tuple[datetime, datetime]] = []
+    for weekday, rule_start, rule_end in weekly:
+        for offset in (-1, 0):  # yesterday's overnight hours run into today
+            origin = day + timedelta(days=offset)
+            if origin.weekday() != weekday:
+                continue
+            local_start = datetime.combine(origin, rule_start)
+            local_end = datetime.combine(origin, rule_end)
+            overnight = local_end <= local_start
+            if overnight:
+                local_end += _DAY
+            elif offset:
+                continue
+            begins, ends = _utc(local_start, tz), _utc(local_end, tz)
+            if ends <= start or begins >= end:
+                continue
+            working.append((max(begins, start), min(ends, end)))
+            shown_start = begins.astimezone(tz)
+            shown_end = ends.astimezone(tz)
+            if offset:
+                result.hours.append(f"until {clock(shown_end, zoned)} (from {origin:%a})")
+            else:
+                result.hours.append(span(shown_start, shown_end, zoned, day))
+
+    busy: list[tuple[datetime, datetime]] = []
+    for booking in bookings:
+        if booking.ends_at <= start or booking.starts_at >= end:
+            continue
+        busy.append((booking.starts_at, booking.ends_at))
+        hold = booking.status == Status.PENDING_PAYMENT
+        note = ""
+        if hold and booking.hold_expires_at is not None:
+            note = f"held until {clock(booking.hold_expires_at.astimezone(tz))}"
+        result.items.append(
+            Item(
+                kind="hold" if hold else "job",
+                starts_at=booking.starts_at,
+                ends_at=booking.ends_at,
+                when=span(
+                    booking.starts_at.astimezone(tz), booking.ends_at.astimezone(tz), zoned, day
+                ),
+                booking=booking,
+                label=status_label(booking.status),
+                note=note,
+            )
+        )
+
+    if not result.blocked:
+        earliest = round_up(now, tz, interval_minutes)
+        for gap_start, gap_end in _free(working, busy):
+            gap_start = max(gap_start, earliest)
+            if gap_end - gap_start < timedelta(minutes=interval_minutes):
+                continue
+            local_start = gap_start.astimezone(tz)
+            result.items.append(
+                Item(
+                    kind="free",
+                    starts_at=gap_start,
+                    ends_at=gap_end,
+                    when=span(local_start, gap_end.astimezone(tz), zoned, day),
+                    start_param=local_start.isoformat(timespec="minutes"),
+                )
+            )
+    result.items.sort(key=lambda item: (item.starts_at, item.kind == "free"))
+    return result
+
+
+def _free(
+    working: Sequence[tuple[datetime, datetime]], busy: Sequence[tuple[datetime, datetime]]
+) -> list[tuple[datetime, datetime]]:
+    """Working time not taken by any booking, as merged UTC ranges in order."""
+    merged: list[tuple[datetime, datetime]] = []
+    for begins, ends in sorted(working):
+        if merged and begins <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], ends))
+        else:
+            merged.append((begins, ends))
+    free = []
+    for begins, ends in merged:
+        cursor = begins
+        for taken_start, taken_end in sorted(busy):
+            if taken_end <= cursor or taken_start >= ends:
+                continue
+            if taken_start > cursor:
+                free.append((cursor, taken_start))
+            cursor = max(cursor, taken_end)
+        if cursor < ends:
+            free.append((cursor, ends))
+    return free
