@@ -32,7 +32,7 @@ def reconcile_deposits(session: DbSession, now: datetime) -> None:
     if last is not None and timedelta(0) <= now - last < RECONCILE_EVERY:
         return
     _last_reconcile = now
-    from peepopay.payments.deposits import reconcile_pending_deposits
+    from peepopay.booking.payment_outcomes import reconcile_pending_deposits
 
     try:
         reconcile_pending_deposits(session, now)

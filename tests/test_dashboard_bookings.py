@@ -279,7 +279,7 @@ def test_cancel_refunds_everything_paid_through_the_lifecycle(app, dash, add_boo
         seen.append((booking.id, booking.status, by, reason))
         return 5000
 
-    monkeypatch.setattr(lifecycle, "refund_booking", refund)
+    monkeypatch.setattr(lifecycle, "_cancellation_refund", refund)
     booking_id = add_booking()
     response = dash.post(f"/dashboard/bookings/{booking_id}/cancel", {"reason": " Rained out "})
     assert response.status_code == 303

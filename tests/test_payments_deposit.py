@@ -131,8 +131,8 @@ def test_failed_authentication_leaves_the_booking_unpaid(
 def test_confirmation_step_confirms_before_the_webhook(
     app: Flask, stripe_live: Any, tradie: int
 ) -> None:
+    from peepopay.booking import payment_outcomes
     from peepopay.models import Booking
-    from peepopay.payments import deposits
 
     stripe_live.control("config", {"hold_events": True})
     held = hold(app, tradie)
@@ -140,7 +140,7 @@ def test_confirmation_step_confirms_before_the_webhook(
     with app.app_context():
         row = db.session.get(Booking, held.booking_id)
         assert row is not None and row.status == Status.PENDING_PAYMENT
-        assert deposits.sync_deposit(db.session, row, utcnow()) == "succeeded"
+        assert payment_outcomes.sync_deposit(db.session, row, utcnow()) == "succeeded"
         db.session.commit()
         db.session.remove()
     assert booking(app, held.booking_id).status == Status.CONFIRMED

@@ -37,7 +37,7 @@ def tradie(app: Flask, stripe_live: Any) -> int:
 
 
 def reconcile(app: Flask, now: datetime) -> Counter[str]:
-    from peepopay.payments.deposits import reconcile_pending_deposits
+    from peepopay.booking.payment_outcomes import reconcile_pending_deposits
 
     with app.app_context():
         try:
@@ -173,12 +173,12 @@ def test_the_sweep_reconciles_at_most_once_a_minute(
     app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from peepopay import tasks
-    from peepopay.payments import deposits
+    from peepopay.booking import payment_outcomes
 
     calls: list[datetime] = []
     monkeypatch.setattr(tasks, "_last_reconcile", None)
     monkeypatch.setattr(
-        deposits, "reconcile_pending_deposits", lambda session, now: calls.append(now)
+        payment_outcomes, "reconcile_pending_deposits", lambda session, now: calls.append(now)
     )
     start = utcnow()
     with app.app_context():
@@ -194,13 +194,13 @@ def test_a_failing_reconciliation_does_not_break_the_sweep(
     app: Flask, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     from peepopay import tasks
-    from peepopay.payments import deposits
+    from peepopay.booking import payment_outcomes
 
     def broken(session: Any, now: datetime) -> None:
         raise RuntimeError("database went away")
 
     monkeypatch.setattr(tasks, "_last_reconcile", None)
-    monkeypatch.setattr(deposits, "reconcile_pending_deposits", broken)
+    monkeypatch.setattr(payment_outcomes, "reconcile_pending_deposits", broken)
     with app.app_context():
         tasks.periodic_duties(db.session, utcnow())  # no exception
         db.session.remove()

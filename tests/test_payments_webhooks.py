@@ -270,7 +270,7 @@ def test_an_event_that_failed_is_applied_when_stripe_sends_it_again(
 ) -> None:
     """The first delivery fails inside its handler; nothing of it may stay committed, so the
     retry with the same id is applied, not answered "duplicate"."""
-    from peepopay.payments import deposits
+    from peepopay.booking import payment_outcomes
     from peepopay.payments.gateway import PaymentError
 
     held = hold(app, tradie)
@@ -284,7 +284,7 @@ def test_an_event_that_failed_is_applied_when_stripe_sends_it_again(
         "metadata": {"booking_id": str(held.booking_id), "kind": "deposit"},
     }
     payload = event_payload("payment_intent.succeeded", pi, account=account)
-    real = deposits.deposit_succeeded
+    real = payment_outcomes.deposit_succeeded
 
     def fails(*args: Any, **kwargs: Any) -> str:
         real(*args, **kwargs)  # its writes happen, then the handler fails
@@ -292,14 +292,14 @@ def test_an_event_that_failed_is_applied_when_stripe_sends_it_again(
             raise PaymentError(503, "Stripe is not answering.")
         raise RuntimeError("handler bug")
 
-    monkeypatch.setattr(deposits, "deposit_succeeded", fails)
+    monkeypatch.setattr(payment_outcomes, "deposit_succeeded", fails)
     app.config["PROPAGATE_EXCEPTIONS"] = False  # answer 500 as production does
     first = post(client, "/webhooks/stripe/connect", payload, signed(payload, CONNECT))
     assert first.status_code == (503 if failure == "stripe_away" else 500)
     assert json.loads(payload)["id"] not in stored_events(app)
     assert booking(app, held.booking_id).status == Status.PENDING_PAYMENT
 
-    monkeypatch.setattr(deposits, "deposit_succeeded", real)
+    monkeypatch.setattr(payment_outcomes, "deposit_succeeded", real)
     again = post(client, "/webhooks/stripe/connect", payload, signed(payload, CONNECT))
     assert again.status_code == 200 and again.get_json()["result"] == "confirmed"
     assert booking(app, held.booking_id).status == Status.CONFIRMED

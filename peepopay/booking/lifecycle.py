@@ -22,10 +22,12 @@ import sqlalchemy as sa
 
 from peepopay import audit
 from peepopay.booking.models import Booking, Status
+from peepopay.booking.policy import customer_refund_minor
 from peepopay.db_setup import DbSession
 from peepopay.notifications import calendar, messages
 from peepopay.ops import metrics
-from peepopay.payments.refunds import refund_booking
+from peepopay.payments.ledger import ledger, lock_booking, tradie_of
+from peepopay.payments.refunds import PURPOSE_CANCELLATION, refund_charges
 
 # Where each status may go. Monotonic: a step never lowers `RANK` (tests walk every pair).
 TRANSITIONS: dict[Status, frozenset[Status]] = {
@@ -238,7 +240,7 @@ def cancel(
     policy's share); tell the other side. Returns the minor units refunded."""
 
     old = _step(booking, Status.CANCELLED, "cancelled")
-    refunded = refund_booking(session, booking, now, by=by, reason=reason)
+    refunded = _cancellation_refund(session, booking, now, by=by, reason=reason)
     booking.status = Status.CANCELLED
     booking.cancelled_at = booking.updated_at = now
     session.flush()
@@ -253,6 +255,35 @@ def cancel(
     )
     messages.booking_cancelled(session, booking, by, refunded, now)
     return refunded
+
+
+def _cancellation_refund(
+    session: DbSession, booking: Booking, now: datetime, *, by: str, reason: str
+) -> int:
+    """What a cancellation gives back, refunded now: everything when the tradie cancels, the
+    cancellation policy's share when the customer does. Returns the refunded minor units."""
+    tradie = tradie_of(session, booking)
+    locked = lock_booking(session, booking.id)
+    assert locked is not None
+    book = ledger(session, locked.id)
+    amount = book.refundable_minor
+    if by == "customer":
+        window = tradie.cancellation_window_hours
+        amount = min(customer_refund_minor(locked, amount, now, window), amount)
+    if amount <= 0 or tradie.stripe_account_id is None:
+        return 0
+    default = "Cancelled by the customer" if by == "customer" else "Cancelled by the business"
+    refund_charges(
+        session,
+        locked,
+        tradie,
+        book,
+        amount,
+        reason=reason or default,
+        purpose=PURPOSE_CANCELLATION,
+        now=now,
+    )
+    return amount
 
 
 def move(

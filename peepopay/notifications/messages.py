@@ -19,7 +19,6 @@ from peepopay.booking.models import Booking, Status
 from peepopay.db_setup import DbSession
 from peepopay.notifications import calendar, links, outbox, sms
 from peepopay.notifications.models import OutboxMessage, OutboxStatus
-from peepopay.payments.ledger import ledger
 from peepopay.payments.models import Payment
 
 # Kinds whose recipient is the tradie: a failure of one of these is not reported to the tradie
@@ -70,15 +69,9 @@ def context(session: DbSession, tradie: Tradie, booking: Booking, **extra: Any) 
         "booking_url": links.booking_url(booking),
         "widget_url": links.widget_url(tradie),
         "dashboard_url": links.dashboard_booking_url(booking),
-        "paid_minor": paid_minor(session, booking),
         "window_hours": tradie.cancellation_window_hours,
         **extra,
     }
-
-
-def paid_minor(session: DbSession, booking: Booking) -> int:
-    """Money received for the booking less refunds, from the payment records."""
-    return ledger(session, booking.id).net_minor
 
 
 @dataclass(frozen=True)

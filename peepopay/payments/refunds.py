@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from peepopay import audit
 from peepopay.auth.models import Tradie
 from peepopay.booking.models import Booking
-from peepopay.booking.policy import customer_refund_minor
 from peepopay.db_setup import DbSession
 from peepopay.notifications import messages
 from peepopay.payments import gateway
@@ -76,43 +75,6 @@ def refund(
         summary={"amount_minor": amount_minor, "reason": reason},
     )
     return rows
-
-
-def refund_booking(
-    session: DbSession, booking: Booking, now: datetime, *, by: str, reason: str = ""
-) -> int:
-    """What a cancellation gives back, refunded now: everything when the tradie cancels, the
-    cancellation policy's share when the customer does. Returns the refunded minor units.
-
-    The caller changes the booking's status and sends `booking_cancelled` with this amount."""
-    tradie = tradie_of(session, booking)
-    locked = lock_booking(session, booking.id)
-    assert locked is not None
-    book = ledger(session, locked.id)
-    available = book.refundable_minor
-    if by == "customer":
-        amount = min(
-            customer_refund_minor(locked, available, now, tradie.cancellation_window_hours),
-            available,
-        )
-    else:
-        amount = available
-    if amount <= 0 or tradie.stripe_account_id is None:
-        return 0
-    default_reason = (
-        "Cancelled by the customer" if by == "customer" else "Cancelled by the business"
-    )
-    refund_charges(
-        session,
-        locked,
-        tradie,
-        book,
-        amount,
-        reason=reason or default_reason,
-        purpose=PURPOSE_CANCELLATION,
-        now=now,
-    )
-    return amount
 
 
 def refund_charges(

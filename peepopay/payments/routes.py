@@ -24,6 +24,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from peepopay.auth.models import Tradie
+from peepopay.booking import payment_outcomes, stripe_events
 from peepopay.booking.models import Booking, Status
 from peepopay.clock import utcnow
 from peepopay.dashboard.bookings import decimal_amount
@@ -234,7 +235,7 @@ def charge_balance(booking_id: int) -> ResponseReturnValue:
         amount = form.minor("final_amount", booking.currency)
         if amount is not None:
             try:
-                payment = balances.charge_balance(
+                payment = payment_outcomes.charge_balance(
                     db.session, booking, current_user, amount, utcnow()
                 )
             except ledger.PaymentProblem as problem:
@@ -308,7 +309,7 @@ def _receive(secret_name: str) -> ResponseReturnValue:
         return jsonify(error=str(malformed)), 400
     event_type = event["type"]
     try:
-        result = webhooks.handle(db.session, event, payload.decode(), utcnow())
+        result = stripe_events.handle(db.session, event, payload.decode(), utcnow())
     except PaymentError as error:
         # Stripe is briefly unreachable from here: fail so Stripe delivers the event again.
         metrics.webhook_events.labels(type=event_type, result="retry").inc()
@@ -383,7 +384,7 @@ def balance_done(token: str) -> ResponseReturnValue:
     checkout_id = request.args.get("session_id", "")
     if checkout_id:
         try:
-            paid = balances.sync_checkout(db.session, booking, checkout_id, utcnow())
+            paid = payment_outcomes.sync_checkout(db.session, booking, checkout_id, utcnow())
         except PaymentError as error:
             log.warning("could not read checkout session %s: %s", checkout_id, error)
     return render_template(

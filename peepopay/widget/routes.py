@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException
 from peepopay.auth.models import Tradie
 from peepopay.booking import services as bookings
 from peepopay.booking.models import Booking, Status
+from peepopay.booking.payment_outcomes import sync_deposit
 from peepopay.clock import utcnow
 from peepopay.dashboard.services import record_widget_view
 from peepopay.extensions import db
@@ -27,7 +28,7 @@ from peepopay.htmx import is_htmx, render
 from peepopay.inputs import parse_id, storable
 from peepopay.money import deposit_for
 from peepopay.net import client_key
-from peepopay.payments.deposits import DepositsUnavailable, sync_deposit
+from peepopay.payments.deposits import DepositsUnavailable
 from peepopay.payments.gateway import PaymentError
 from peepopay.payments.widget import payment_view
 from peepopay.scheduling import services as scheduling

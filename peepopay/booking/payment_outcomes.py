@@ -1,0 +1,382 @@
+"""What payments mean for bookings: a paid deposit confirms (or, when the time is gone, is
+refunded), a declined one lets the time go, a paid balance completes the job.
+
+The outcomes arrive from Stripe's webhooks, from the customer's browser coming back, and from
+the worker's reconciliation; each path applies the same function, so whichever comes first
+wins and the rest change nothing. Money records and Stripe calls are the payments area's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from peepopay import audit
+from peepopay.auth.models import Tradie
+from peepopay.booking import lifecycle
+from peepopay.booking.models import Booking, Status
+from peepopay.db_setup import DbSession
+from peepopay.money import application_fee
+from peepopay.notifications import messages
+from peepopay.ops import metrics
+from peepopay.payments import gateway
+from peepopay.payments.balance import balance_metadata, send_payment_link
+from peepopay.payments.gateway import PaymentError
+from peepopay.payments.ledger import (
+    PaymentProblem,
+    as_dict,
+    deposit_payment,
+    fee_bps,
+    ledger,
+    lock_booking,
+    minimum_charge,
+    record_charge,
+    record_failure,
+    stripe_id,
+    tradie_of,
+)
+from peepopay.payments.models import Payment, PaymentKind, PaymentStatus
+from peepopay.payments.refunds import PURPOSE_LATE, refund_charges
+
+log = logging.getLogger(__name__)
+
+
+def sync_deposit(session: DbSession, booking: Booking, now: datetime) -> str:
+    """The customer's browser says the deposit went through: ask Stripe and apply the same
+    effect the webhook applies, so the confirmation shows before the webhook lands.
+
+    Returns the PaymentIntent's status ("none" when there is nothing to ask about)."""
+    payment = deposit_payment(session, booking.id)
+    tradie = tradie_of(session, booking)
+    if payment is None or not payment.stripe_payment_intent_id or not tradie.stripe_account_id:
+        return "none"
+    if payment.status == PaymentStatus.SUCCEEDED:
+        return "succeeded"
+    pi = as_dict(
+        gateway.retrieve_payment_intent(tradie.stripe_account_id, payment.stripe_payment_intent_id)
+    )
+    if pi["status"] == "succeeded":
+        locked = lock_booking(session, booking.id)
+        assert locked is not None
+        session.refresh(payment)
+        deposit_succeeded(session, locked, payment, pi, now, actor="customer")
+    return str(pi["status"])
+
+
+RECONCILE_MAX_AGE = timedelta(days=2)
+
+
+def reconcile_pending_deposits(
+    session: DbSession,
+    now: datetime,
+    older_than: timedelta = timedelta(minutes=5),
+    limit: int = 50,
+) -> Counter[str]:
+    """Deposits whose webhook never came: ask Stripe about every deposit still pending (or
+    declined, in case a retry then succeeded) made between `older_than` and two days ago, and
+    apply what the webhook would have applied, with the same functions.
+
+    A batch job for the worker's sweep, so it commits each payment on its own: a Stripe error
+    or a bad row is logged and skipped, never stopping the others. The rows checked least
+    recently go first (checking touches `updated_at`), so many abandoned deposits can't starve
+    the rest. Returns how many payments had each outcome."""
+    outcomes: Counter[str] = Counter()
+    ids = list(
+        session.scalars(
+            sa.select(Payment.id)
+            .where(
+                Payment.kind == PaymentKind.DEPOSIT,
+                Payment.status.in_((PaymentStatus.PENDING, PaymentStatus.FAILED)),
+                Payment.stripe_payment_intent_id.is_not(None),
+                Payment.created_at <= now - older_than,
+                Payment.created_at >= now - RECONCILE_MAX_AGE,
+            )
+            .order_by(Payment.updated_at, Payment.id)
+            .limit(limit)
+        )
+    )
+    if not ids:
+        return outcomes
+    session.execute(
+        sa.update(Payment)
+        .where(Payment.id.in_(ids))
+        .values(updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    for payment_id in ids:
+        try:
+            outcome = _reconcile_deposit(session, payment_id, now)
+            session.commit()
+        except PaymentError as error:
+            session.rollback()
+            log.warning("reconciling payment %s: Stripe said %s", payment_id, error.message)
+            outcome = "stripe_error"
+        except Exception:
+            session.rollback()
+            log.exception("reconciling payment %s failed", payment_id)
+            outcome = "error"
+        outcomes[outcome] += 1
+    if outcomes.keys() - {"unchanged"}:
+        log.info("deposit reconciliation: %s", dict(outcomes))
+    return outcomes
+
+
+def _reconcile_deposit(session: DbSession, payment_id: int, now: datetime) -> str:
+    payment = session.get(Payment, payment_id)
+    if payment is None or payment.stripe_payment_intent_id is None:
+        return "unchanged"
+    booking = session.get(Booking, payment.booking_id)
+    tradie = session.get(Tradie, payment.tradie_id)
+    if booking is None or tradie is None or tradie.stripe_account_id is None:
+        return "unchanged"
+    # Ask Stripe before taking the booking's lock, as `sync_deposit` does.
+    pi = as_dict(
+        gateway.retrieve_payment_intent(tradie.stripe_account_id, payment.stripe_payment_intent_id)
+    )
+    status = pi["status"]
+    failed = status == "requires_payment_method" and pi.get("last_payment_error")
+    if status not in ("succeeded", "canceled") and not failed:
+        return "unchanged"  # still with the customer, or processing
+    locked = lock_booking(session, booking.id)
+    assert locked is not None
+    session.refresh(payment)  # a webhook may have applied it meanwhile
+    if status == "succeeded":
+        return deposit_succeeded(session, locked, payment, pi, now, actor="stripe")
+    if status == "canceled":
+        return deposit_canceled(payment)
+    if payment.status != PaymentStatus.PENDING:
+        return "unchanged"  # its decline was already applied
+    return deposit_failed(session, locked, payment, pi, now)
+
+
+def deposit_succeeded(
+    session: DbSession,
+    booking: Booking,
+    payment: Payment,
+    pi: dict[str, Any],
+    now: datetime,
+    *,
+    actor: str,
+) -> str:
+    """The deposit was paid: confirm the booking once; a deposit the booking can no longer use
+    (its time was taken, or it was cancelled meanwhile) is refunded in full."""
+    if payment.status != PaymentStatus.SUCCEEDED:
+        payment.status = PaymentStatus.SUCCEEDED
+        record_charge(payment, pi)
+        metrics.deposits.labels(outcome="paid").inc()
+    outcome = lifecycle.confirm(session, booking, now, actor=actor)
+    if outcome == "taken" or booking.status == Status.CANCELLED:
+        return _refund_unusable_deposit(session, booking, now)
+    return outcome
+
+
+def _refund_unusable_deposit(session: DbSession, booking: Booking, now: datetime) -> str:
+    book = ledger(session, booking.id)
+    if book.refundable_minor <= 0:
+        return "unchanged"
+    refund_charges(
+        session,
+        booking,
+        tradie_of(session, booking),
+        book,
+        book.refundable_minor,
+        reason="The time was no longer available when the deposit arrived.",
+        purpose=PURPOSE_LATE,
+        now=now,
+    )
+    audit.record(
+        session,
+        tradie_id=booking.tradie_id,
+        actor="system",
+        action="payment.late_deposit_refunded",
+        entity=booking,
+        summary={"refund_minor": book.refundable_minor},
+    )
+    messages.late_deposit_refunded(session, booking, now)
+    return "refunded"
+
+
+def deposit_failed(
+    session: DbSession, booking: Booking, payment: Payment, pi: dict[str, Any], now: datetime
+) -> str:
+    """A declined attempt: the booking stops holding its time (unless already paid), the
+    customer hears why, and may retry on the same PaymentIntent."""
+    if payment.status == PaymentStatus.SUCCEEDED:
+        return "unchanged"
+    if payment.status != PaymentStatus.FAILED:
+        metrics.deposits.labels(outcome="failed").inc()
+    payment.status = PaymentStatus.FAILED
+    record_failure(payment, pi)
+    return "payment_failed" if lifecycle.fail(session, booking, payment, now) else "recorded"
+
+
+def deposit_canceled(payment: Payment) -> str:
+    """The deposit's PaymentIntent was canceled: an unpaid deposit record says so."""
+    if payment.status in (PaymentStatus.PENDING, PaymentStatus.FAILED):
+        payment.status = PaymentStatus.CANCELED
+        return "canceled"
+    return "unchanged"
+
+
+def charge_balance(
+    session: DbSession, booking: Booking, tradie: Tradie, final_amount_minor: int, now: datetime
+) -> Payment | None:
+    """Charge the rest of the job (final amount minus deposit) to the saved card, off-session.
+    When the bank wants the customer, or the card fails, send them a payment link instead.
+
+    Returns the balance payment (None when nothing was left to pay)."""
+    locked = lock_booking(session, booking.id)
+    assert locked is not None
+    booking = locked
+    if booking.status not in (Status.CONFIRMED, Status.COMPLETED):
+        raise PaymentProblem(
+            "final_amount", "Only a confirmed or completed booking can be charged."
+        )
+    if not tradie.payments_ready or tradie.stripe_account_id is None:
+        raise PaymentProblem("final_amount", "Connect Stripe before charging a balance.")
+    book = ledger(session, booking.id)
+    if book.balance_started:
+        raise PaymentProblem("final_amount", "The balance has already been charged.")
+    deposit = book.deposit
+    paid_deposit = (
+        deposit.amount_minor if deposit and deposit.status == PaymentStatus.SUCCEEDED else 0
+    )
+    balance = final_amount_minor - paid_deposit
+    if balance < 0:
+        raise PaymentProblem(
+            "final_amount",
+            "Final amount is less than the deposit paid; refund the difference instead.",
+        )
+    if 0 < balance < minimum_charge(booking.currency):
+        raise PaymentProblem(
+            "final_amount", "The balance is too small to charge by card; enter the full amount."
+        )
+    booking.final_amount_minor = final_amount_minor
+    actor = f"tradie:{tradie.id}"
+    if balance == 0:
+        _complete(session, booking, now, actor)
+        return None
+    payment = Payment(
+        booking_id=booking.id,
+        tradie_id=tradie.id,
+        kind=PaymentKind.BALANCE,
+        amount_minor=balance,
+        currency=booking.currency,
+        application_fee_minor=application_fee(balance, fee_bps()),
+        status=PaymentStatus.PENDING,
+        stripe_customer_id=deposit.stripe_customer_id if deposit else None,
+        created_at=now,
+    )
+    session.add(payment)
+    session.flush()
+    audit.record(
+        session,
+        tradie_id=tradie.id,
+        actor=actor,
+        action="payment.balance_charged",
+        entity=booking,
+        summary={"final_minor": final_amount_minor, "balance_minor": balance},
+    )
+    card = deposit.stripe_payment_method_id if deposit else None
+    if not card or not payment.stripe_customer_id:
+        send_payment_link(session, booking, tradie, payment, now)
+        return payment
+    try:
+        pi = as_dict(
+            gateway.create_payment_intent(
+                tradie.stripe_account_id,
+                {
+                    "amount": balance,
+                    "currency": booking.currency.lower(),
+                    "application_fee_amount": payment.application_fee_minor,
+                    "customer": payment.stripe_customer_id,
+                    "payment_method": card,
+                    "off_session": True,
+                    "confirm": True,
+                    "payment_method_types": ["card"],
+                    "receipt_email": booking.customer_email,
+                    "description": f"Balance: {booking.service_name} ({tradie.business_name})",
+                    "metadata": balance_metadata(booking, payment),
+                },
+                key=f"booking-{booking.id}-balance-{payment.id}-{balance}",
+            )
+        )
+    except PaymentError as error:
+        if not error.is_card_error:
+            raise
+        payment.stripe_payment_intent_id = error.payment_intent_id
+        payment.failure_code = (error.decline_code or error.code or "card_error")[:64]
+        payment.failure_message = error.message[:500]
+        send_payment_link(session, booking, tradie, payment, now)
+        return payment
+    payment.stripe_payment_intent_id = pi["id"]
+    if pi["status"] == "succeeded":
+        balance_succeeded(session, booking, payment, pi, now, actor=actor)
+    elif pi["status"] in ("requires_action", "requires_payment_method"):
+        send_payment_link(session, booking, tradie, payment, now)
+    return payment
+
+
+def sync_checkout(session: DbSession, booking: Booking, checkout_id: str, now: datetime) -> bool:
+    """The customer is back from Checkout: apply its payment now (as the webhook would)."""
+    tradie = tradie_of(session, booking)
+    payment = session.scalar(
+        sa.select(Payment).where(
+            Payment.booking_id == booking.id, Payment.stripe_checkout_session_id == checkout_id
+        )
+    )
+    if payment is None or tradie.stripe_account_id is None:
+        return False
+    if payment.status == PaymentStatus.SUCCEEDED:
+        return True
+    checkout = as_dict(gateway.retrieve_checkout_session(tradie.stripe_account_id, checkout_id))
+    pi_id = stripe_id(checkout.get("payment_intent"))
+    if checkout.get("payment_status") != "paid" or not pi_id:
+        return False
+    pi = as_dict(gateway.retrieve_payment_intent(tradie.stripe_account_id, pi_id))
+    if pi["status"] != "succeeded":
+        return False
+    locked = lock_booking(session, booking.id)
+    assert locked is not None
+    session.refresh(payment)
+    balance_succeeded(session, locked, payment, pi, now, actor="customer")
+    return True
+
+
+def _complete(session: DbSession, booking: Booking, now: datetime, actor: str) -> None:
+    """Paid in full: the job is complete (once)."""
+    if lifecycle.can_move(booking, Status.COMPLETED):
+        summary = {"final_minor": booking.final_amount_minor}
+        lifecycle.complete(session, booking, now, actor=actor, summary=summary)
+
+
+def balance_succeeded(
+    session: DbSession,
+    booking: Booking,
+    payment: Payment,
+    pi: dict[str, Any],
+    now: datetime,
+    *,
+    actor: str,
+) -> str:
+    """The balance was paid (off-session or through the link): the job is complete."""
+    if payment.status == PaymentStatus.SUCCEEDED:
+        return "unchanged"
+    payment.status = PaymentStatus.SUCCEEDED
+    record_charge(payment, pi)
+    _complete(session, booking, now, actor)
+    messages.balance_paid(session, booking, payment, now)
+    return "balance_paid"
+
+
+def balance_failed(payment: Payment, pi: dict[str, Any]) -> str:
+    """A failed attempt at the balance: recorded; the link stays open for another try."""
+    if payment.status == PaymentStatus.SUCCEEDED:
+        return "unchanged"
+    record_failure(payment, pi)
+    return "recorded"
