@@ -82,6 +82,7 @@ def test_week_page_and_fragment(dash, clock, add_booking, htmx):
     # htmx moves a top-level <title> to the document; the full page has its own in <head>.
     assert "<title>Week 49: 30 Nov – 6 Dec 2026 · Calendar · PeepoPay</title>" in html
     assert html.count('<section class="cal-day') == 7
+    assert "Times are in Pacific/Auckland (NZDT)." in html
     friday = day_text(html, "2026-12-04")
     assert "10:00–11:00 am · Leak repair · Aroha Smith · Confirmed" in friday
     assert f'href="/dashboard/bookings/{job}"' in day_html(html, "2026-12-04")
@@ -164,7 +165,7 @@ def test_live_holds_show_and_lapsed_or_closed_ones_do_not(dash, clock, add_booki
     add_booking(customer_name="Done", starts_at=local(2026, 12, 1, 9), status="completed")
     html = dash.get("/dashboard/calendar?week=2026-W49").get_data(as_text=True)
     friday = day_text(html, "2026-12-04")
-    assert "10:00–11:00 am · Leak repair · Paying Now · Awaiting deposit, held until 9:20 am" in (
+    assert "10:00–11:00 am · Leak repair · Paying Now · Awaiting deposit · held until 9:20 am" in (
         friday
     )
     assert 'class="cal-item hold pending_payment"' in day_html(html, "2026-12-04")
@@ -205,15 +206,17 @@ def test_the_25_hour_day_when_daylight_saving_ends(dash, clock, add_booking):
     add_booking(customer_name="Saturday Night", starts_at=datetime(2026, 4, 4, 10, 30, tzinfo=UTC))
     html = dash.get("/dashboard/calendar?week=2026-W14").get_data(as_text=True)
     assert "Week 14: 30 Mar – 5 Apr 2026" in html
+    assert "Times are in Pacific/Auckland (NZDT, then NZST from Sun 5 Apr)." in html
     sunday = day_text(html, "2026-04-05")
     assert "Clocks go back an hour at 3:00 am (to 2:00 am, NZST): a 25-hour day." in sunday
+    assert "Working 8:00 am – 5:00 pm NZST" in sunday
     expected = [
         "2:30 am NZDT – 2:30 am NZST · Leak repair · First Half Past Two",
         "2:30–3:30 am NZST · Leak repair · Second Half Past Two",
         "8:00–10:00 am NZST Add booking here",
         "10:00–11:00 am NZST · Leak repair · Morning",
-        "11:00 am NZST – 5:00 pm NZST Add booking here",
-        "11:30 pm NZST – 12:30 am NZST Mon · Leak repair · Late",
+        "11:00 am – 5:00 pm NZST Add booking here",
+        "11:30 pm – 12:30 am Mon NZST · Leak repair · Late",
     ]
     positions = [sunday.find(line) for line in expected]
     assert -1 not in positions, sunday
@@ -241,6 +244,26 @@ def test_the_23_hour_day_when_daylight_saving_starts(dash, clock, add_booking):
     assert "Saturday Late" not in sunday
     assert "11:00 pm – 12:00 am Sun · Leak repair · Saturday Late" in day_text(html, "2026-09-26")
     assert "Next Week" not in html  # 28 September is in the next ISO week
+
+
+def test_overnight_hours_run_into_the_next_day(app, tradie_id, dash, clock):
+    from datetime import time
+
+    from peepopay.models import AvailabilityRule
+
+    with app.app_context():
+        db.session.add(
+            AvailabilityRule(
+                tradie_id=tradie_id, weekday=4, start_local=time(22), end_local=time(6)
+            )
+        )
+        db.session.commit()
+    html = dash.get("/dashboard/calendar?week=2026-W49").get_data(as_text=True)
+    friday, saturday = day_text(html, "2026-12-04"), day_text(html, "2026-12-05")
+    assert "Working 8:00 am – 5:00 pm, 10:00 pm – 6:00 am Sat" in friday
+    assert re.search(r"10:00 pm – 12:00 am Sat\s*Add booking here", friday)
+    assert "Working until 6:00 am (from Fri), 8:00 am – 5:00 pm" in saturday
+    assert re.search(r"12:00–6:00 am\s*Add booking here", saturday)
 
 
 @pytest.mark.parametrize(

@@ -101,21 +101,25 @@ def _meridiem(moment: datetime) -> str:
 
 def clock(moment: datetime, zone: bool = False) -> str:
     """ "9:00 am", with the zone's abbreviation ("9:00 am NZDT") on days the clocks change."""
-    text = f"{moment.hour % 12 or 12}:{moment.minute:02d} {_meridiem(moment)}"
+    # A no-break space: "9:22" and "am" never land on different lines.
+    text = f"{moment.hour % 12 or 12}:{moment.minute:02d}\u00a0{_meridiem(moment)}"
     return f"{text} {moment.tzname()}" if zone else text
 
 
 def span(start: datetime, end: datetime, zone: bool = False, day: date | None = None) -> str:
     """ "9:00–10:00 am", "11:00 am – 12:30 pm"; an end on another day names that day."""
     same_day = day is None or (start.date() == day and end.date() == day)
-    if _meridiem(start) == _meridiem(end) and same_day and start.tzname() == end.tzname():
-        return f"{clock(start)[:-3]}–{clock(end, zone)}"
-    first, last = clock(start, zone), clock(end, zone)
+    one_zone = start.tzname() == end.tzname()
+    # One abbreviation at the end says it for both ends; two are needed across the change.
+    suffix = f" {end.tzname()}" if zone and one_zone else ""
+    if _meridiem(start) == _meridiem(end) and same_day and one_zone:
+        return f"{clock(start)[:-3]}–{clock(end)}{suffix}"
+    first, last = clock(start, zone and not one_zone), clock(end, zone and not one_zone)
     if day is not None and start.date() != day:
         first += f" {start:%a}"
     if day is not None and end.date() != day:
         last += f" {end:%a}"
-    return f"{first} – {last}"
+    return f"{first} – {last}{suffix}"
 
 
 def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -214,7 +218,7 @@ class CalendarView:
     focus: date
     today: date
     zone_name: str
-    zone_abbr: str
+    zone_note: str
     week: str
     prev: dict[str, str]
     next: dict[str, str]
@@ -300,12 +304,23 @@ def build(
         focus=focus,
         today=today,
         zone_name=tradie.timezone,
-        zone_abbr=now.astimezone(tz).tzname() or "",
+        zone_note=_zone_note(days, range_start, range_end, tz),
         week=iso_week(monday),
         prev=prev,
         next=following,
         current=current,
     )
+
+
+def _zone_note(days: Sequence[Day], start: datetime, end: datetime, tz: ZoneInfo) -> str:
+    """ "NZDT", or "NZDT, then NZST from Sun 5 Apr" when the clocks change in the range."""
+    first = start.astimezone(tz).tzname() or ""
+    last = (end - timedelta(microseconds=1)).astimezone(tz).tzname() or ""
+    if first == last:
+        return first
+    changes = [day.date for day in days if day.change]
+    when = f" from {changes[0]:%a %-d %b}" if changes and len(days) > 1 else ""
+    return f"{first}, then {last}{when}"
 
 
 def _day(

@@ -25,6 +25,15 @@ AUCKLAND = ZoneInfo("Pacific/Auckland")
 # Thursday 3 December 2026, 09:10 in Auckland.
 NOW = datetime(2026, 12, 2, 20, 10, tzinfo=UTC)
 OVERFLOW = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+# A finger moving sideways across the calendar, as Chromium reports it to the page.
+SWIPE = """(dx) => {
+  const el = document.querySelector('#calendar .cal-day');
+  const at = (x) => [new Touch({identifier: 1, target: el, clientX: x, clientY: 300})];
+  el.dispatchEvent(new TouchEvent('touchstart', {bubbles: true, touches: at(200),
+                                                 changedTouches: at(200)}));
+  el.dispatchEvent(new TouchEvent('touchend', {bubbles: true, touches: [],
+                                               changedTouches: at(200 + dx)}));
+}"""
 
 
 def local(*args: int) -> datetime:
@@ -129,8 +138,8 @@ def test_week_at_1280_side_by_side_keyboard_and_htmx(app_server, browser, week):
     context.close()
 
 
-def test_one_day_at_375_with_day_buttons(app_server, browser, week):
-    context = browser.new_context(viewport={"width": 375, "height": 812})
+def test_one_day_at_375_with_day_buttons_and_swipes(app_server, browser, week):
+    context = browser.new_context(viewport={"width": 375, "height": 812}, has_touch=True)
     page = context.new_page()
     sign_in(page, app_server.url)
     page.goto(f"{app_server.url}/dashboard/calendar")
@@ -149,6 +158,12 @@ def test_one_day_at_375_with_day_buttons(app_server, browser, week):
     expect(page.locator("h1")).to_have_text("Saturday 5 December 2026", timeout=TIMEOUT)
     expect(page.locator(".cal-day")).to_contain_text("Blocked all day · Family wedding")
     assert page.evaluate(OVERFLOW) <= 0
-    page.get_by_role("link", name="Whole week").click()
+    # A swipe to the left shows the next day, to the right the previous one.
+    page.evaluate(SWIPE, -120)
+    expect(page.locator("h1")).to_have_text("Sunday 6 December 2026", timeout=TIMEOUT)
+    assert page.url.endswith("?day=2026-12-06")
+    page.evaluate(SWIPE, 120)
+    expect(page.locator("h1")).to_have_text("Saturday 5 December 2026", timeout=TIMEOUT)
+    page.get_by_role("link", name="Week", exact=True).click()
     expect(page.locator("h1")).to_have_text("Week 49: 30 Nov – 6 Dec 2026", timeout=TIMEOUT)
     context.close()
