@@ -205,10 +205,6 @@ class Day:
     is_today: bool = False
     focus: bool = False
 
-    @property
-    def jobs(self) -> int:
-        return sum(1 for item in self.items if item.kind != "free")
-
 
 @dataclass
 class CalendarView:
