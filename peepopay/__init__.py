@@ -73,13 +73,14 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     """The URL map in one place: one blueprint per area."""
     from peepopay.api import bp as api
+    from peepopay.api.webhooks import webhooks_bp
     from peepopay.auth import bp as auth
     from peepopay.customer import bp as customer
+    from peepopay.customer.pay import pay_bp
     from peepopay.dashboard import bp as dashboard
+    from peepopay.dashboard.payments import bp as payments
     from peepopay.notifications.routes import bp as calendar
     from peepopay.ops import bp as ops
-    from peepopay.payments import bp as payments
-    from peepopay.payments import pay_bp, webhooks_bp
     from peepopay.widget import bp as widget
     from peepopay.widget import embed_bp
 

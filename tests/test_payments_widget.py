@@ -130,7 +130,7 @@ def test_confirmation_step_checks_with_stripe(
 
 def test_real_mode_loads_stripe_js_only_on_the_payment_step(app: Flask) -> None:
     from peepopay.models import Booking
-    from peepopay.payments.widget import payment_view
+    from peepopay.widget.payment import payment_view
 
     app.config["STRIPE_API_BASE"] = None
     with app.test_request_context("/book/kiwi/pay/x"):

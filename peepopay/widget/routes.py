@@ -30,7 +30,6 @@ from peepopay.money import deposit_for
 from peepopay.net import client_key
 from peepopay.payments.deposits import DepositsUnavailable
 from peepopay.payments.gateway import PaymentError
-from peepopay.payments.widget import payment_view
 from peepopay.scheduling import services as scheduling
 from peepopay.scheduling.models import Service
 from peepopay.security import widget_csp
@@ -38,6 +37,7 @@ from peepopay.widget import availability as fast
 from peepopay.widget import bp
 from peepopay.widget.forms import DetailsForm
 from peepopay.widget.limits import availability_limit, booking_limit, hold_limits
+from peepopay.widget.payment import payment_view
 from peepopay.widget.state import (
     DETAIL_FIELDS,
     WidgetState,

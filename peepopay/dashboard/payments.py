@@ -1,5 +1,5 @@
-"""Payment pages: onboarding and the money view (/dashboard/payments), a booking's balance and
-refund actions, Stripe's webhooks, and the customer's balance payment link."""
+"""Payments in the dashboard: connecting Stripe and the money view (/dashboard/payments), and
+a booking's payments panel with its balance and refund actions."""
 
 from __future__ import annotations
 
@@ -10,45 +10,39 @@ from typing import Any
 import click
 import sqlalchemy as sa
 from flask import (
+    Blueprint,
     Response,
     abort,
     current_app,
     flash,
-    jsonify,
     redirect,
-    render_template,
-    request,
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from flask_login import current_user
+from flask_login import current_user, login_required
 
 from peepopay.auth.models import Tradie
-from peepopay.booking import payment_outcomes, stripe_events
+from peepopay.booking import payment_outcomes
 from peepopay.booking.models import Booking, Status
 from peepopay.clock import utcnow
 from peepopay.dashboard.bookings import decimal_amount
+from peepopay.dashboard.forms import BalanceForm, ConnectForm, RefundForm
 from peepopay.extensions import db
 from peepopay.htmx import is_htmx, render
-from peepopay.ops import metrics
-from peepopay.payments import balance as balances
-from peepopay.payments import (
-    bp,
-    gateway,
-    ledger,
-    onboarding,
-    pay_bp,
-    refunds,
-    reports,
-    webhooks,
-    webhooks_bp,
-)
-from peepopay.payments.forms import BalanceForm, ConnectForm, RefundForm
+from peepopay.payments import gateway, ledger, onboarding, refunds, reports
 from peepopay.payments.gateway import PaymentError
 from peepopay.payments.models import Payment, PaymentKind, PaymentStatus
 from peepopay.security import DASHBOARD_CSP
 
 log = logging.getLogger(__name__)
+
+bp = Blueprint("payments", __name__, url_prefix="/dashboard")
+
+
+@bp.before_request
+@login_required
+def require_login() -> None:
+    """Every payments page needs a signed-in tradie."""
 
 
 # --------------------------------------------------------------------------- onboarding
@@ -290,44 +284,6 @@ def refund(booking_id: int) -> ResponseReturnValue:
     return _panel_response(panel_for(booking, refund_form=form, error=error), status)
 
 
-# --------------------------------------------------------------------------- webhooks
-
-
-def _receive(secret_name: str) -> ResponseReturnValue:
-    payload = request.get_data()
-    try:
-        event = webhooks.verify(
-            payload,
-            request.headers.get("Stripe-Signature"),
-            current_app.config.get(secret_name),
-        )
-    except webhooks.BadSignature:
-        metrics.webhook_events.labels(type="unverified", result="bad_signature").inc()
-        return jsonify(error="invalid signature"), 400
-    except webhooks.MalformedEvent as malformed:
-        metrics.webhook_events.labels(type="unverified", result="malformed").inc()
-        return jsonify(error=str(malformed)), 400
-    event_type = event["type"]
-    try:
-        result = stripe_events.handle(db.session, event, payload.decode(), utcnow())
-    except PaymentError as error:
-        # Stripe is briefly unreachable from here: fail so Stripe delivers the event again.
-        metrics.webhook_events.labels(type=event_type, result="retry").inc()
-        return jsonify(error=error.message), 503
-    metrics.webhook_events.labels(type=event_type, result=result).inc()
-    return jsonify(received=True, result=result), 200
-
-
-@webhooks_bp.post("")
-def platform() -> ResponseReturnValue:
-    return _receive("STRIPE_WEBHOOK_SECRET")
-
-
-@webhooks_bp.post("/connect")
-def connected() -> ResponseReturnValue:
-    return _receive("STRIPE_CONNECT_WEBHOOK_SECRET")
-
-
 # --------------------------------------------------------------------------- command line
 
 
@@ -345,48 +301,3 @@ def demo_connect(slug: str) -> None:
     account = onboarding.connect_demo(db.session, tradie, utcnow())
     db.session.commit()
     click.echo(f"{tradie.business_name} takes demo deposits on emulator account {account}.")
-
-
-# --------------------------------------------------------------------------- the payment link
-
-
-def _booking_by_token(token: str) -> Booking:
-    booking = db.session.scalar(sa.select(Booking).where(Booking.public_token == token))
-    if booking is None:
-        abort(404)
-    return booking
-
-
-@pay_bp.get("/<token>")
-def balance(token: str) -> ResponseReturnValue:
-    """The link in the customer's email: straight on to a live Checkout page for the balance."""
-    booking = _booking_by_token(token)
-    book = ledger.ledger(db.session, booking.id)
-    payment = book.balance
-    tradie = ledger.tradie_of(db.session, booking)
-    if payment is None or payment.status != PaymentStatus.AWAITING or not tradie.payments_ready:
-        paid = payment is not None and payment.status == PaymentStatus.SUCCEEDED
-        return render_template("payments/pay.html", booking=booking, tradie=tradie, paid=paid)
-    try:
-        url = balances.open_checkout(booking, tradie, payment)
-    except PaymentError as error:
-        return render_template(
-            "payments/pay.html", booking=booking, tradie=tradie, error=error.message
-        ), error.status
-    return redirect(url, 303)
-
-
-@pay_bp.get("/<token>/done")
-def balance_done(token: str) -> ResponseReturnValue:
-    booking = _booking_by_token(token)
-    tradie = ledger.tradie_of(db.session, booking)
-    paid = False
-    checkout_id = request.args.get("session_id", "")
-    if checkout_id:
-        try:
-            paid = payment_outcomes.sync_checkout(db.session, booking, checkout_id, utcnow())
-        except PaymentError as error:
-            log.warning("could not read checkout session %s: %s", checkout_id, error)
-    return render_template(
-        "payments/pay.html", booking=booking, tradie=tradie, paid=paid, returned=True
-    )
