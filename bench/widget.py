@@ -89,7 +89,7 @@ def seed(url: str, bench_day: date) -> dict[str, int]:
     from flask_migrate import upgrade
 
     from peepopay import create_app
-    from peepopay.auth import services as accounts
+    from peepopay.accounts import services as accounts
     from peepopay.config import DevelopmentConfig
     from peepopay.extensions import db
     from peepopay.models import AvailabilityRule, Booking, DepositType, Service, Status

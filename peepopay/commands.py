@@ -8,7 +8,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from peepopay.auth import services as accounts
+from peepopay.accounts import services as accounts
 from peepopay.clock import utcnow
 from peepopay.extensions import db
 

@@ -1,8 +1,8 @@
 """Every model, imported in one place for Alembic and the shell."""
 
+from peepopay.accounts.models import Tradie
 from peepopay.audit import AuditLog
-from peepopay.auth.models import Tradie
-from peepopay.booking.models import Booking, Status
+from peepopay.bookings.models import Booking, Status
 from peepopay.notifications.models import OutboxMessage, OutboxStatus
 from peepopay.payments.models import Payment, PaymentKind, StripeEvent
 from peepopay.scheduling.models import AvailabilityRule, BlockedPeriod, DepositType, Service

@@ -17,7 +17,7 @@ _last_reconcile: datetime | None = None
 
 def periodic_duties(session: DbSession, now: datetime) -> None:
     """Expire stale holds and other time-driven state changes (filled in by later areas)."""
-    from peepopay.booking.services import expire_holds
+    from peepopay.bookings.services import expire_holds
 
     expire_holds(session, now)
     session.commit()
@@ -32,7 +32,7 @@ def reconcile_deposits(session: DbSession, now: datetime) -> None:
     if last is not None and timedelta(0) <= now - last < RECONCILE_EVERY:
         return
     _last_reconcile = now
-    from peepopay.booking.payment_outcomes import reconcile_pending_deposits
+    from peepopay.bookings.payment_outcomes import reconcile_pending_deposits
 
     try:
         reconcile_pending_deposits(session, now)

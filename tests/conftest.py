@@ -177,7 +177,7 @@ def csrf_token(client: FlaskClient, url: str = "/auth/login") -> str:
 
 def make_tradie(app: Flask, **values: Any) -> Any:
     """A verified tradie with weekday hours 08:00–17:00 and one service; returns its id."""
-    from peepopay.auth import services as accounts
+    from peepopay.accounts import services as accounts
     from peepopay.clock import utcnow
     from peepopay.models import AvailabilityRule, DepositType, Service
 
@@ -491,7 +491,7 @@ def fast_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
     """Cheap Argon2 parameters for tests that sign in many tradies (never for the auth tests)."""
     from argon2 import PasswordHasher
 
-    from peepopay.auth import services as accounts
+    from peepopay.accounts import services as accounts
 
     monkeypatch.setattr(
         accounts, "hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)

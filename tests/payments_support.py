@@ -78,7 +78,7 @@ def hold(
     app: Flask, tradie_id: int, *, hour: int = 10, days: int = 3, now: datetime | None = None
 ) -> Held:
     """A held booking (as the widget makes it) and its deposit PaymentIntent."""
-    from peepopay.booking import services as bookings
+    from peepopay.bookings import services as bookings
     from peepopay.models import Tradie
     from peepopay.payments import deposits
 

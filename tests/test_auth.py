@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from peepopay.auth import services as accounts
+from peepopay.accounts import services as accounts
 from peepopay.extensions import db
 from peepopay.models import Tradie
 from tests.conftest import csrf_token, deliver_outbox, make_tradie

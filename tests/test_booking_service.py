@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from peepopay.booking import services
-from peepopay.booking.models import ACTIVE_STATUSES
-from peepopay.booking.services import Customer, InvalidBooking, SlotTaken
+from peepopay.bookings import services
+from peepopay.bookings.models import ACTIVE_STATUSES
+from peepopay.bookings.services import Customer, InvalidBooking, SlotTaken
 from peepopay.models import AuditLog, AvailabilityRule, Booking, DepositType, Status, Tradie
 from peepopay.ops import metrics
 from peepopay.scheduling import slots

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import icalendar
 import sqlalchemy as sa
 
-from peepopay.auth.models import Tradie
+from peepopay.accounts.models import Tradie
 from peepopay.extensions import db
 from peepopay.models import AuditLog, Booking
 from peepopay.notifications import calendar

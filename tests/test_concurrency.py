@@ -14,8 +14,8 @@ import pytest
 import sqlalchemy as sa
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from peepopay.booking import services as bookings
-from peepopay.booking.models import ACTIVE_STATUSES
+from peepopay.bookings import services as bookings
+from peepopay.bookings.models import ACTIVE_STATUSES
 from peepopay.extensions import db
 from peepopay.models import Booking
 from peepopay.scheduling import slots

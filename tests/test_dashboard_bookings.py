@@ -271,7 +271,7 @@ def test_cancel_tells_the_customer(app, dash, add_booking, status):
 
 
 def test_cancel_refunds_everything_paid_through_the_lifecycle(app, dash, add_booking, monkeypatch):
-    from peepopay.booking import lifecycle
+    from peepopay.bookings import lifecycle
 
     seen = []
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from peepopay.booking import services as booking_services
+from peepopay.bookings import services as booking_services
 from peepopay.payments.deposits import DepositsUnavailable
 from tests.booking_helpers import (
     CUSTOMER,

@@ -91,7 +91,7 @@ def cycles(graph: dict[str, dict[str, list[str]]]) -> list[list[str]]:
 
 def test_no_import_cycle_between_areas() -> None:
     graph = area_graph()
-    assert {"booking", "payments", "dashboard", "widget", MODELS} <= set(graph)
+    assert {"bookings", "payments", "dashboard", "widget", MODELS} <= set(graph)
     problems = []
     for group in cycles(graph):
         arrows = [
@@ -107,10 +107,10 @@ def test_no_import_cycle_between_areas() -> None:
 def test_the_cycle_finder_sees_a_lazy_import_cycle() -> None:
     graph = {"a": {"b": ["a.py:1"]}, "b": {"c": ["b.py:9"]}, "c": {"a": ["c.py:3"]}}
     assert cycles(graph) == [["a", "b", "c"]]
-    lazy = "def f():\n    from peepopay.booking import lifecycle\n"
+    lazy = "def f():\n    from peepopay.bookings import lifecycle\n"
     assert list(imported_names(lazy)) == [
-        (2, "peepopay.booking"),
-        (2, "peepopay.booking.lifecycle"),
+        (2, "peepopay.bookings"),
+        (2, "peepopay.bookings.lifecycle"),
     ]
     assert area_of("peepopay.payments.models") == area_of("peepopay.models") == MODELS
     assert area_of("peepopay.payments.refunds") == "payments"

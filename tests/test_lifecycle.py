@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from peepopay.booking import lifecycle
-from peepopay.booking.lifecycle import RANK, TRANSITIONS, TransitionRefused
+from peepopay.bookings import lifecycle
+from peepopay.bookings.lifecycle import RANK, TRANSITIONS, TransitionRefused
 from peepopay.models import AuditLog, Booking, Payment, PaymentKind, Status
 from peepopay.payments.models import PaymentStatus
 from tests.booking_helpers import service_id, widget_tradie
@@ -162,5 +162,5 @@ def test_only_the_lifecycle_writes_a_booking_status():
         text=True,
         check=False,
     ).stdout.splitlines()
-    assert [line for line in found if not line.startswith("peepopay/booking/lifecycle.py:")] == []
-    assert any(line.startswith("peepopay/booking/lifecycle.py:") for line in found)
+    assert [line for line in found if not line.startswith("peepopay/bookings/lifecycle.py:")] == []
+    assert any(line.startswith("peepopay/bookings/lifecycle.py:") for line in found)

@@ -10,7 +10,7 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
-from peepopay.booking.models import Status
+from peepopay.bookings.models import Status
 from peepopay.extensions import db
 from peepopay.payments.models import PaymentStatus
 from tests.conftest import DashboardClient, make_tradie
@@ -357,7 +357,7 @@ def test_demo_connect_command_survives_an_emulator_restart(
 def test_deposit_on_a_forgotten_account_disconnects_politely(
     app: Flask, client: FlaskClient, stripe_live: Any, connected: int
 ) -> None:
-    from peepopay.booking import services as bookings
+    from peepopay.bookings import services as bookings
     from peepopay.clock import utcnow
     from peepopay.models import Tradie
     from peepopay.widget.state import booking_token

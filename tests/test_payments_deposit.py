@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from peepopay.booking.models import Status
+from peepopay.bookings.models import Status
 from peepopay.clock import utcnow
 from peepopay.extensions import db
 from peepopay.ops import metrics
@@ -131,7 +131,7 @@ def test_failed_authentication_leaves_the_booking_unpaid(
 def test_confirmation_step_confirms_before_the_webhook(
     app: Flask, stripe_live: Any, tradie: int
 ) -> None:
-    from peepopay.booking import payment_outcomes
+    from peepopay.bookings import payment_outcomes
     from peepopay.models import Booking
 
     stripe_live.control("config", {"hold_events": True})
@@ -155,7 +155,7 @@ def test_confirmation_step_confirms_before_the_webhook(
 def test_late_success_confirms_when_the_time_is_still_free(
     app: Flask, stripe_live: Any, tradie: int
 ) -> None:
-    from peepopay.booking import services as bookings
+    from peepopay.bookings import services as bookings
 
     held = hold(app, tradie)
     with app.app_context():
@@ -173,7 +173,7 @@ def test_late_success_confirms_when_the_time_is_still_free(
 def test_late_success_is_refunded_when_the_time_was_taken(
     app: Flask, stripe_live: Any, tradie: int
 ) -> None:
-    from peepopay.booking import services as bookings
+    from peepopay.bookings import services as bookings
 
     held = hold(app, tradie)
     with app.app_context():
@@ -202,7 +202,7 @@ def test_late_success_is_refunded_when_the_time_was_taken(
 
 
 def test_no_payment_intent_without_charges_enabled(app: Flask, stripe_live: Any) -> None:
-    from peepopay.booking import services as bookings
+    from peepopay.bookings import services as bookings
     from peepopay.models import Tradie
     from peepopay.payments import deposits
     from tests.booking_helpers import CUSTOMER, at, local_day, service_id

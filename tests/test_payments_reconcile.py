@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from peepopay.booking.models import Status
+from peepopay.bookings.models import Status
 from peepopay.clock import utcnow
 from peepopay.extensions import db
 from peepopay.payments.models import PaymentStatus
@@ -37,7 +37,7 @@ def tradie(app: Flask, stripe_live: Any) -> int:
 
 
 def reconcile(app: Flask, now: datetime) -> Counter[str]:
-    from peepopay.booking.payment_outcomes import reconcile_pending_deposits
+    from peepopay.bookings.payment_outcomes import reconcile_pending_deposits
 
     with app.app_context():
         try:
@@ -173,7 +173,7 @@ def test_the_sweep_reconciles_at_most_once_a_minute(
     app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from peepopay import tasks
-    from peepopay.booking import payment_outcomes
+    from peepopay.bookings import payment_outcomes
 
     calls: list[datetime] = []
     monkeypatch.setattr(tasks, "_last_reconcile", None)
@@ -194,7 +194,7 @@ def test_a_failing_reconciliation_does_not_break_the_sweep(
     app: Flask, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     from peepopay import tasks
-    from peepopay.booking import payment_outcomes
+    from peepopay.bookings import payment_outcomes
 
     def broken(session: Any, now: datetime) -> None:
         raise RuntimeError("database went away")

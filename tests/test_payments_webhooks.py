@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from peepopay.booking.models import Status
+from peepopay.bookings.models import Status
 from peepopay.config import TestingConfig
 from peepopay.extensions import db
 from peepopay.payments.models import PaymentStatus
@@ -270,7 +270,7 @@ def test_an_event_that_failed_is_applied_when_stripe_sends_it_again(
 ) -> None:
     """The first delivery fails inside its handler; nothing of it may stay committed, so the
     retry with the same id is applied, not answered "duplicate"."""
-    from peepopay.booking import payment_outcomes
+    from peepopay.bookings import payment_outcomes
     from peepopay.payments.gateway import PaymentError
 
     held = hold(app, tradie)

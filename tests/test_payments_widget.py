@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from peepopay.booking.models import Status
+from peepopay.bookings.models import Status
 from peepopay.extensions import db
 from tests.booking_helpers import CUSTOMER, at, iso_z, local_day, service_id
 from tests.payments_support import (  # noqa: F401  (app_config points the app at the emulator)

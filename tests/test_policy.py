@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from peepopay.booking.models import Booking
-from peepopay.booking.policy import customer_refund_minor
+from peepopay.bookings.models import Booking
+from peepopay.bookings.policy import customer_refund_minor
 
 START = datetime(2030, 3, 1, 9, tzinfo=UTC)
 

@@ -477,7 +477,7 @@ def test_a_whole_walk_sets_no_cookie(app, client, paying):
 
 def hold_via_service(app, kiwi, start) -> int:
     """A held booking made through the booking service, as another customer would."""
-    from peepopay.booking.services import Customer, create_held_booking
+    from peepopay.bookings.services import Customer, create_held_booking
     from peepopay.models import Tradie
 
     tradie_id, service = kiwi

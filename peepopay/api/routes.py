@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo
 from flask import Response, abort, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from peepopay.accounts.models import Tradie
 from peepopay.api import bp
-from peepopay.auth.models import Tradie
-from peepopay.booking import services as bookings
-from peepopay.booking.services import Customer
+from peepopay.bookings import services as bookings
+from peepopay.bookings.services import Customer
 from peepopay.clock import utcnow
 from peepopay.extensions import db
 from peepopay.inputs import (

@@ -13,7 +13,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
-from peepopay.booking import stripe_events
+from peepopay.bookings import stripe_events
 from peepopay.clock import utcnow
 from peepopay.extensions import csrf, db
 from peepopay.ops import metrics

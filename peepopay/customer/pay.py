@@ -15,8 +15,8 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
-from peepopay.booking import payment_outcomes
-from peepopay.booking.models import Booking
+from peepopay.bookings import payment_outcomes
+from peepopay.bookings.models import Booking
 from peepopay.clock import utcnow
 from peepopay.extensions import db
 from peepopay.payments import balance as balances

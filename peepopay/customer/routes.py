@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 from flask import Response, abort, g, redirect, request, url_for
 
-from peepopay.booking import lifecycle
-from peepopay.booking.models import Booking
+from peepopay.bookings import lifecycle
+from peepopay.bookings.models import Booking
 from peepopay.clock import utcnow
 from peepopay.customer import bp
 from peepopay.customer import services as customer

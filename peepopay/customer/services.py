@@ -7,10 +7,10 @@ from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 
-from peepopay.auth.models import Tradie
-from peepopay.booking import lifecycle
-from peepopay.booking.models import Booking, Status
-from peepopay.booking.policy import customer_refund_minor
+from peepopay.accounts.models import Tradie
+from peepopay.bookings import lifecycle
+from peepopay.bookings.models import Booking, Status
+from peepopay.bookings.policy import customer_refund_minor
 from peepopay.db_setup import DbSession
 from peepopay.payments.ledger import ledger, tradie_of
 from peepopay.scheduling import services as scheduling

@@ -15,11 +15,11 @@ import phonenumbers
 import sqlalchemy as sa
 
 from peepopay import audit
+from peepopay.accounts import emails as account_emails
+from peepopay.accounts import services as accounts
+from peepopay.accounts.models import Tradie
 from peepopay.audit import AuditLog
-from peepopay.auth import emails as account_emails
-from peepopay.auth import services as accounts
-from peepopay.auth.models import Tradie
-from peepopay.booking.models import Booking, Status
+from peepopay.bookings.models import Booking, Status
 from peepopay.dashboard.common import FormError, actor, update_tradie
 from peepopay.dashboard.models import WidgetView
 from peepopay.db_setup import DbSession

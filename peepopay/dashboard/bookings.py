@@ -12,10 +12,10 @@ from urllib.parse import urlencode
 
 import sqlalchemy as sa
 
+from peepopay.accounts.models import Tradie
 from peepopay.audit import AuditLog
-from peepopay.auth.models import Tradie
-from peepopay.booking import lifecycle
-from peepopay.booking.models import Booking, Status
+from peepopay.bookings import lifecycle
+from peepopay.bookings.models import Booking, Status
 from peepopay.dashboard.common import owned
 from peepopay.db_setup import DbSession
 from peepopay.formatting import format_money, local_time, minor_exponent

@@ -14,17 +14,11 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from peepopay.auth.models import Tradie
-from peepopay.booking.models import Booking, Status
+from peepopay.accounts.models import Tradie
+from peepopay.bookings.lifecycle import LABELS
+from peepopay.bookings.models import Booking, Status
 from peepopay.db_setup import DbSession
 from peepopay.scheduling.models import AvailabilityRule, BlockedPeriod
-
-try:
-    from peepopay.booking.lifecycle import LABELS as _LABELS
-except ImportError:  # checkouts from before the lifecycle module keep the dashboard's labels
-    from peepopay.dashboard import bookings as _bookings
-
-    _LABELS = getattr(_bookings, "STATUS_LABELS", {})
 
 WEEK_RE = re.compile(r"(\d{4})-W(\d{2})")
 DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -36,11 +30,8 @@ SHOWN = (Status.CONFIRMED, Status.COMPLETED)
 _DAY = timedelta(days=1)
 
 
-LABELS: dict[str, str] = {str(status): label for status, label in _LABELS.items()}
-
-
 def status_label(status: str) -> str:
-    return LABELS.get(status, status.replace("_", " ").capitalize())
+    return LABELS[Status(status)]
 
 
 # --- what the URL asks for ---------------------------------------------------------------------

@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from peepopay import audit
-from peepopay.auth.models import Tradie
+from peepopay.accounts.models import Tradie
 from peepopay.dashboard.common import FormError, actor, changes, owned
 from peepopay.db_setup import DbSession
 from peepopay.money import BPS, application_fee, deposit_for

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from werkzeug.exceptions import NotFound
 
 from peepopay import audit
-from peepopay.auth.models import Tradie
+from peepopay.accounts.models import Tradie
 from peepopay.db_setup import DbSession
 
 T = TypeVar("T")

@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta
 import sqlalchemy as sa
 
 from peepopay import audit
-from peepopay.auth.models import Tradie
+from peepopay.accounts.models import Tradie
 from peepopay.dashboard.common import FormError, actor, local_today, owned, update_tradie
 from peepopay.db_setup import DbSession
 from peepopay.scheduling import services as scheduling

@@ -21,9 +21,9 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 
-from peepopay.auth.models import Tradie
-from peepopay.booking import payment_outcomes
-from peepopay.booking.models import Booking, Status
+from peepopay.accounts.models import Tradie
+from peepopay.bookings import payment_outcomes
+from peepopay.bookings.models import Booking, Status
 from peepopay.clock import utcnow
 from peepopay.dashboard.bookings import decimal_amount
 from peepopay.dashboard.forms import BalanceForm, ConnectForm, RefundForm

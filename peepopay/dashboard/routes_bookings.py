@@ -14,7 +14,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from peepopay.booking import lifecycle
+from peepopay.bookings import lifecycle
 from peepopay.clock import utcnow
 from peepopay.dashboard import bookings, bp
 from peepopay.dashboard.common import actor, local_today

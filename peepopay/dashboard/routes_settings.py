@@ -19,7 +19,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, logout_user
 
-from peepopay.auth import sessions
+from peepopay.accounts import sessions
 from peepopay.clock import utcnow
 from peepopay.dashboard import account, bp
 from peepopay.dashboard.common import FormError

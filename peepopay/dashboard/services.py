@@ -8,8 +8,8 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from peepopay.auth.models import Tradie
-from peepopay.booking.models import Booking, Status
+from peepopay.accounts.models import Tradie
+from peepopay.bookings.models import Booking, Status
 from peepopay.dashboard.common import local_midnight_utc, local_today, week_start, zone
 from peepopay.dashboard.models import WidgetView
 from peepopay.db_setup import DbSession

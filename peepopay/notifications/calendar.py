@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 import icalendar
 import sqlalchemy as sa
 
+from peepopay.accounts.models import Tradie
 from peepopay.audit import AuditLog
-from peepopay.auth.models import Tradie
-from peepopay.booking.models import Booking, Status
+from peepopay.bookings.models import Booking, Status
 from peepopay.db_setup import DbSession
 from peepopay.formatting import format_money
 

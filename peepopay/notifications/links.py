@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 from flask import current_app
 
 if TYPE_CHECKING:
-    from peepopay.auth.models import Tradie
-    from peepopay.booking.models import Booking
+    from peepopay.accounts.models import Tradie
+    from peepopay.bookings.models import Booking
 
 
 def external_url(endpoint: str, **values: Any) -> str:

@@ -14,8 +14,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from peepopay.auth.models import Tradie
-from peepopay.booking.models import Booking, Status
+from peepopay.accounts.models import Tradie
+from peepopay.bookings.models import Booking, Status
 from peepopay.db_setup import DbSession
 from peepopay.notifications import calendar, links, outbox, sms
 from peepopay.notifications.models import OutboxMessage, OutboxStatus

@@ -229,7 +229,7 @@ def deliver(session: DbSession, message_id: int, *, now: datetime) -> str:
 def _not_to_send(session: DbSession, message_id: int, now: datetime) -> str | None:
     """ "not_due" for a scheduled message before its time; "cancelled" (and the row cancelled)
     for a reminder whose booking is no longer confirmed; None when it may go."""
-    from peepopay.booking.models import Booking, Status
+    from peepopay.bookings.models import Booking, Status
 
     row = session.execute(
         sa.select(OutboxMessage.kind, OutboxMessage.status, OutboxMessage.payload, Booking.status)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, redirect, url_for
 from flask_login import current_user, login_required
 
-from peepopay.auth.models import Tradie, new_calendar_token
+from peepopay.accounts.models import Tradie, new_calendar_token
 from peepopay.clock import utcnow
 from peepopay.extensions import db
 from peepopay.htmx import is_htmx, render

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from peepopay.auth.models import Tradie
-from peepopay.booking.models import Booking
+from peepopay.accounts.models import Tradie
+from peepopay.bookings.models import Booking
 from peepopay.db_setup import DbSession
 from peepopay.notifications import messages
 from peepopay.notifications.links import external_url

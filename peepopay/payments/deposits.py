@@ -9,8 +9,8 @@ from datetime import datetime
 
 from flask import current_app
 
-from peepopay.auth.models import Tradie
-from peepopay.booking.models import Booking
+from peepopay.accounts.models import Tradie
+from peepopay.bookings.models import Booking
 from peepopay.db_setup import DbSession
 from peepopay.money import application_fee
 from peepopay.payments import gateway

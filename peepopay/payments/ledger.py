@@ -14,8 +14,8 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
-from peepopay.auth.models import Tradie
-from peepopay.booking.models import Booking
+from peepopay.accounts.models import Tradie
+from peepopay.bookings.models import Booking
 from peepopay.db_setup import DbSession
 from peepopay.payments.models import Payment, PaymentKind, PaymentStatus
 

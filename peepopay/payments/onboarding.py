@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from peepopay import audit
-from peepopay.auth.models import Tradie
+from peepopay.accounts.models import Tradie
 from peepopay.db_setup import DbSession
 from peepopay.notifications.links import external_url
 from peepopay.payments import gateway

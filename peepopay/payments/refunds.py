@@ -8,8 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from peepopay import audit
-from peepopay.auth.models import Tradie
-from peepopay.booking.models import Booking
+from peepopay.accounts.models import Tradie
+from peepopay.bookings.models import Booking
 from peepopay.db_setup import DbSession
 from peepopay.notifications import messages
 from peepopay.payments import gateway

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from peepopay.auth.models import Tradie
+from peepopay.accounts.models import Tradie
 from peepopay.db_setup import DbSession
 from peepopay.money import BPS
 from peepopay.payments.ledger import CHARGE_KINDS, fee_bps

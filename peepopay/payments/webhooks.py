@@ -1,5 +1,5 @@
 """Stripe's webhook events verified: a valid, recent signature on the raw body, and the shape
-every handler relies on. `peepopay.booking.stripe_events` stores and applies them."""
+every handler relies on. `peepopay.bookings.stripe_events` stores and applies them."""
 
 from __future__ import annotations
 

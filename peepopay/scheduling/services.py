@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from peepopay.auth.models import Tradie
-from peepopay.booking.models import Booking, Status
+from peepopay.accounts.models import Tradie
+from peepopay.bookings.models import Booking, Status
 from peepopay.db_setup import DbSession
 from peepopay.scheduling import slots
 from peepopay.scheduling.models import AvailabilityRule, BlockedPeriod, Service

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from peepopay.auth.models import Tradie
-from peepopay.booking.models import Booking
+from peepopay.accounts.models import Tradie
+from peepopay.bookings.models import Booking
 from peepopay.inputs import parse_id, storable
 from peepopay.scheduling import services as scheduling
 from peepopay.scheduling import slots

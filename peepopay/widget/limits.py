@@ -2,7 +2,7 @@
 
 from flask import current_app
 
-from peepopay.booking.services import HoldLimits
+from peepopay.bookings.services import HoldLimits
 from peepopay.extensions import limiter
 
 # Looking at free times (calendar, day, API availability) and holding a slot are limited apart:

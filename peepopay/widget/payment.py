@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from flask import g, request
 
-from peepopay.booking.models import Booking
+from peepopay.bookings.models import Booking
 from peepopay.payments import gateway
 from peepopay.security import widget_csp
 

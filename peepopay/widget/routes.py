@@ -17,10 +17,10 @@ from flask import Response, abort, g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
-from peepopay.auth.models import Tradie
-from peepopay.booking import services as bookings
-from peepopay.booking.models import Booking, Status
-from peepopay.booking.payment_outcomes import sync_deposit
+from peepopay.accounts.models import Tradie
+from peepopay.bookings import services as bookings
+from peepopay.bookings.models import Booking, Status
+from peepopay.bookings.payment_outcomes import sync_deposit
 from peepopay.clock import utcnow
 from peepopay.dashboard.services import record_widget_view
 from peepopay.extensions import db

@@ -11,7 +11,7 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.datastructures import MultiDict
 
-from peepopay.booking.services import Customer
+from peepopay.bookings.services import Customer
 from peepopay.clock import utcnow
 from peepopay.inputs import date_in_reach, instant_in_reach, iso_date, iso_datetime
 

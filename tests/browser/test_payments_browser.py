@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from peepopay.booking.models import Status
+from peepopay.bookings.models import Status
 from peepopay.extensions import db
 from tests.payments_support import (  # noqa: F401  (app_config points the app at the emulator)
     CARD_3DS,

@@ -15,7 +15,7 @@ from peepopay.extensions import db
 
 
 class Status(StrEnum):
-    """Where a booking is in its lifecycle; only `peepopay.booking.lifecycle` changes it."""
+    """Where a booking is in its lifecycle; only `peepopay.bookings.lifecycle` changes it."""
 
     PENDING_PAYMENT = "pending_payment"
     CONFIRMED = "confirmed"

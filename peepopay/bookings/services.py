@@ -10,10 +10,10 @@ import phonenumbers
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 
-from peepopay.auth.models import Tradie
-from peepopay.booking import lifecycle
-from peepopay.booking.lifecycle import SlotTaken
-from peepopay.booking.models import Booking, Status
+from peepopay.accounts.models import Tradie
+from peepopay.bookings import lifecycle
+from peepopay.bookings.lifecycle import SlotTaken
+from peepopay.bookings.models import Booking, Status
 from peepopay.db_setup import DbSession
 from peepopay.money import deposit_for
 from peepopay.scheduling import services as scheduling

@@ -21,8 +21,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from peepopay import audit
-from peepopay.booking.models import Booking, Status
-from peepopay.booking.policy import customer_refund_minor
+from peepopay.bookings.models import Booking, Status
+from peepopay.bookings.policy import customer_refund_minor
 from peepopay.db_setup import DbSession
 from peepopay.notifications import calendar, messages
 from peepopay.ops import metrics

@@ -15,8 +15,8 @@ from flask import Response, after_this_request, current_app, request
 from flask_login import current_user, login_user
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from peepopay.auth.models import Tradie
-from peepopay.auth.services import normalize_email
+from peepopay.accounts.models import Tradie
+from peepopay.accounts.services import normalize_email
 from peepopay.db_setup import DbSession
 
 

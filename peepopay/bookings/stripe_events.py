@@ -16,9 +16,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from peepopay.auth.models import Tradie
-from peepopay.booking import payment_outcomes
-from peepopay.booking.models import Booking
+from peepopay.accounts.models import Tradie
+from peepopay.bookings import payment_outcomes
+from peepopay.bookings.models import Booking
 from peepopay.db_setup import DbSession
 from peepopay.payments import gateway, ledger, onboarding, refunds
 from peepopay.payments.models import Payment, PaymentKind, PaymentStatus, StripeEvent

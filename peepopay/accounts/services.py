@@ -14,7 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from peepopay.auth.models import Tradie, new_session_token
+from peepopay.accounts.models import Tradie, new_session_token
 from peepopay.db_setup import DbSession
 
 hasher = PasswordHasher()

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
-from peepopay.auth import routes  # noqa: E402,F401
+from peepopay.accounts import routes  # noqa: E402,F401

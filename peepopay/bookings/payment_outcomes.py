@@ -16,9 +16,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from peepopay import audit
-from peepopay.auth.models import Tradie
-from peepopay.booking import lifecycle
-from peepopay.booking.models import Booking, Status
+from peepopay.accounts.models import Tradie
+from peepopay.bookings import lifecycle
+from peepopay.bookings.models import Booking, Status
 from peepopay.db_setup import DbSession
 from peepopay.money import application_fee
 from peepopay.notifications import messages

@@ -8,8 +8,8 @@ from typing import Any
 
 from flask import current_app, url_for
 
-from peepopay.auth.models import Tradie
-from peepopay.auth.services import make_token
+from peepopay.accounts.models import Tradie
+from peepopay.accounts.services import make_token
 from peepopay.db_setup import DbSession
 from peepopay.notifications.outbox import queue_email
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from peepopay.booking.models import Booking
+from peepopay.bookings.models import Booking
 
 
 def customer_refund_minor(

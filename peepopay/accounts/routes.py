@@ -6,8 +6,8 @@ from flask import Response, current_app, flash, redirect, render_template, reque
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required, login_user, logout_user
 
-from peepopay.auth import bp, emails, services, sessions
-from peepopay.auth.forms import EmptyForm, ForgotForm, LoginForm, ResetForm, SignupForm
+from peepopay.accounts import bp, emails, services, sessions
+from peepopay.accounts.forms import EmptyForm, ForgotForm, LoginForm, ResetForm, SignupForm
 from peepopay.clock import utcnow
 from peepopay.extensions import db, limiter, login_manager
 from peepopay.net import is_safe_next
