@@ -4,39 +4,73 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from babel.numbers import format_currency, get_currency_precision, get_currency_symbol
 from flask import Flask
 
-ZERO_DECIMAL = frozenset({"JPY", "KRW", "VND", "CLP", "ISK", "UGX", "XAF", "XOF", "PYG"})
-SYMBOLS = {"NZD": "$", "AUD": "$", "USD": "$", "CAD": "$", "GBP": "£", "EUR": "€"}
+# Where each currency the product offers is at home, so its symbol reads as the tradie's
+# customers expect: "$" for NZD in New Zealand, where English-everywhere would say "NZ$".
+HOME_LOCALE = {
+    "NZD": "en_NZ",
+    "AUD": "en_AU",
+    "USD": "en_US",
+    "CAD": "en_CA",
+    "GBP": "en_GB",
+    "EUR": "en_IE",
+}
+# Any other currency by its ISO code ("JPY 500"); digits always follow the currency's precision.
+CODE_PATTERN = "¤¤ #,##0.00"
+PLAIN_PATTERN = "0.00"
 
 
 def minor_exponent(currency: str) -> int:
-    return 0 if currency.upper() in ZERO_DECIMAL else 2
+    """Digits after the decimal point in `currency` (2 for NZD, 0 for JPY), as ISO 4217 has it."""
+    return int(get_currency_precision(currency.upper()))
+
+
+def _major(amount_minor: int, currency: str) -> Decimal:
+    return Decimal(amount_minor).scaleb(-minor_exponent(currency))
 
 
 def format_money(amount_minor: int | None, currency: str) -> str:
-    """12345, "NZD" -> "$123.45"; no floats on the way."""
+    """12345, "NZD" -> "$123.45"; 500, "JPY" -> "JPY 500"; no floats on the way."""
     if amount_minor is None:
         return "—"
     currency = currency.upper()
-    sign = "-" if amount_minor < 0 else ""
-    amount = abs(amount_minor)
-    exp = minor_exponent(currency)
-    major, minor = divmod(amount, 10**exp) if exp else (amount, 0)
-    number = f"{major:,}" + (f".{minor:0{exp}d}" if exp else "")
-    symbol = SYMBOLS.get(currency)
-    return f"{sign}{symbol}{number}" if symbol else f"{sign}{currency} {number}"
+    amount = _major(amount_minor, currency)
+    if locale := HOME_LOCALE.get(currency):
+        return format_currency(amount, currency, locale=locale)
+    return format_currency(amount, currency, format=CODE_PATTERN, locale="en")
+
+
+def plain_amount(amount_minor: int | None, currency: str) -> str:
+    """12345 -> "123.45": no symbol, no thousands separator (spreadsheets, form fields)."""
+    if amount_minor is None:
+        return ""
+    return format_currency(
+        _major(amount_minor, currency), currency.upper(), format=PLAIN_PATTERN, locale="en"
+    )
+
+
+def amount_example(currency: str) -> str:
+    """How a typed amount looks in `currency`, for error messages."""
+    return "120 or 120.50" if minor_exponent(currency) else "120"
 
 
 def parse_money(text: str, currency: str) -> int:
-    """ "1,234.50" -> 123450 minor units; ValueError with a message a person can act on."""
+    """ "1,234.50", "$120.50", "120" -> minor units; ValueError says what to type instead."""
+    currency = currency.upper()
     exp = minor_exponent(currency)
-    cleaned = text.strip().replace(",", "").lstrip("$£€").strip()
+    cleaned = text.strip().replace(",", "")
+    for prefix in (currency, get_currency_symbol(currency, "en"), "$", "£", "€", "¥"):
+        cleaned = cleaned.removeprefix(prefix).strip()
     pattern = r"\d{1,9}" + (rf"(\.\d{{1,{exp}}})?" if exp else "")
     if not re.fullmatch(pattern, cleaned):
-        raise ValueError("Enter an amount like 120 or 120.50." if exp else "Enter a whole amount.")
+        raise ValueError(
+            f"Enter an amount like {amount_example(currency)}." if exp else "Enter a whole amount."
+        )
     major, _, minor = cleaned.partition(".")
     return int(major) * 10**exp + (int(minor.ljust(exp, "0")) if minor else 0)
 

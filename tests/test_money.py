@@ -2,7 +2,7 @@
 
 import pytest
 
-from peepopay.formatting import format_money, parse_money
+from peepopay.formatting import format_money, minor_exponent, parse_money, plain_amount
 from peepopay.money import application_fee, deposit_for, percent_of
 from peepopay.scheduling.models import Service
 
@@ -49,7 +49,16 @@ def test_percentage_deposit_needs_price():
 
 @pytest.mark.parametrize(
     ("text", "currency", "minor"),
-    [("120", "NZD", 12000), ("1,234.5", "NZD", 123450), ("$0.99", "AUD", 99), ("500", "JPY", 500)],
+    [
+        ("120", "NZD", 12000),
+        ("120.50", "NZD", 12050),
+        ("$120.50", "NZD", 12050),
+        ("NZ$120.50", "NZD", 12050),
+        ("1,234.5", "NZD", 123450),
+        ("$0.99", "AUD", 99),
+        ("500", "JPY", 500),
+        ("¥500", "JPY", 500),
+    ],
 )
 def test_parse_money(text, currency, minor):
     assert parse_money(text, currency) == minor
@@ -67,3 +76,18 @@ def test_format_money():
     assert format_money(500, "JPY") == "JPY 500"
     assert format_money(99, "GBP") == "£0.99"
     assert format_money(None, "NZD") == "—"
+    assert format_money(-5000, "EUR") == "-€50.00"
+    # The product's own currencies keep the symbol people see at home: "$", not "NZ$" or "A$".
+    assert [format_money(100, c) for c in ("AUD", "USD", "CAD")] == ["$1.00"] * 3
+
+
+def test_currency_precision_comes_from_iso_4217():
+    assert [minor_exponent(c) for c in ("NZD", "jpy", "KRW", "BHD")] == [2, 0, 0, 3]
+    assert format_money(1234567, "KRW") == "KRW 1,234,567"
+    assert format_money(1500, "BHD") == "BHD 1.500"
+
+
+def test_plain_amount_for_spreadsheets_and_fields():
+    assert plain_amount(123450, "NZD") == "1234.50"
+    assert plain_amount(500, "JPY") == "500"
+    assert plain_amount(None, "NZD") == ""

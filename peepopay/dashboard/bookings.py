@@ -18,7 +18,7 @@ from peepopay.bookings import lifecycle
 from peepopay.bookings.models import Booking, Status
 from peepopay.dashboard.common import owned
 from peepopay.db_setup import DbSession
-from peepopay.formatting import format_money, local_time, minor_exponent
+from peepopay.formatting import format_money, local_time, plain_amount
 from peepopay.notifications.models import OutboxMessage, OutboxStatus
 
 PER_PAGE = 25
@@ -151,17 +151,6 @@ def safe_cell(value: object) -> str:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
-def decimal_amount(amount_minor: int | None, currency: str) -> str:
-    """12345 -> "123.45" for spreadsheets (no symbol, no thousands separator, no floats)."""
-    if amount_minor is None:
-        return ""
-    exp = minor_exponent(currency)
-    if not exp:
-        return str(amount_minor)
-    major, minor = divmod(amount_minor, 10**exp)
-    return f"{major}.{minor:0{exp}d}"
-
-
 def csv_lines(session: DbSession, tradie: Tradie, filters: Filters, now: datetime) -> Iterator[str]:
     """The filtered list (every page) as CSV lines, times in the tradie's zone."""
     buffer = io.StringIO()
@@ -190,8 +179,8 @@ def csv_lines(session: DbSession, tradie: Tradie, filters: Filters, now: datetim
                 b.job_address,
                 b.notes,
                 b.currency,
-                decimal_amount(b.price_minor, b.currency),
-                decimal_amount(b.deposit_minor, b.currency),
+                plain_amount(b.price_minor, b.currency),
+                plain_amount(b.deposit_minor, b.currency),
                 local_time(b.created_at, tradie.timezone, iso),
             )
         )

@@ -33,7 +33,7 @@ from peepopay.dashboard import hours
 from peepopay.dashboard.account import COUNTRIES, CURRENCIES, timezones
 from peepopay.dashboard.catalog import ServiceInput
 from peepopay.dashboard.common import FormError, parse_percent
-from peepopay.formatting import minor_exponent, parse_money
+from peepopay.formatting import amount_example, parse_money
 from peepopay.scheduling.models import DepositType
 
 
@@ -114,7 +114,7 @@ class ServiceForm(DashboardForm):
         try:
             self.parsed[field.name] = parse_money(field.data or "", self.currency)
         except ValueError:
-            example = "120 or 120.50" if minor_exponent(self.currency) else "120"
+            example = amount_example(self.currency)
             raise ValidationError(f"{field.label.text} must be an amount like {example}.") from None
 
     def validate_price(self, field: Any) -> None:

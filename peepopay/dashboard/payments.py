@@ -25,9 +25,9 @@ from peepopay.accounts.models import Tradie
 from peepopay.bookings import payment_outcomes
 from peepopay.bookings.models import Booking, Status
 from peepopay.clock import utcnow
-from peepopay.dashboard.bookings import decimal_amount
 from peepopay.dashboard.forms import BalanceForm, ConnectForm, RefundForm
 from peepopay.extensions import db
+from peepopay.formatting import plain_amount
 from peepopay.htmx import is_htmx, render
 from peepopay.payments import gateway, ledger, onboarding, refunds, reports
 from peepopay.payments.gateway import PaymentError
@@ -156,7 +156,7 @@ class Panel:
 def panel_for(booking: Booking, **overrides: Any) -> Panel:
     balance_form = overrides.pop("balance_form", None) or BalanceForm(formdata=None)
     if balance_form.final_amount.data is None and booking.price_minor is not None:
-        balance_form.final_amount.data = decimal_amount(booking.price_minor, booking.currency)
+        balance_form.final_amount.data = plain_amount(booking.price_minor, booking.currency)
     return Panel(
         booking=booking,
         ledger=ledger.ledger(db.session, booking.id),

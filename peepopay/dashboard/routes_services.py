@@ -8,10 +8,10 @@ from flask_login import current_user
 
 from peepopay.clock import utcnow
 from peepopay.dashboard import bp, catalog
-from peepopay.dashboard.bookings import decimal_amount
 from peepopay.dashboard.common import FormError, format_percent
 from peepopay.dashboard.forms import EmptyForm, MoveForm, ServiceForm
 from peepopay.extensions import db
+from peepopay.formatting import plain_amount
 from peepopay.htmx import is_htmx, render
 from peepopay.scheduling.models import DepositType, Service
 
@@ -27,9 +27,9 @@ def _form_for(service: Service) -> ServiceForm:
         "name": service.name,
         "description": service.description,
         "duration_minutes": service.duration_minutes,
-        "price": decimal_amount(service.price_minor, currency),
+        "price": plain_amount(service.price_minor, currency),
         "deposit_type": service.deposit_type,
-        "deposit_amount": "" if percentage else decimal_amount(service.deposit_value, currency),
+        "deposit_amount": "" if percentage else plain_amount(service.deposit_value, currency),
         "deposit_percent": format_percent(service.deposit_value) if percentage else "",
     }
     return ServiceForm(formdata=None, data=data, currency=currency)
