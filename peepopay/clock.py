@@ -1,7 +1,35 @@
-"""The one place that reads the wall clock, so services can take `now` as an argument."""
+"""The one place that reads the wall clock, so services can take `now` as an argument; and the
+tradie's local days, which every area computes the same way."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+
+class Zoned(Protocol):
+    """Anything with an IANA time zone name (a tradie)."""
+
+    @property
+    def timezone(self) -> str: ...
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def zone(owner: Zoned) -> ZoneInfo:
+    return ZoneInfo(owner.timezone)
+
+
+def local_today(owner: Zoned, now: datetime) -> date:
+    return now.astimezone(zone(owner)).date()
+
+
+def local_midnight_utc(owner: Zoned, day: date) -> datetime:
+    """The UTC instant the local `day` begins (DST-safe: wall clock, then convert)."""
+    return datetime.combine(day, time(0), tzinfo=zone(owner)).astimezone(UTC)
+
+
+def week_start(day: date) -> date:
+    """The Monday of `day`'s week."""
+    return day - timedelta(days=day.weekday())

@@ -1,6 +1,7 @@
 """Every model, imported in one place for Alembic and the shell."""
 
 from peepopay.accounts.models import Tradie
+from peepopay.analytics.models import WidgetView
 from peepopay.audit import AuditLog
 from peepopay.bookings.models import Booking, Status
 from peepopay.notifications.models import OutboxMessage, OutboxStatus
@@ -21,4 +22,5 @@ __all__ = [
     "Status",
     "StripeEvent",
     "Tradie",
+    "WidgetView",
 ]

@@ -51,9 +51,9 @@ def seed(app: Any) -> None:
     """The demo tradie plus bookings today, this week and over the last twelve weeks."""
     from flask_migrate import upgrade
 
+    from peepopay.analytics.models import WidgetView
     from peepopay.audit import record
     from peepopay.commands import seed_demo
-    from peepopay.dashboard.models import WidgetView
     from peepopay.extensions import db
     from peepopay.models import BlockedPeriod, Booking, OutboxMessage, Payment, Service, Tradie
 

@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 import stripe
 
+from peepopay.bookings import customer_changes as customer
 from peepopay.clock import utcnow
-from peepopay.customer import services as customer
 from peepopay.extensions import db
 from peepopay.models import Booking, Payment, Tradie
 from tests.conftest import deliver_outbox, emulator_config

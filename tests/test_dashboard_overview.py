@@ -9,9 +9,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from peepopay.analytics.models import WidgetView
+from peepopay.analytics.services import record_widget_view
 from peepopay.dashboard.charts import bar_chart, nice_ceiling
-from peepopay.dashboard.models import WidgetView
-from peepopay.dashboard.services import record_widget_view
 from peepopay.extensions import db
 from peepopay.models import Tradie
 

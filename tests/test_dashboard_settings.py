@@ -10,7 +10,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from peepopay.dashboard.account import contrast_with_white
+from peepopay.accounts.settings import contrast_with_white
 from peepopay.extensions import db
 from peepopay.models import AuditLog, Booking, OutboxMessage, Service, Tradie
 from tests.conftest import Auth, DashboardClient, csrf_token, make_tradie

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
+from peepopay.bookings import customer_changes as customer
 from peepopay.clock import utcnow
-from peepopay.customer import services as customer
 from peepopay.extensions import db
 from peepopay.models import Booking, OutboxMessage, Tradie
 from peepopay.notifications import messages, outbox

@@ -85,7 +85,7 @@ def test_service_step(client, kiwi, htmx):
 
 
 def test_page_loads_count_as_widget_views_for_the_funnel(app, client, kiwi):
-    from peepopay.dashboard.models import WidgetView
+    from peepopay.analytics.models import WidgetView
 
     client.get(BOOK)  # embedded on a site, or opened directly
     client.get(f"/widget/{SLUG}", headers={"Sec-Fetch-Site": "cross-site"})

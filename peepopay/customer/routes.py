@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo
 
 from flask import Response, abort, g, redirect, request, url_for
 
+from peepopay.bookings import customer_changes as customer
 from peepopay.bookings import lifecycle
 from peepopay.bookings.models import Booking
 from peepopay.clock import utcnow
 from peepopay.customer import bp
-from peepopay.customer import services as customer
 from peepopay.customer.forms import CancelForm, RescheduleForm
 from peepopay.extensions import db
 from peepopay.htmx import is_htmx, render

@@ -43,7 +43,6 @@ def require_login() -> ResponseReturnValue | None:
 
 
 # Importing the modules registers their models and routes on `bp`.
-import peepopay.dashboard.models  # noqa: E402
 import peepopay.dashboard.routes  # noqa: E402
 import peepopay.dashboard.routes_availability  # noqa: E402
 import peepopay.dashboard.routes_bookings  # noqa: E402

@@ -16,10 +16,10 @@ from peepopay.accounts.models import Tradie
 from peepopay.audit import AuditLog
 from peepopay.bookings import lifecycle
 from peepopay.bookings.models import Booking, Status
-from peepopay.dashboard.common import owned
 from peepopay.db_setup import DbSession
 from peepopay.formatting import format_money, local_time, plain_amount
 from peepopay.notifications.models import OutboxMessage, OutboxStatus
+from peepopay.rules import owned
 
 PER_PAGE = 25
 WHEN = ("upcoming", "past", "all")

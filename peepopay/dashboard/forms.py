@@ -29,11 +29,12 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from peepopay.dashboard import hours
-from peepopay.dashboard.account import COUNTRIES, CURRENCIES, timezones
-from peepopay.dashboard.catalog import ServiceInput
-from peepopay.dashboard.common import FormError, parse_percent
+from peepopay.accounts.settings import COUNTRIES, CURRENCIES, timezones
+from peepopay.catalog.services import ServiceInput
+from peepopay.dashboard.common import parse_percent
 from peepopay.formatting import amount_example, parse_money
+from peepopay.rules import FormError
+from peepopay.scheduling import availability as hours
 from peepopay.scheduling.models import DepositType
 
 

@@ -9,8 +9,10 @@ from flask import Response, current_app, url_for
 from flask_login import current_user
 from markupsafe import escape
 
+from peepopay.analytics import overview as overview_figures
+from peepopay.analytics import services as analytics_figures
 from peepopay.clock import utcnow
-from peepopay.dashboard import bp, services
+from peepopay.dashboard import bp
 from peepopay.dashboard.charts import bar_chart
 from peepopay.dashboard.common import format_percent
 from peepopay.extensions import db
@@ -105,7 +107,7 @@ def overview() -> Response:
         "dashboard/overview.html",
         "dashboard/_overview.html",
         tradie=tradie,
-        data=services.overview(db.session, tradie, utcnow()),
+        data=overview_figures.overview(db.session, tradie, utcnow()),
         embed=embed_codes(tradie.slug, tradie.business_name),
         preview_src=(
             path_for("/book/<slug>", "", slug=tradie.slug) if widget_installed() else None
@@ -117,7 +119,7 @@ def overview() -> Response:
 @bp.get("/analytics")
 def analytics() -> Response:
     tradie = current_user
-    data = services.analytics(db.session, tradie, utcnow())
+    data = analytics_figures.analytics(db.session, tradie, utcnow())
     labels = [week.label for week in data.weeks]
 
     def money(amount: int) -> str:

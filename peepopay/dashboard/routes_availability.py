@@ -8,12 +8,13 @@ from flask import Response, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from peepopay.clock import utcnow
-from peepopay.dashboard import bp, hours
-from peepopay.dashboard.common import FormError, local_today
+from peepopay.clock import local_today, utcnow
+from peepopay.dashboard import bp
 from peepopay.dashboard.forms import BlockedForm, CopyForm, DashboardForm, HoursForm, RulesForm
 from peepopay.extensions import db
 from peepopay.htmx import is_htmx, render
+from peepopay.rules import FormError
+from peepopay.scheduling import availability as hours
 
 SECTIONS = {
     "hours": "dashboard/_hours.html",

@@ -15,13 +15,13 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from peepopay.bookings import lifecycle
-from peepopay.clock import utcnow
+from peepopay.clock import local_today, utcnow
 from peepopay.dashboard import bookings, bp
-from peepopay.dashboard.common import actor, local_today
 from peepopay.dashboard.forms import CancelForm, EmptyForm
 from peepopay.extensions import db
 from peepopay.formatting import format_money
 from peepopay.htmx import is_htmx, render
+from peepopay.rules import actor
 
 
 @bp.get("/bookings", endpoint="bookings")

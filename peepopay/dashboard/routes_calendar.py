@@ -5,9 +5,8 @@ from __future__ import annotations
 from flask import Response, current_app, request
 from flask_login import current_user
 
-from peepopay.clock import utcnow
+from peepopay.clock import local_today, utcnow
 from peepopay.dashboard import bp, calendar
-from peepopay.dashboard.common import local_today
 from peepopay.extensions import db
 from peepopay.htmx import render
 

@@ -6,13 +6,15 @@ from flask import Response, abort, current_app, flash, redirect, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
+from peepopay.catalog import services as catalog
 from peepopay.clock import utcnow
-from peepopay.dashboard import bp, catalog
-from peepopay.dashboard.common import FormError, format_percent
+from peepopay.dashboard import bp
+from peepopay.dashboard.common import format_percent
 from peepopay.dashboard.forms import EmptyForm, MoveForm, ServiceForm
 from peepopay.extensions import db
 from peepopay.formatting import plain_amount
 from peepopay.htmx import is_htmx, render
+from peepopay.rules import FormError
 from peepopay.scheduling.models import DepositType, Service
 
 

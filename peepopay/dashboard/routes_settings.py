@@ -20,9 +20,9 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user, logout_user
 
 from peepopay.accounts import sessions
+from peepopay.accounts import settings as account
 from peepopay.clock import utcnow
-from peepopay.dashboard import account, bp
-from peepopay.dashboard.common import FormError
+from peepopay.dashboard import bp
 from peepopay.dashboard.forms import (
     BrandingForm,
     DashboardForm,
@@ -36,6 +36,7 @@ from peepopay.dashboard.forms import (
 )
 from peepopay.extensions import db
 from peepopay.htmx import is_htmx, render
+from peepopay.rules import FormError
 
 LOGO_MAX_AGE = 365 * 24 * 3600
 EXPORTED_KEY = "account_exported"  # set in the session once the export was downloaded

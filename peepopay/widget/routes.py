@@ -18,11 +18,11 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from peepopay.accounts.models import Tradie
+from peepopay.analytics.services import record_widget_view
 from peepopay.bookings import services as bookings
 from peepopay.bookings.models import Booking, Status
 from peepopay.bookings.payment_outcomes import sync_deposit
 from peepopay.clock import utcnow
-from peepopay.dashboard.services import record_widget_view
 from peepopay.extensions import db
 from peepopay.htmx import is_htmx, render
 from peepopay.inputs import parse_id, storable

@@ -1,4 +1,4 @@
-"""Dashboard-only data: daily widget view counts for the analytics funnel."""
+"""Daily booking-page view counts for the analytics funnel."""
 
 from __future__ import annotations
 

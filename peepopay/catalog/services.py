@@ -9,9 +9,9 @@ import sqlalchemy as sa
 
 from peepopay import audit
 from peepopay.accounts.models import Tradie
-from peepopay.dashboard.common import FormError, actor, changes, owned
 from peepopay.db_setup import DbSession
 from peepopay.money import BPS, application_fee, deposit_for
+from peepopay.rules import FormError, actor, changes, owned
 from peepopay.scheduling.models import DepositType, Service
 
 

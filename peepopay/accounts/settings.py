@@ -18,12 +18,12 @@ from peepopay import audit
 from peepopay.accounts import emails as account_emails
 from peepopay.accounts import services as accounts
 from peepopay.accounts.models import Tradie
+from peepopay.analytics.models import WidgetView
 from peepopay.audit import AuditLog
 from peepopay.bookings.models import Booking, Status
-from peepopay.dashboard.common import FormError, actor, update_tradie
-from peepopay.dashboard.models import WidgetView
 from peepopay.db_setup import DbSession
 from peepopay.payments.models import Payment
+from peepopay.rules import FormError, actor, update_tradie
 from peepopay.scheduling.models import AvailabilityRule, BlockedPeriod, Service
 
 CURRENCIES = (

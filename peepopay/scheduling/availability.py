@@ -10,8 +10,9 @@ import sqlalchemy as sa
 
 from peepopay import audit
 from peepopay.accounts.models import Tradie
-from peepopay.dashboard.common import FormError, actor, local_today, owned, update_tradie
+from peepopay.clock import local_today
 from peepopay.db_setup import DbSession
+from peepopay.rules import FormError, actor, owned, update_tradie
 from peepopay.scheduling import services as scheduling
 from peepopay.scheduling.models import AvailabilityRule, BlockedPeriod, Service
 from peepopay.scheduling.slots import Slot

@@ -1,0 +1,1 @@
+"""The service catalogue: what a tradie offers, its deposit rules, order and archiving."""
