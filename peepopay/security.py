@@ -1,13 +1,22 @@
-"""Response headers per surface: the dashboard is never framed, the widget always may be."""
+"""The two surfaces and their policies: the dashboard is never framed and keeps a session
+cookie; the widget (with its API, the customer's booking page and the calendar feed) may always
+be framed and never sets a cookie."""
 
 from __future__ import annotations
 
-from flask import Flask, Response, g, request
+from typing import Any, Literal
+
+from flask import Flask, Request, Response, g, request
+from flask.sessions import SecureCookieSession, SessionInterface, SessionMixin
 
 from peepopay.ops.logs import request_id
 
-# Blueprints that serve anonymous customers inside other people's pages.
-WIDGET_BLUEPRINTS = frozenset({"widget", "api", "customer", "embed"})
+Surface = Literal["widget", "dashboard"]
+
+# Where anonymous customers are served, often inside other people's pages: the widget and its
+# loader, its API, the customer's booking page (/b/), the calendar feed. Told by the path, not
+# the matched blueprint, because Flask opens the session before it matches the URL.
+WIDGET_PREFIXES = ("/book/", "/widget/", "/embed.js", "/api/", "/b/", "/calendar/")
 
 DASHBOARD_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -26,8 +35,9 @@ def widget_csp(frame_ancestors: str, extra_script: str = "", extra_frame: str = 
     )
 
 
-def is_widget_request() -> bool:
-    return request.blueprint in WIDGET_BLUEPRINTS
+def surface(req: Request) -> Surface:
+    """Which surface serves `req`: its headers and its cookie policy follow from this alone."""
+    return "widget" if req.path.startswith(WIDGET_PREFIXES) else "dashboard"
 
 
 def set_headers(response: Response) -> Response:
@@ -35,7 +45,7 @@ def set_headers(response: Response) -> Response:
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-    if is_widget_request():
+    if surface(request) == "widget":
         headers.setdefault("Content-Security-Policy", getattr(g, "widget_csp", widget_csp("*")))
         headers.pop("X-Frame-Options", None)
     else:
@@ -47,5 +57,33 @@ def set_headers(response: Response) -> Response:
     return response
 
 
+class DiscardedSession(SecureCookieSession):
+    """Writable for the length of a request, never saved: no Set-Cookie."""
+
+
+class CookielessWidget(SessionInterface):
+    """Wraps the app's session interface: widget requests get a DiscardedSession, so nothing
+    that touches `session` fails there, yet no cookie is read or set whatever the browser sent."""
+
+    def __init__(self, inner: SessionInterface) -> None:
+        self.inner = inner
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        if surface(request) == "widget":
+            return DiscardedSession()
+        return self.inner.open_session(app, request)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        self.inner.save_session(app, session, response)
+
+    def is_null_session(self, obj: object) -> bool:
+        return isinstance(obj, DiscardedSession) or self.inner.is_null_session(obj)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
 def init_app(app: Flask) -> None:
     app.after_request(set_headers)
+    if not isinstance(app.session_interface, CookielessWidget):
+        app.session_interface = CookielessWidget(app.session_interface)

@@ -5,19 +5,11 @@ so the page works inside a third-party iframe with cookies blocked.
 """
 
 from flask import Blueprint
-from flask.blueprints import BlueprintSetupState
 
 from peepopay.extensions import csrf
 
 bp = Blueprint("customer", __name__)
-csrf.exempt(bp)
-
-
-@bp.record_once
-def _cookieless(state: BlueprintSetupState) -> None:
-    from peepopay.customer import cookieless
-
-    cookieless.install(state.app)
+csrf.exempt(bp)  # cookieless as a widget surface: see peepopay.security.surface
 
 
 from peepopay.customer import routes  # noqa: E402,F401
