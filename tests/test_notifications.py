@@ -309,21 +309,6 @@ def test_extended_gsm_characters_take_two_septets():
     assert sms.length("€[]") == 6 and sms.is_gsm("€[]")
 
 
-@pytest.mark.parametrize(
-    ("raw", "country", "expected"),
-    [
-        ("021 555 0101", "NZ", "+64215550101"),
-        ("+61 412 345 678", "NZ", "+61412345678"),
-        ("0412 345 678", "AU", "+61412345678"),
-        ("12", "NZ", None),
-        ("", "NZ", None),
-        ("not a number", "NZ", None),
-    ],
-)
-def test_numbers_become_e164(raw, country, expected):
-    assert sms.e164(raw, country) == expected
-
-
 def test_production_with_twilio_needs_all_its_settings(monkeypatch):
     from peepopay.config import ConfigError, ProductionConfig
 

@@ -11,10 +11,9 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import available_timezones
 
-import phonenumbers
 import sqlalchemy as sa
 
-from peepopay import audit
+from peepopay import audit, phones
 from peepopay.accounts import emails as account_emails
 from peepopay.accounts import services as accounts
 from peepopay.accounts.models import Tradie
@@ -115,18 +114,15 @@ def check_slug(session: DbSession, slug: str, tradie_id: int) -> str:
 
 
 def normalize_phone(text: str, country: str) -> str | None:
-    text = text.strip()
-    if not text:
+    """The contact phone in E.164, or None when left blank; FormError when it is no number."""
+    if not text.strip():
         return None
-    try:
-        number = phonenumbers.parse(text, country)
-    except phonenumbers.NumberParseException:
-        number = None
-    if number is None or not phonenumbers.is_valid_number(number):
+    number = phones.e164(text, country)
+    if number is None:
         raise FormError(
             "phone", f"Contact phone must be a valid phone number for {country}, or blank."
         )
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return number
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import phonenumbers
 from flask import render_template
+
+from peepopay.phones import e164 as e164  # re-exported: messages address SMS with it
 
 # The GSM 03.38 default alphabet; the extension table's characters take two septets each.
 GSM_BASIC = frozenset(
@@ -31,19 +32,6 @@ GSM_SUBSTITUTES = str.maketrans(
         "\u202f": " ",
     }
 )
-
-
-def e164(number: str | None, country: str = "NZ") -> str | None:
-    """The number in E.164 (+64211234567), national numbers read in `country`; None if invalid."""
-    if not number or not number.strip():
-        return None
-    try:
-        parsed = phonenumbers.parse(number, country.upper() or None)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(parsed):
-        return None
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 def is_gsm(text: str) -> bool:

@@ -1,0 +1,28 @@
+"""Phone numbers: parsed in the owner's country, validated and stored in E.164 (+64211234567)."""
+
+from __future__ import annotations
+
+import phonenumbers
+
+
+def e164(number: str | None, country: str = "NZ") -> str | None:
+    """The number in E.164, national numbers read in `country`; None when blank or invalid."""
+    if not number or not number.strip():
+        return None
+    try:
+        parsed = phonenumbers.parse(number, country.upper() or None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def example(country: str) -> str | None:
+    """A mobile number as people in `country` write it ("021 123 4567"), for error messages."""
+    number = phonenumbers.example_number_for_type(
+        country.upper(), phonenumbers.PhoneNumberType.MOBILE
+    )
+    if number is None:
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
