@@ -12,6 +12,12 @@ from peepopay.clock import utcnow
 from peepopay.extensions import db, limiter, login_manager
 from peepopay.net import is_safe_next
 
+# The same answer whether or not the address had an account: the email tells.
+CHECK_YOUR_EMAIL = (
+    "Check your email: we sent a message to {email}. "
+    "Confirm your address, then log in with your email and password."
+)
+
 
 def _login_failed(response: Response) -> bool:
     return request.method == "POST" and response.status_code != 303
@@ -43,33 +49,22 @@ def _start_session(tradie: services.Tradie, remember: bool = False) -> None:
 )
 def signup() -> ResponseReturnValue:
     form = SignupForm()
-    status = 200
     if form.validate_on_submit():
         email = services.normalize_email(form.email.data or "")
         try:
-            tradie, created = services.sign_up(
+            emails.sign_up_and_tell(
                 db.session,
                 email=email,
                 password=form.password.data or "",
                 business_name=form.business_name.data or "",
+                now=utcnow(),
             )
         except services.AccountError as error:
             getattr(form, error.field).errors.append(error.message)
         else:
-            if created:
-                emails.queue_verification(db.session, tradie)
-            else:
-                emails.queue_signup_attempt(db.session, tradie, utcnow())
-            # The same answer whether or not the address had an account: the email tells.
-            flash(
-                f"Check your email: we sent a message to {email}. "
-                "Confirm your address, then log in with your email and password.",
-                "info",
-            )
+            flash(CHECK_YOUR_EMAIL.format(email=email), "info")
             return redirect(url_for("auth.login"), 303)
-    if form.errors:
-        status = 422
-    return render_template("auth/signup.html", form=form), status
+    return render_template("auth/signup.html", form=form), 422 if form.errors else 200
 
 
 @bp.get("/verify/<token>")
@@ -160,19 +155,20 @@ def reset(token: str) -> ResponseReturnValue:
     form = ResetForm()
     if form.validate_on_submit():
         try:
-            services.set_password(tradie, form.password.data or "")
+            services.reset_password(tradie, form.password.data or "", utcnow())
         except services.AccountError as error:
             form.password.errors.append(error.message)
         else:
-            if tradie.email_verified_at is None:
-                tradie.email_verified_at = utcnow()  # they proved they read this inbox
-            flash("Your password is changed. Log in with the new one.", "success")
-            logout_user()
-            # Whoever holds the link owns the inbox: this browser may log in past a lock-out.
-            sessions.remember_device(tradie)
-            return redirect(url_for("auth.login"), 303)
-    status = 422 if form.errors else 200
-    return render_template("auth/reset.html", form=form), status
+            return _password_changed(tradie)
+    return render_template("auth/reset.html", form=form), 422 if form.errors else 200
+
+
+def _password_changed(tradie: services.Tradie) -> ResponseReturnValue:
+    flash("Your password is changed. Log in with the new one.", "success")
+    logout_user()
+    # Whoever holds the link owns the inbox: this browser may log in past a lock-out.
+    sessions.remember_device(tradie)
+    return redirect(url_for("auth.login"), 303)
 
 
 @login_manager.user_loader

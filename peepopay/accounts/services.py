@@ -186,6 +186,13 @@ def set_password(tradie: Tradie, password: str) -> None:
     end_sessions(tradie)
 
 
+def reset_password(tradie: Tradie, password: str, now: datetime) -> None:
+    """`set_password` from a reset link, which also proves the tradie reads the inbox."""
+    set_password(tradie, password)
+    if tradie.email_verified_at is None:
+        tradie.email_verified_at = now
+
+
 def end_sessions(tradie: Tradie) -> None:
     """End every session, remember-me cookie and device cookie of the tradie."""
     tradie.session_token = new_session_token()
