@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from datetime import date
 from functools import lru_cache
 from typing import Any
@@ -14,22 +15,24 @@ from flask.typing import ResponseReturnValue
 
 from peepopay.accounts.models import Tradie
 from peepopay.api import bp
+from peepopay.api.schema import (
+    BAD_SERVICE_ID,
+    NOT_OFFERED,
+    BadBody,
+    book_request,
+    day_query,
+    json_object,
+)
 from peepopay.bookings import services as bookings
-from peepopay.bookings.services import Customer
+from peepopay.bookings.models import Booking
+from peepopay.bookings.services import PaymentStart
 from peepopay.clock import utcnow
 from peepopay.extensions import db
-from peepopay.inputs import (
-    date_in_reach,
-    instant_in_reach,
-    iso_date,
-    iso_datetime,
-    parse_id,
-    text_problem,
-)
 from peepopay.money import deposit_for
 from peepopay.net import client_key
 from peepopay.payments.deposits import DepositsUnavailable
 from peepopay.payments.gateway import PaymentError
+from peepopay.scheduling.models import Service
 from peepopay.scheduling.slots import Slot
 from peepopay.widget import availability as fast
 from peepopay.widget.limits import availability_limit, booking_limit, hold_limits
@@ -43,11 +46,6 @@ CORS_HEADERS = {
     "Access-Control-Allow-Headers": "Content-Type",
     "Access-Control-Max-Age": "86400",
 }
-BAD_SERVICE_ID = "serviceId must be a positive integer id."
-NOT_OFFERED = "serviceId does not name a service this business offers."
-NOT_JSON = "The body is not valid JSON."
-NOT_AN_OBJECT = "Send a JSON object with Content-Type: application/json."
-LABELS = {"name": "Name", "email": "Email", "phone": "Phone", "address": "Job address"}
 
 
 @bp.after_request
@@ -84,13 +82,6 @@ def errors(fields: dict[str, list[str]], status: int = 422) -> tuple[Response, i
     return jsonify(errors=fields), status
 
 
-def hold_refused(refused: bookings.HoldRefused) -> tuple[Response, int, dict[str, str]]:
-    """429 with the limit that refused the hold and when the first counted hold runs out."""
-    seconds = max(1, math.ceil(refused.retry_after.total_seconds()))
-    body = jsonify(error={"code": 429, "reason": refused.reason, "message": refused.message})
-    return body, 429, {"Retry-After": str(seconds)}
-
-
 @lru_cache(maxsize=8192)
 def slot_json(slot: Slot, tz: ZoneInfo) -> dict[str, Any]:
     """A slot as the contract shows it (memoised: the same slots are asked for again and again;
@@ -103,50 +94,33 @@ def slot_json(slot: Slot, tz: ZoneInfo) -> dict[str, Any]:
     }
 
 
-@bp.get("/widget/<slug>/config")
-def config(slug: str) -> ResponseReturnValue:
-    t = tradie()
-    return jsonify(
-        businessName=t.business_name,
-        brandColor=parse_color(t.brand_color) or t.brand_color,
-        currency=t.currency,
-        timezone=t.timezone,
-        services=[
-            {
-                "id": s.id,
-                "name": s.name,
-                "description": s.description,
-                "durationMinutes": s.duration_minutes,
-                "price": s.price_minor,
-                "depositType": s.deposit_type,
-                "depositAmount": deposit_for(s),
-            }
-            for s in bookings.active_services(db.session, t)
-        ],
-    )
+def service_json(service: Service) -> dict[str, Any]:
+    return {
+        "id": service.id,
+        "name": service.name,
+        "description": service.description,
+        "durationMinutes": service.duration_minutes,
+        "price": service.price_minor,
+        "depositType": service.deposit_type,
+        "depositAmount": deposit_for(service),
+    }
 
 
-@bp.get("/widget/<slug>/availability")
-@availability_limit
-def availability(slug: str) -> ResponseReturnValue:
-    now = utcnow()
-    problems: dict[str, list[str]] = {}
-    day = iso_date(request.args.get("date"))
-    if day is None:
-        problems["date"] = ["date is required, as YYYY-MM-DD."]
-    elif not date_in_reach(day, now):
-        problems["date"] = ["date must be within a year of today."]
-        day = None
-    service_id = parse_id(request.args.get("serviceId"))
-    with db.engine.connect() as conn:  # read-only: no session transaction to commit
-        exists, offer = fast.find_offer(conn, slug, service_id, day or DAY0)
-        if not exists:
-            abort(404)
-        if offer is None:
-            problems["serviceId"] = [NOT_OFFERED if service_id else BAD_SERVICE_ID]
-        if problems or day is None or offer is None:
-            return errors(problems)
-        view = fast.day_view(conn, offer, day, now)
+def booked_json(booking: Booking, payment: PaymentStart) -> dict[str, Any]:
+    return {
+        "bookingId": booking.id,
+        "status": booking.status,
+        "depositAmount": booking.deposit_minor,
+        "currency": booking.currency,
+        "holdExpiresAt": booking.hold_expires_at.isoformat() if booking.hold_expires_at else None,
+        "stripeClientSecret": payment.client_secret,
+        "stripeAccountId": payment.account_id,
+        "publishableKey": payment.publishable_key,
+    }
+
+
+def day_json(day: date, offer: fast.Offer) -> Callable[[list[Slot]], bytes]:
+    """The availability body for `day`, from its slots."""
 
     def body(slots: list[Slot]) -> bytes:
         data = {
@@ -156,95 +130,99 @@ def availability(slug: str) -> ResponseReturnValue:
         }
         return json.dumps(data, separators=(",", ":")).encode()
 
+    return body
+
+
+# --- what the booking services refuse, as the contract answers it ---------------------------
+
+
+@bp.errorhandler(BadBody)
+def bad_body(error: BadBody) -> tuple[Response, int]:
+    return jsonify(error={"code": 400, "message": error.message}), 400
+
+
+@bp.errorhandler(bookings.InvalidBooking)
+def invalid_booking(error: bookings.InvalidBooking) -> tuple[Response, int]:
+    return errors(error.errors)
+
+
+@bp.errorhandler(bookings.HoldRefused)
+def hold_refused(refused: bookings.HoldRefused) -> tuple[Response, int, dict[str, str]]:
+    """429 with the limit that refused the hold and when the first counted hold runs out."""
+    seconds = max(1, math.ceil(refused.retry_after.total_seconds()))
+    body = jsonify(error={"code": 429, "reason": refused.reason, "message": refused.message})
+    return body, 429, {"Retry-After": str(seconds)}
+
+
+@bp.errorhandler(bookings.SlotTaken)
+def slot_taken(taken: bookings.SlotTaken) -> tuple[Response, int]:
+    tz = ZoneInfo(tradie().timezone)
+    return jsonify(
+        error={"code": 409, "message": taken.message},
+        nextFreeSlots=[slot_json(s, tz) for s in taken.next_free_slots],
+    ), 409
+
+
+@bp.errorhandler(DepositsUnavailable)
+def deposits_unavailable(unavailable: DepositsUnavailable) -> tuple[Response, int]:
+    return jsonify(error={"code": 409, "message": unavailable.message}), 409
+
+
+@bp.errorhandler(PaymentError)
+def payment_error(failure: PaymentError) -> tuple[Response, int]:
+    # The hold is rolled back with the error status, so the time stays free.
+    return jsonify(error={"code": failure.status, "message": failure.message}), failure.status
+
+
+# --- routes -------------------------------------------------------------------------------
+
+
+@bp.get("/widget/<slug>/config")
+def config(slug: str) -> ResponseReturnValue:
+    t = tradie()
+    return jsonify(
+        businessName=t.business_name,
+        brandColor=parse_color(t.brand_color) or t.brand_color,
+        currency=t.currency,
+        timezone=t.timezone,
+        services=[service_json(s) for s in bookings.active_services(db.session, t)],
+    )
+
+
+@bp.get("/widget/<slug>/availability")
+@availability_limit
+def availability(slug: str) -> ResponseReturnValue:
+    now = utcnow()
+    query = day_query(now)
+    with db.engine.connect() as conn:  # read-only: no session transaction to commit
+        exists, offer = fast.find_offer(conn, slug, query.service_id, query.day or DAY0)
+        if not exists:
+            abort(404)
+        if offer is None:
+            query.problems["serviceId"] = [NOT_OFFERED if query.service_id else BAD_SERVICE_ID]
+        if query.problems or query.day is None or offer is None:
+            return errors(query.problems)
+        view = fast.day_view(conn, offer, query.day, now)
     # The same answer is asked for again and again: serialise it once per change.
-    return Response(view.rendered(body), mimetype="application/json")
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _bad_request(message: str) -> tuple[Response, int]:
-    return jsonify(error={"code": 400, "message": message}), 400
-
-
-def _json_object() -> dict[str, Any] | tuple[Response, int]:
-    """The body as a JSON object, or the 400 to answer."""
-    if not request.is_json:
-        return _bad_request(NOT_AN_OBJECT)
-    try:
-        body = json.loads(request.get_data())
-    except (ValueError, RecursionError):
-        # Nesting deeper than the parser's recursion limit is refused like any broken body.
-        return _bad_request(NOT_JSON)
-    return body if isinstance(body, dict) else _bad_request(NOT_AN_OBJECT)
+    return Response(view.rendered(day_json(query.day, offer)), mimetype="application/json")
 
 
 @bp.post("/widget/<slug>/book")
 @booking_limit
 def book(slug: str) -> ResponseReturnValue:
-    body = _json_object()
-    if not isinstance(body, dict):
-        return body
     now = utcnow()
-    problems: dict[str, list[str]] = {}
-    service_id = parse_id(body.get("serviceId"))
-    if body.get("serviceId") is not None and service_id is None:
-        problems["serviceId"] = [BAD_SERVICE_ID]
-    start = iso_datetime(body.get("start"))
-    if body.get("start") is not None and start is None:
-        problems["start"] = ["start must be an ISO 8601 date and time with its UTC offset."]
-    elif start is not None and start.utcoffset() is not None and not instant_in_reach(start, now):
-        # Refused here: the slot engine's date arithmetic overflows near year 1 or 9999.
-        problems["start"] = ["start is not one of the times offered for this service."]
-        start = None
-    customer = body.get("customer")
-    customer = customer if isinstance(customer, dict) else {}
-    texts = {name: _text(customer.get(name)) for name in LABELS}
-    texts["notes"] = _text(body.get("notes"))
-    unstorable = {
-        name: [problem]
-        for name, value in texts.items()
-        if (problem := text_problem(LABELS.get(name, "Notes"), value))
-    }
-    if unstorable:
-        # Nothing may reach the database with them; the other fields are judged once they go.
-        return errors({**problems, **unstorable})
+    wanted = book_request(json_object(), now)
     try:
-        booking = bookings.create_held_booking(
+        booking, payment = bookings.hold_and_start_payment(
             db.session,
             tradie=tradie(),
-            service_id=service_id,
-            start_utc=start,
-            customer=Customer(**texts),
+            service_id=wanted.service_id,
+            start_utc=wanted.start_utc,
+            customer=wanted.customer,
             now=now,
             client_key=client_key(),
             limits=hold_limits(),
         )
     except bookings.InvalidBooking as error:
-        return errors({**error.errors, **problems})
-    except bookings.HoldRefused as refused:
-        return hold_refused(refused)
-    except bookings.SlotTaken as taken:
-        tz = ZoneInfo(tradie().timezone)
-        return jsonify(
-            error={"code": 409, "message": taken.message},
-            nextFreeSlots=[slot_json(s, tz) for s in taken.next_free_slots],
-        ), 409
-    try:
-        payment = bookings.start_payment(db.session, booking, tradie())
-    except DepositsUnavailable as unavailable:
-        return jsonify(error={"code": 409, "message": unavailable.message}), 409
-    except PaymentError as failure:
-        # The hold is rolled back with the error, so the time stays free.
-        return jsonify(error={"code": failure.status, "message": failure.message}), failure.status
-    return jsonify(
-        bookingId=booking.id,
-        status=booking.status,
-        depositAmount=booking.deposit_minor,
-        currency=booking.currency,
-        holdExpiresAt=booking.hold_expires_at.isoformat() if booking.hold_expires_at else None,
-        stripeClientSecret=payment.client_secret,
-        stripeAccountId=payment.account_id,
-        publishableKey=payment.publishable_key,
-    ), 201
+        raise bookings.InvalidBooking({**error.errors, **wanted.problems}) from None
+    return jsonify(booked_json(booking, payment)), 201

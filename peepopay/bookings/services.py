@@ -73,7 +73,7 @@ class Customer:
 
 @dataclass(frozen=True)
 class PaymentStart:
-    """What the browser needs to take the deposit (all None until payments are wired)."""
+    """What the browser needs to take the deposit."""
 
     client_secret: str | None = None
     account_id: str | None = None
@@ -359,3 +359,29 @@ def start_payment(
         publishable_key=start.publishable_key,
         payment_intent_id=start.payment_intent_id,
     )
+
+
+def hold_and_start_payment(
+    session: DbSession,
+    *,
+    tradie: Tradie,
+    service_id: object,
+    start_utc: datetime | None,
+    customer: Customer,
+    now: datetime,
+    client_key: str | None = None,
+    limits: HoldLimits | None = None,
+) -> tuple[Booking, PaymentStart]:
+    """The API's booking in one step: hold the slot (`create_held_booking`), then start its
+    deposit payment (`start_payment`); raises what they raise."""
+    booking = create_held_booking(
+        session,
+        tradie=tradie,
+        service_id=service_id,
+        start_utc=start_utc,
+        customer=customer,
+        now=now,
+        client_key=client_key,
+        limits=limits,
+    )
+    return booking, start_payment(session, booking, tradie, now)

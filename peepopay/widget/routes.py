@@ -35,7 +35,7 @@ from peepopay.scheduling.models import Service
 from peepopay.security import widget_csp
 from peepopay.widget import availability as fast
 from peepopay.widget import bp
-from peepopay.widget.forms import DetailsForm
+from peepopay.widget.forms import DetailsForm, unstorable
 from peepopay.widget.limits import availability_limit, booking_limit, hold_limits
 from peepopay.widget.payment import payment_view
 from peepopay.widget.state import (
@@ -242,8 +242,7 @@ def details_form(errors: dict[str, list[str]] | None = None) -> DetailsForm:
 
 def unstorable_details() -> dict[str, list[str]]:
     """Typed details no database can store (a NUL byte), by field; checked before any use."""
-    form = details_form()
-    return {} if form.validate() else {name: list(errors) for name, errors in form.errors.items()}
+    return unstorable(state().details)
 
 
 def details_step(
