@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import phonenumbers
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 
+from peepopay import phones
 from peepopay.accounts.models import Tradie
 from peepopay.bookings import lifecycle
 from peepopay.bookings.lifecycle import SlotTaken
@@ -104,22 +104,13 @@ def _phone(errors: _Errors, raw: str, country: str) -> str:
     if not raw.strip():
         errors.add("phone", "Phone is required.")
         return ""
-    try:
-        number = phonenumbers.parse(raw, country.upper())
-    except phonenumbers.NumberParseException:
-        number = None
-    if number is None or not phonenumbers.is_valid_number(number):
-        example = phonenumbers.example_number_for_type(
-            country.upper(), phonenumbers.PhoneNumberType.MOBILE
-        )
-        hint = (
-            f", like {phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.NATIONAL)}"
-            if example
-            else ""
-        )
+    number = phones.e164(raw, country)
+    if number is None:
+        example = phones.example(country)
+        hint = f", like {example}" if example else ""
         errors.add("phone", f"Phone must be a valid phone number{hint}.")
         return ""
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return number
 
 
 def _email(errors: _Errors, raw: str) -> str:
