@@ -10,7 +10,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from peepopay.accounts.settings import contrast_with_white
+from peepopay.colours import WHITE, contrast_ratio
 from peepopay.extensions import db
 from peepopay.models import AuditLog, Booking, OutboxMessage, Service, Tradie
 from tests.conftest import Auth, DashboardClient, csrf_token, make_tradie
@@ -281,7 +281,7 @@ def test_logo_over_one_megabyte_is_refused(app, dash, tradie_id):
     ("colour", "ok"), [("#767676", True), ("#777777", False), ("#000000", True), ("#fff", False)]
 )
 def test_contrast_threshold_is_wcag_aa(colour, ok):
-    assert (contrast_with_white(colour) >= 4.5) is ok
+    assert (contrast_ratio(colour, WHITE) >= 4.5) is ok
 
 
 @pytest.mark.parametrize("name", ["../secret.png", "abc.png", "0" * 64 + ".gif", "0" * 64 + ".png"])

@@ -13,7 +13,7 @@ from zoneinfo import available_timezones
 
 import sqlalchemy as sa
 
-from peepopay import audit, phones
+from peepopay import audit, colours, phones
 from peepopay.accounts import emails as account_emails
 from peepopay.accounts import services as accounts
 from peepopay.accounts.models import Tradie
@@ -49,7 +49,6 @@ LOGO_TYPES = (
 )
 LOGO_NAME_RE = re.compile(r"[0-9a-f]{64}\.(png|jpg|webp)")
 MIN_CONTRAST = 4.5
-HEX_RE = re.compile(r"#?([0-9a-fA-F]{6}|[0-9a-fA-F]{3})")
 
 
 def timezones() -> list[str]:
@@ -59,39 +58,12 @@ def timezones() -> list[str]:
 # --- colours -----------------------------------------------------------------------------------
 
 
-def normalize_hex(text: str) -> str:
-    """ "#ABC" or "aabbcc" -> "#aabbcc"; ValueError otherwise."""
-    match = HEX_RE.fullmatch(text.strip())
-    if not match:
-        raise ValueError(text)
-    digits = match.group(1).lower()
-    if len(digits) == 3:
-        digits = "".join(ch * 2 for ch in digits)
-    return "#" + digits
-
-
-def relative_luminance(hex_colour: str) -> float:
-    """WCAG 2 relative luminance of an sRGB colour (0 black … 1 white)."""
-    digits = normalize_hex(hex_colour)[1:]
-
-    def channel(pair: str) -> float:
-        c = int(pair, 16) / 255
-        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
-
-    r, g, b = (channel(digits[i : i + 2]) for i in (0, 2, 4))
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b
-
-
-def contrast_with_white(hex_colour: str) -> float:
-    return 1.05 / (relative_luminance(hex_colour) + 0.05)
-
-
 def check_brand_colour(text: str) -> str:
     try:
-        colour = normalize_hex(text)
+        colour = colours.normalize_hex(text)
     except ValueError:
         raise FormError("brand_color", "Brand colour must be a hex colour like #1d4ed8.") from None
-    ratio = contrast_with_white(colour)
+    ratio = colours.contrast_ratio(colour, colours.WHITE)
     if ratio < MIN_CONTRAST:
         raise FormError(
             "brand_color",
