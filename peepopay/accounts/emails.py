@@ -9,7 +9,7 @@ from typing import Any
 from flask import current_app, url_for
 
 from peepopay.accounts.models import Tradie
-from peepopay.accounts.services import make_token, sign_up
+from peepopay.accounts.services import make_token, normalize_email, sign_up
 from peepopay.db_setup import DbSession
 from peepopay.notifications.outbox import queue_email
 
@@ -65,11 +65,13 @@ def queue_signup_attempt(session: DbSession, tradie: Tradie, now: datetime) -> N
 
 def sign_up_and_tell(
     session: DbSession, *, email: str, password: str, business_name: str, now: datetime
-) -> None:
+) -> str:
     """Sign up (`services.sign_up`), then email the address: a confirmation link to a new
-    account, a note to the owner of an existing one. AccountError for bad input."""
+    account, a note to the owner of an existing one. The address as stored; AccountError for
+    bad input."""
     tradie, created = sign_up(session, email=email, password=password, business_name=business_name)
     if created:
         queue_verification(session, tradie)
     else:
         queue_signup_attempt(session, tradie, now)
+    return normalize_email(email)

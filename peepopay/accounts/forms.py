@@ -23,6 +23,14 @@ class SignupForm(FlaskForm):
         ],
     )
 
+    def account(self) -> dict[str, str]:
+        """What sign-up takes, as typed."""
+        return {
+            "email": self.email.data or "",
+            "password": self.password.data or "",
+            "business_name": self.business_name.data or "",
+        }
+
 
 class LoginForm(FlaskForm):
     email = EmailField("Email", validators=[InputRequired("Email is required.")])

@@ -50,15 +50,8 @@ def _start_session(tradie: services.Tradie, remember: bool = False) -> None:
 def signup() -> ResponseReturnValue:
     form = SignupForm()
     if form.validate_on_submit():
-        email = services.normalize_email(form.email.data or "")
         try:
-            emails.sign_up_and_tell(
-                db.session,
-                email=email,
-                password=form.password.data or "",
-                business_name=form.business_name.data or "",
-                now=utcnow(),
-            )
+            email = emails.sign_up_and_tell(db.session, now=utcnow(), **form.account())
         except services.AccountError as error:
             getattr(form, error.field).errors.append(error.message)
         else:

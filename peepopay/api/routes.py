@@ -216,12 +216,10 @@ def book(slug: str) -> ResponseReturnValue:
         booking, payment = bookings.hold_and_start_payment(
             db.session,
             tradie=tradie(),
-            service_id=wanted.service_id,
-            start_utc=wanted.start_utc,
-            customer=wanted.customer,
             now=now,
             client_key=client_key(),
             limits=hold_limits(),
+            **wanted.hold(),
         )
     except bookings.InvalidBooking as error:
         raise bookings.InvalidBooking({**error.errors, **wanted.problems}) from None

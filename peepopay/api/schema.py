@@ -52,6 +52,14 @@ class BookRequest:
     customer: Customer
     problems: dict[str, list[str]]
 
+    def hold(self) -> dict[str, Any]:
+        """What the booking service takes."""
+        return {
+            "service_id": self.service_id,
+            "start_utc": self.start_utc,
+            "customer": self.customer,
+        }
+
 
 def day_query(now: datetime) -> DayQuery:
     problems: dict[str, list[str]] = {}

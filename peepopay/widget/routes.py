@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import calendar
 import contextlib
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -50,6 +50,7 @@ from peepopay.widget.state import (
 )
 
 DEFAULT_BRAND = "#1d4ed8"
+HOLD_REFUSALS = (bookings.InvalidBooking, bookings.HoldRefused, bookings.SlotTaken)
 MESSAGES = {
     404: "We couldn't find that booking page. Check the link and try again.",
     405: "That step can't be opened that way. Please start again.",
@@ -271,6 +272,89 @@ def slot_or_step(service: Service) -> Any:
     return slot, None
 
 
+def summary_step(service: Service, slot: Any, customer: bookings.Customer) -> Response:
+    deposit = deposit_for(service)
+    return show(
+        "widget/_summary.html",
+        service=service,
+        slot=slot,
+        customer=customer,
+        deposit=deposit,
+        balance=None if service.price_minor is None else service.price_minor - deposit,
+    )
+
+
+def hold_chosen(service: Service) -> Booking:
+    """Hold the chosen time for the customer, within the public hold limits."""
+    return bookings.create_held_booking(
+        db.session,
+        tradie=tradie(),
+        service_id=service.id,
+        start_utc=state().start_utc,
+        customer=state().customer,
+        now=utcnow(),
+        client_key=client_key(),
+        limits=hold_limits(),
+    )
+
+
+def refused_step(service: Service, refused: Exception) -> Response:
+    """The step that says why a hold was refused, or asks again for what was wrong."""
+    if isinstance(refused, bookings.HoldRefused):
+        return show("widget/_busy.html", 429, service=service, message=refused.message)
+    if isinstance(refused, bookings.SlotTaken):
+        return show(
+            "widget/_taken.html",
+            409,
+            service=service,
+            message=refused.message,
+            next_slots=refused.next_free_slots,
+        )
+    errors = refused.errors if isinstance(refused, bookings.InvalidBooking) else {}
+    slot, other_step = slot_or_step(service)
+    if other_step or "start" in errors:
+        return other_step or date_step(service, "Choose a day, then a time.", 422)
+    return details_step(service, slot, errors)
+
+
+def hold_is_live(booking: Booking, now: datetime) -> bool:
+    """Still waiting for its deposit, with time left on its hold."""
+    expired = booking.hold_expires_at is not None and booking.hold_expires_at <= now
+    return booking.status == Status.PENDING_PAYMENT and not expired
+
+
+def kept_state() -> dict[str, Any]:
+    """What the payment and confirmation links carry, so "back" shows what was chosen."""
+    return state().query("service", "month", "date", "start", *DETAIL_FIELDS)
+
+
+def payment_url(booking: Booking) -> str:
+    token = booking_token(booking.id)
+    return url_for("widget.payment", slug=tradie().slug, token=token, **kept_state())
+
+
+def payment_step(
+    booking: Booking, token: str, payment: bookings.PaymentStart, now: datetime
+) -> Response:
+    pay = payment_view(
+        booking,
+        client_secret=payment.client_secret or "",
+        account_id=payment.account_id or "",
+        publishable_key=payment.publishable_key or "",
+        payment_intent_id=payment.payment_intent_id or "",
+        confirm_url=url_for("widget.confirmation", slug=tradie().slug, token=token, **kept_state()),
+        frame_ancestors=frame_ancestors(tradie()),
+    )
+    return show(
+        "widget/_payment.html",
+        booking=booking,
+        token=token,
+        payment=payment,
+        pay=pay,
+        minutes_left=max(1, int(((booking.hold_expires_at or now) - now).total_seconds() // 60)),
+    )
+
+
 # --- steps ---------------------------------------------------------------------------------
 
 
@@ -332,15 +416,7 @@ def summary(slug: str) -> ResponseReturnValue:
         customer = bookings.clean_customer(state().customer, tradie().country)
     except bookings.InvalidBooking as error:
         return details_step(service, slot, error.errors)
-    deposit = deposit_for(service)
-    return show(
-        "widget/_summary.html",
-        service=service,
-        slot=slot,
-        customer=customer,
-        deposit=deposit,
-        balance=None if service.price_minor is None else service.price_minor - deposit,
-    )
+    return summary_step(service, slot, customer)
 
 
 @bp.post("/book/<slug>/hold")
@@ -355,34 +431,10 @@ def hold(slug: str) -> ResponseReturnValue:
         slot, other_step = slot_or_step(service)
         return other_step or details_step(service, slot, unstorable)
     try:
-        booking = bookings.create_held_booking(
-            db.session,
-            tradie=tradie(),
-            service_id=service.id,
-            start_utc=state().start_utc,
-            customer=state().customer,
-            now=utcnow(),
-            client_key=client_key(),
-            limits=hold_limits(),
-        )
-    except bookings.HoldRefused as refused:
-        return show("widget/_busy.html", 429, service=service, message=refused.message)
-    except bookings.InvalidBooking as error:
-        slot, other_step = slot_or_step(service)
-        if other_step or "start" in error.errors:
-            return other_step or date_step(service, "Choose a day, then a time.", 422)
-        return details_step(service, slot, error.errors)
-    except bookings.SlotTaken as taken:
-        return show(
-            "widget/_taken.html",
-            409,
-            service=service,
-            message=taken.message,
-            next_slots=taken.next_free_slots,
-        )
-    keep: dict[str, Any] = state().query("service", "month", "date", "start", *DETAIL_FIELDS)
-    target = url_for("widget.payment", slug=slug, token=booking_token(booking.id), **keep)
-    return redirect(target, 303)
+        booking = hold_chosen(service)
+    except HOLD_REFUSALS as refused:
+        return refused_step(service, refused)
+    return redirect(payment_url(booking), 303)
 
 
 def held_booking(token: str) -> Booking:
@@ -397,9 +449,7 @@ def held_booking(token: str) -> Booking:
 def payment(slug: str, token: str) -> ResponseReturnValue:
     booking = held_booking(token)
     now = utcnow()
-    if booking.status != Status.PENDING_PAYMENT or (
-        booking.hold_expires_at is not None and booking.hold_expires_at <= now
-    ):
+    if not hold_is_live(booking, now):
         return confirmation(slug, token)
     if is_htmx():
         # Stripe.js (or the demo card form) needs this step's own CSP: load it as a whole page.
@@ -411,24 +461,7 @@ def payment(slug: str, token: str) -> ResponseReturnValue:
         return show("widget/_unavailable.html", service=service or {"name": booking.service_name})
     except PaymentError as error:
         return show("widget/_error.html", error.status, code=error.status, message=error.message)
-    keep: dict[str, Any] = state().query("service", "month", "date", "start", *DETAIL_FIELDS)
-    pay = payment_view(
-        booking,
-        client_secret=payment.client_secret or "",
-        account_id=payment.account_id or "",
-        publishable_key=payment.publishable_key or "",
-        payment_intent_id=payment.payment_intent_id or "",
-        confirm_url=url_for("widget.confirmation", slug=slug, token=token, **keep),
-        frame_ancestors=frame_ancestors(tradie()),
-    )
-    return show(
-        "widget/_payment.html",
-        booking=booking,
-        token=token,
-        payment=payment,
-        pay=pay,
-        minutes_left=max(1, int(((booking.hold_expires_at or now) - now).total_seconds() // 60)),
-    )
+    return payment_step(booking, token, payment, now)
 
 
 @bp.get("/book/<slug>/done/<token>")
