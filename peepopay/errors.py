@@ -27,12 +27,48 @@ MESSAGES = {
 }
 
 
+class RuleRefused(ValueError):
+    """A rule refused this input: `field` names the input at fault ("" for the request as a
+    whole), `message` says why in words a person can act on; the answer is `status` (422)."""
+
+    status = 422
+
+    def __init__(self, field: str, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+        if status is not None:
+            self.status = status
+        # Field errors as forms and the API show them: {field: [message, ...]}.
+        self.errors: dict[str, list[str]] = {field or "form": [message]}
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def handle_rule_refused(error: RuleRefused) -> Response:
+    """A refusal no route re-rendered itself: the API's `{"errors": {field: [msg]}}`, or the
+    error page with the rule's own message."""
+    if wants_json():
+        response = jsonify(errors=error.errors)
+        response.status_code = error.status
+        return response
+    return render(
+        "errors/page.html",
+        "errors/_error.html",
+        error.status,
+        code=error.status,
+        message=error.message,
+    )
+
+
 def handle_http_error(error: HTTPException) -> Response:
     code = error.code or 500
     message = MESSAGES.get(code, error.description or "Error")
     if code == 400 and error.description and "CSRF" in error.description:
         message = "Your session expired or the form is stale. Reload the page and try again."
-    if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
+    if wants_json():
         response = jsonify(error={"code": code, "message": message})
         response.status_code = code
     else:
@@ -73,6 +109,7 @@ def retry_after(response: Response) -> Response:
 
 def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(RuleRefused, handle_rule_refused)
     app.after_request(retry_after)
     if not app.testing:
         app.register_error_handler(Exception, handle_unexpected)

@@ -10,17 +10,13 @@ from werkzeug.exceptions import NotFound
 from peepopay import audit
 from peepopay.accounts.models import Tradie
 from peepopay.db_setup import DbSession
+from peepopay.errors import RuleRefused
 
 T = TypeVar("T")
 
 
-class FormError(ValueError):
-    """A business rule broken by the input; `field` names the form field to show it on."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
+# A business rule broken by the input; `field` names the form field to show it on.
+FormError = RuleRefused
 
 
 def owned(session: DbSession, model: type[T], object_id: int, tradie_id: int) -> T:

@@ -16,6 +16,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from peepopay.accounts.models import Tradie, new_session_token
 from peepopay.db_setup import DbSession
+from peepopay.errors import RuleRefused
 
 hasher = PasswordHasher()
 
@@ -36,13 +37,8 @@ VERIFY_MAX_AGE = 7 * 24 * 3600
 RESET_MAX_AGE = 3600
 
 
-class AccountError(ValueError):
-    """A rule broken by the input; `field` names the form field to show it on."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
+# A rule broken by the input; `field` names the form field to show it on.
+AccountError = RuleRefused
 
 
 def normalize_email(email: str) -> str:

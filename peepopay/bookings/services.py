@@ -15,6 +15,7 @@ from peepopay.bookings import lifecycle
 from peepopay.bookings.lifecycle import SlotTaken
 from peepopay.bookings.models import Booking, Status
 from peepopay.db_setup import DbSession
+from peepopay.errors import RuleRefused
 from peepopay.money import deposit_for
 from peepopay.scheduling import services as scheduling
 from peepopay.scheduling import slots
@@ -30,11 +31,13 @@ class BookingError(Exception):
     """A booking request that cannot be honoured; subclasses say why."""
 
 
-class InvalidBooking(BookingError):
-    """Field errors, keyed by field name (serviceId, start, name, email, phone, address, notes)."""
+class InvalidBooking(RuleRefused, BookingError):
+    """Field errors, keyed by field name (serviceId, start, name, email, phone, address, notes):
+    a rule refusal (422) that names every field at fault at once."""
 
     def __init__(self, errors: dict[str, list[str]]) -> None:
-        super().__init__("; ".join(m for messages in errors.values() for m in messages))
+        message = "; ".join(m for messages in errors.values() for m in messages)
+        super().__init__(next(iter(errors), ""), message)
         self.errors = errors
 
 
