@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 import icalendar
 import sqlalchemy as sa
 
-from peepopay.accounts.models import Tradie
+from peepopay import audit
+from peepopay.accounts.models import Tradie, new_calendar_token
 from peepopay.audit import AuditLog
 from peepopay.bookings.models import Booking, Status
 from peepopay.db_setup import DbSession
@@ -162,3 +163,18 @@ def attachment(ics: bytes, method: str = "PUBLISH") -> dict[str, str]:
         "content_type": f"text/calendar; method={method}; charset=UTF-8",
         "content": ics.decode(),
     }
+
+
+def renew_calendar_feed(session: DbSession, tradie_id: int) -> Tradie:
+    """A new private calendar feed address; the old one stops working at once (404)."""
+    tradie = session.get(Tradie, tradie_id)
+    assert tradie is not None
+    tradie.calendar_token = new_calendar_token()
+    audit.record(
+        session,
+        tradie_id=tradie.id,
+        actor=f"tradie:{tradie.id}",
+        action="calendar.regenerated",
+        entity=tradie,
+    )
+    return tradie

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, redirect, url_for
+from flask import Blueprint, Response, abort, url_for
 from flask_login import current_user, login_required
 
-from peepopay.accounts.models import Tradie, new_calendar_token
+from peepopay.accounts.models import Tradie
 from peepopay.clock import utcnow
 from peepopay.extensions import db
-from peepopay.htmx import is_htmx, render
+from peepopay.htmx import after_change, render
 from peepopay.notifications import calendar, links
 
 bp = Blueprint("calendar", __name__)
@@ -40,19 +40,10 @@ def calendar_feed() -> dict[str, object]:
 @login_required
 def regenerate() -> Response:
     """A new feed address; the old one stops working at once (404)."""
-    tradie = db.session.get(Tradie, current_user.id)
-    assert tradie is not None
-    tradie.calendar_token = new_calendar_token()
-    from peepopay import audit
-
-    audit.record(
-        db.session,
-        tradie_id=tradie.id,
-        actor=f"tradie:{tradie.id}",
-        action="calendar.regenerated",
-        entity=tradie,
+    tradie = calendar.renew_calendar_feed(db.session, current_user.id)
+    return after_change(
+        url_for("dashboard.settings", _anchor="calendar-feed"),
+        lambda: render(
+            "calendar/_feed.html", "calendar/_feed.html", tradie=tradie, regenerated=True
+        ),
     )
-    if is_htmx():
-        return render("calendar/_feed.html", "calendar/_feed.html", tradie=tradie, regenerated=True)
-    target = url_for("dashboard.settings", _anchor="calendar-feed")
-    return redirect(target, 303)  # type: ignore[return-value]
