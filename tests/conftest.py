@@ -458,11 +458,12 @@ def _dash_now() -> Any:
 # The dashboard's clock in tests: Tuesday 8 January 2030, 09:00 in Auckland (NZDT, UTC+13).
 DASH_NOW = _dash_now()
 DASH_CLOCK_MODULES = (
-    "peepopay.dashboard.routes",
-    "peepopay.dashboard.routes_availability",
+    "peepopay.dashboard.analytics",
+    "peepopay.dashboard.availability",
+    "peepopay.dashboard.overview",
     "peepopay.dashboard.routes_bookings",
-    "peepopay.dashboard.routes_services",
-    "peepopay.dashboard.routes_settings",
+    "peepopay.dashboard.services",
+    "peepopay.dashboard.settings",
 )
 
 

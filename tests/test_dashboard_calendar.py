@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from peepopay.dashboard import calendar, routes_calendar
+from peepopay.dashboard import calendar
 from peepopay.extensions import db
 from peepopay.models import BlockedPeriod
 from tests.conftest import make_tradie
@@ -48,7 +48,7 @@ def day_text(html: str, day: str) -> str:
 def clock(monkeypatch):
     """The calendar's clock, frozen at NOW; call it with another instant to move it."""
     current = [NOW]
-    monkeypatch.setattr(routes_calendar, "utcnow", lambda: current[0])
+    monkeypatch.setattr(calendar, "utcnow", lambda: current[0])
 
     def move(moment: datetime) -> datetime:
         current[0] = moment

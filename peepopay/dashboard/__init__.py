@@ -42,10 +42,12 @@ def require_login() -> ResponseReturnValue | None:
     return login_manager.unauthorized()
 
 
-# Importing the modules registers their models and routes on `bp`.
-import peepopay.dashboard.routes  # noqa: E402
-import peepopay.dashboard.routes_availability  # noqa: E402
+# Importing the modules registers their routes and template filters on `bp`.
+import peepopay.dashboard.analytics  # noqa: E402
+import peepopay.dashboard.availability  # noqa: E402
+import peepopay.dashboard.calendar  # noqa: E402
+import peepopay.dashboard.common  # noqa: E402
+import peepopay.dashboard.overview  # noqa: E402
 import peepopay.dashboard.routes_bookings  # noqa: E402
-import peepopay.dashboard.routes_calendar  # noqa: E402
-import peepopay.dashboard.routes_services  # noqa: E402
-import peepopay.dashboard.routes_settings  # noqa: E402,F401
+import peepopay.dashboard.services  # noqa: E402
+import peepopay.dashboard.settings  # noqa: E402,F401

@@ -1,4 +1,4 @@
-"""The dashboard calendar: a week or a day of jobs, live holds, blocked days and working hours.
+"""The calendar page: a week (a day on phones) of jobs, live holds, blocked days and hours.
 
 Each local day runs from its own midnight to the next one's (23, 24 or 25 hours), and every item
 is listed in local time order, so the page reads the same to a screen reader as it looks.
@@ -13,11 +13,17 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from flask import Response, current_app, request
+from flask_login import current_user
 
 from peepopay.accounts.models import Tradie
 from peepopay.bookings.lifecycle import LABELS
 from peepopay.bookings.models import Booking, Status
+from peepopay.clock import local_today, utcnow
+from peepopay.dashboard import bp
 from peepopay.db_setup import DbSession
+from peepopay.extensions import db
+from peepopay.htmx import render
 from peepopay.scheduling.models import AvailabilityRule, BlockedPeriod
 
 WEEK_RE = re.compile(r"(\d{4})-W(\d{2})")
@@ -416,3 +422,24 @@ def _free(
         if cursor < ends:
             free.append((cursor, ends))
     return free
+
+
+# --- the page ----------------------------------------------------------------------------------
+
+# Another area's page for a booking the tradie takes themselves; linked once it is installed.
+NEW_BOOKING = "dashboard.new_booking"
+
+
+@bp.get("/calendar", endpoint="calendar")
+def calendar_page() -> Response:
+    tradie = current_user
+    now = utcnow()
+    wanted = parse(request.args, local_today(tradie, now))
+    view = build(db.session, tradie, wanted, now, tradie.slot_interval_minutes)
+    return render(
+        "dashboard/calendar.html",
+        "dashboard/_calendar_swap.html",
+        tradie=tradie,
+        view=view,
+        new_booking=NEW_BOOKING if NEW_BOOKING in current_app.view_functions else None,
+    )

@@ -1,8 +1,16 @@
-"""Percentages as the dashboard's forms and pages show them, in basis points without floats."""
+"""What every dashboard page shares: template filters, and percentages in basis points."""
 
 from __future__ import annotations
 
 import re
+from datetime import date, datetime, time
+
+from flask_login import current_user
+
+from peepopay.dashboard import bp
+from peepopay.formatting import format_money
+from peepopay.money import deposit_for
+from peepopay.scheduling.models import DepositType, Service
 
 PERCENT_RE = re.compile(r"(\d{1,3})(?:\.(\d{1,2}))?")
 
@@ -21,3 +29,46 @@ def format_percent(bps: int) -> str:
     """1250 -> "12.5"; 2500 -> "25"."""
     whole, rest = divmod(bps, 100)
     return f"{whole}.{rest:02d}".rstrip("0").rstrip(".") if rest else str(whole)
+
+
+@bp.app_template_filter("bps")
+def bps_filter(bps: int) -> str:
+    """2500 -> "25%"."""
+    return format_percent(bps) + "%"
+
+
+@bp.app_template_filter("clock")
+def clock_filter(value: time | datetime) -> str:
+    """A wall-clock time as people write it: "8:30 am"."""
+    return value.strftime("%-I:%M %p").replace("AM", "am").replace("PM", "pm")
+
+
+@bp.app_template_filter("day")
+def day_filter(value: date) -> str:
+    """ "Mon 24 Nov 2026"."""
+    return value.strftime("%a %-d %b %Y")
+
+
+@bp.app_template_filter("audit_action")
+def audit_action_filter(action: str) -> str:
+    """ "booking.payment_failed" -> "Payment failed"."""
+    return action.rpartition(".")[2].replace("_", " ").capitalize()
+
+
+@bp.app_template_filter("actor_label")
+def actor_label_filter(actor: str) -> str:
+    if actor == f"tradie:{current_user.id}":
+        return "you"
+    return {"customer": "the customer", "stripe": "Stripe", "system": "PeepoPay"}.get(actor, actor)
+
+
+@bp.app_template_global()
+def deposit_text(service: Service, currency: str) -> str:
+    """ "$50.00", or "25% ($50.00)" for a percentage of a known price."""
+    try:
+        amount = format_money(deposit_for(service), currency)
+    except ValueError:
+        return bps_filter(service.deposit_value)
+    if service.deposit_type == DepositType.PERCENTAGE:
+        return f"{bps_filter(service.deposit_value)} ({amount})"
+    return amount

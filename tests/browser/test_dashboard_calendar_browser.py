@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import expect
 
-from peepopay.dashboard import routes_calendar
+from peepopay.dashboard import calendar
 from peepopay.extensions import db
 from peepopay.models import BlockedPeriod
 from tests.browser.conftest import SCREENSHOTS
@@ -43,7 +43,7 @@ def local(*args: int) -> datetime:
 @pytest.fixture
 def week(app, tradie_id, add_booking, monkeypatch) -> dict[str, int]:
     """A plausible week: jobs, a hold being paid for, a finished job and a blocked Saturday."""
-    monkeypatch.setattr(routes_calendar, "utcnow", lambda: NOW)
+    monkeypatch.setattr(calendar, "utcnow", lambda: NOW)
     jobs = {
         "leak": add_booking(
             customer_name="Aroha Smith",

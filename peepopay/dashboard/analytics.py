@@ -1,0 +1,52 @@
+"""The analytics page: twelve weeks of paid bookings and deposits, and the booking funnel."""
+
+from __future__ import annotations
+
+from flask import Response
+from flask_login import current_user
+
+from peepopay.analytics import services as figures
+from peepopay.clock import utcnow
+from peepopay.dashboard import bp
+from peepopay.dashboard.charts import bar_chart
+from peepopay.extensions import db
+from peepopay.formatting import format_money
+from peepopay.htmx import render
+
+
+@bp.get("/analytics")
+def analytics() -> Response:
+    tradie = current_user
+    data = figures.analytics(db.session, tradie, utcnow())
+    labels = [week.label for week in data.weeks]
+
+    def money(amount: int) -> str:
+        text = format_money(amount, tradie.currency)
+        return text[:-3] if text.endswith(".00") else text
+
+    charts = [
+        bar_chart(
+            "chart-bookings",
+            "Paid bookings per week",
+            "Bookings whose deposit was paid, by the week the customer booked, "
+            "for the last twelve weeks.",
+            labels,
+            [week.bookings for week in data.weeks],
+            str,
+        ),
+        bar_chart(
+            "chart-deposits",
+            f"Deposits collected per week ({tradie.currency})",
+            "Succeeded deposit payments per week for the last twelve weeks.",
+            labels,
+            [week.deposits_minor for week in data.weeks],
+            money,
+        ),
+    ]
+    return render(
+        "dashboard/analytics.html",
+        "dashboard/_analytics.html",
+        tradie=tradie,
+        data=data,
+        charts=charts,
+    )
