@@ -134,16 +134,12 @@ def day_json(day: date, offer: fast.Offer) -> Callable[[list[Slot]], bytes]:
 
 
 # --- what the booking services refuse, as the contract answers it ---------------------------
+# (InvalidBooking, like every RuleRefused, is the app's 422 with field errors: peepopay/errors.py)
 
 
 @bp.errorhandler(BadBody)
 def bad_body(error: BadBody) -> tuple[Response, int]:
     return jsonify(error={"code": 400, "message": error.message}), 400
-
-
-@bp.errorhandler(bookings.InvalidBooking)
-def invalid_booking(error: bookings.InvalidBooking) -> tuple[Response, int]:
-    return errors(error.errors)
 
 
 @bp.errorhandler(bookings.HoldRefused)
