@@ -72,12 +72,12 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """The URL map in one place: one blueprint per area."""
-    from peepopay.accounts import bp as auth
     from peepopay.api import bp as api
     from peepopay.api.webhooks import webhooks_bp
     from peepopay.customer import bp as customer
     from peepopay.customer.pay import pay_bp
     from peepopay.dashboard import bp as dashboard
+    from peepopay.dashboard.auth import bp as auth
     from peepopay.dashboard.payments import bp as payments
     from peepopay.notifications.routes import bp as calendar
     from peepopay.ops import bp as ops

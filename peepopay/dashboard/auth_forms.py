@@ -1,4 +1,4 @@
-"""Account forms; every message names its field."""
+"""Sign-up, log-in and password-reset forms; every message names its field."""
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, StringField

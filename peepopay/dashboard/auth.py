@@ -1,16 +1,28 @@
-"""Account pages under /auth."""
+"""Account pages under /auth (the `auth` blueprint): sign up, verify, log in and out, reset."""
 
 from __future__ import annotations
 
-from flask import Response, current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required, login_user, logout_user
 
-from peepopay.accounts import bp, emails, services, sessions
-from peepopay.accounts.forms import EmptyForm, ForgotForm, LoginForm, ResetForm, SignupForm
+from peepopay.accounts import emails, services, sessions
 from peepopay.clock import utcnow
+from peepopay.dashboard.auth_forms import EmptyForm, ForgotForm, LoginForm, ResetForm, SignupForm
 from peepopay.extensions import db, limiter, login_manager
 from peepopay.net import is_safe_next
+
+bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 # The same answer whether or not the address had an account: the email tells.
 CHECK_YOUR_EMAIL = (
