@@ -5,6 +5,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from flask import current_app, has_app_context
+
 
 class Zoned(Protocol):
     """Anything with an IANA time zone name (a tradie)."""
@@ -14,6 +16,12 @@ class Zoned(Protocol):
 
 
 def utcnow() -> datetime:
+    """Now, in UTC: the app's `CLOCK` when one is set (tests set it in one place), else the
+    wall clock. Routes and jobs call this; services take the `now` it gives as an argument."""
+    if has_app_context():
+        clock = current_app.config.get("CLOCK")
+        if clock is not None:
+            return clock()
     return datetime.now(UTC)
 
 

@@ -37,6 +37,9 @@ class Config:
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
     REDIS_URL = _env("REDIS_URL")
     RQ_QUEUE = _env("RQ_QUEUE", "peepopay")
+    # A callable returning an aware UTC datetime that `clock.utcnow` asks instead of the wall
+    # clock; tests freeze or move time with it. Never set in production.
+    CLOCK = None
 
     SESSION_COOKIE_NAME = "__Host-session"
     SESSION_COOKIE_SECURE = True

@@ -457,24 +457,35 @@ def _dash_now() -> Any:
 
 # The dashboard's clock in tests: Tuesday 8 January 2030, 09:00 in Auckland (NZDT, UTC+13).
 DASH_NOW = _dash_now()
-DASH_CLOCK_MODULES = (
-    "peepopay.dashboard.analytics",
-    "peepopay.dashboard.availability",
-    "peepopay.dashboard.overview",
-    "peepopay.dashboard.routes_bookings",
-    "peepopay.dashboard.services",
-    "peepopay.dashboard.settings",
-)
+
+
+class FrozenClock:
+    """The app's clock in tests: `now` until moved; `set(moment)` moves it."""
+
+    def __init__(self, now: Any) -> None:
+        self.now = now
+
+    def __call__(self) -> Any:
+        return self.now
+
+    def set(self, moment: Any) -> Any:
+        self.now = moment
+        return moment
 
 
 @pytest.fixture
-def dash_now(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Freeze the dashboard routes' clock at DASH_NOW; returns it."""
-    import importlib
+def frozen_clock(app: Flask) -> FrozenClock:
+    """`clock.utcnow` frozen at DASH_NOW for everything in the app under test (routes, services,
+    column defaults); the one place tests set "now"."""
+    clock = FrozenClock(DASH_NOW)
+    app.config["CLOCK"] = clock
+    return clock
 
-    for name in DASH_CLOCK_MODULES:
-        monkeypatch.setattr(importlib.import_module(name), "utcnow", lambda: DASH_NOW)
-    return DASH_NOW
+
+@pytest.fixture
+def dash_now(frozen_clock: FrozenClock) -> Any:
+    """The app's clock frozen at DASH_NOW; returns it."""
+    return frozen_clock.now
 
 
 @pytest.fixture

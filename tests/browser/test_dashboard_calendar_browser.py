@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import expect
 
-from peepopay.dashboard import calendar
 from peepopay.extensions import db
 from peepopay.models import BlockedPeriod
 from tests.browser.conftest import SCREENSHOTS
@@ -41,9 +40,9 @@ def local(*args: int) -> datetime:
 
 
 @pytest.fixture
-def week(app, tradie_id, add_booking, monkeypatch) -> dict[str, int]:
+def week(app, tradie_id, add_booking, frozen_clock) -> dict[str, int]:
     """A plausible week: jobs, a hold being paid for, a finished job and a blocked Saturday."""
-    monkeypatch.setattr(calendar, "utcnow", lambda: NOW)
+    frozen_clock.set(NOW)
     jobs = {
         "leak": add_booking(
             customer_name="Aroha Smith",
