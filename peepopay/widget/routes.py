@@ -17,6 +17,7 @@ from flask import Response, abort, g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
+from peepopay import colours
 from peepopay.accounts.models import Tradie
 from peepopay.analytics.services import record_widget_view
 from peepopay.bookings import services as bookings
@@ -46,7 +47,6 @@ from peepopay.widget.state import (
     parse_month,
     parse_origin,
     read_booking_token,
-    text_color,
 )
 
 DEFAULT_BRAND = "#1d4ed8"
@@ -113,7 +113,7 @@ def show(fragment: str, status: int = 200, **context: Any) -> Response:
         tradie=tradie,
         state=state,
         brand=brand,
-        brand_fg=text_color(brand),
+        brand_fg=colours.text_on(brand),
         detail_fields=DETAIL_FIELDS,
         **context,
     )
