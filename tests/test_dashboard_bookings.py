@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from peepopay.dashboard import bookings as booking_service
+from peepopay.bookings import listing as booking_service
 from peepopay.extensions import db
 from peepopay.models import AuditLog, Booking, OutboxMessage, Tradie
 

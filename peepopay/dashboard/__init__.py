@@ -45,9 +45,9 @@ def require_login() -> ResponseReturnValue | None:
 # Importing the modules registers their routes and template filters on `bp`.
 import peepopay.dashboard.analytics  # noqa: E402
 import peepopay.dashboard.availability  # noqa: E402
+import peepopay.dashboard.bookings  # noqa: E402
 import peepopay.dashboard.calendar  # noqa: E402
 import peepopay.dashboard.common  # noqa: E402
 import peepopay.dashboard.overview  # noqa: E402
-import peepopay.dashboard.routes_bookings  # noqa: E402
 import peepopay.dashboard.services  # noqa: E402
 import peepopay.dashboard.settings  # noqa: E402,F401
