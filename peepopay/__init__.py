@@ -1,4 +1,13 @@
-"""PeepoPay: bookings with a deposit for tradespeople."""
+"""PeepoPay: bookings with a deposit for tradespeople.
+
+Domain areas own models, rules and services:
+    accounts/ catalog/ scheduling/ bookings/ payments/ notifications/ analytics/
+Surfaces own routes, forms and templates, and call the areas:
+    dashboard/ (one module per navigation entry, and the /auth pages) widget/ api/ customer/ ops/
+Imports point down: surfaces -> analytics, bookings -> payments, accounts, catalog, scheduling
+-> notifications -> every */models.py -> shared helpers (clock, money, rules, db_setup, ...);
+tests/test_import_graph.py fails on any cycle between areas.
+"""
 
 from typing import Any
 
