@@ -11,18 +11,6 @@ MAX_BODY_LINES = 15
 ROUTE_METHODS = {"get", "post", "put", "delete", "patch", "route"}
 
 FunctionDef = ast.FunctionDef | ast.AsyncFunctionDef
-# Still over while their modules move (by function name, so a move keeps its entry); the list
-# only shrinks: a listed route that is thin now fails the test until it is taken off.
-NOT_YET_THIN = {
-    "reschedule",  # customer
-    "analytics",  # dashboard
-    "blocked_add",
-    "dashboard",  # dashboard payments
-    "charge_balance",
-    "refund",
-    "settings_profile",
-    "settings_delete",
-}
 
 
 def is_route_decorator(node: ast.expr) -> bool:
@@ -54,15 +42,15 @@ def body_lines(function: FunctionDef) -> int:
     return end - body[0].lineno + 1
 
 
-def fat_routes() -> dict[str, str]:
-    found = {}
+def fat_routes() -> list[str]:
+    found = []
     for path in sorted(PACKAGE.rglob("*.py")):
         tree = ast.parse(path.read_text(), filename=str(path))
         module = path.relative_to(PACKAGE).as_posix()
         for function in routes(tree):
             if (lines := body_lines(function)) > MAX_BODY_LINES:
                 where = f"peepopay/{module}:{function.lineno} {function.name} ({lines} lines)"
-                found[function.name] = where
+                found.append(where)
     return found
 
 
@@ -77,8 +65,5 @@ def test_the_walk_finds_routes() -> None:
 
 
 def test_no_route_body_is_over_fifteen_lines() -> None:
-    fat = fat_routes()
-    over = [where for key, where in fat.items() if key not in NOT_YET_THIN]
+    over = fat_routes()
     assert not over, "routes over 15 lines:\n" + "\n".join(over)
-    thin_now = sorted(NOT_YET_THIN - fat.keys())
-    assert not thin_now, f"thin now, take them off NOT_YET_THIN: {thin_now}"

@@ -337,8 +337,16 @@ def export(session: DbSession, tradie: Tradie, now: datetime) -> dict[str, Any]:
     return data
 
 
-def delete_account(session: DbSession, tradie: Tradie, password: str, now: datetime) -> None:
-    """Delete the tradie and (by ON DELETE CASCADE) every row that belongs to them."""
+def delete_account(
+    session: DbSession, tradie: Tradie, password: str, now: datetime, *, exported: bool
+) -> None:
+    """Delete the tradie and (by ON DELETE CASCADE) every row that belongs to them, once they
+    have downloaded their data export (`exported`)."""
+    if not exported:
+        raise FormError(
+            "confirm_export",
+            "Download your data export first, then tick “I have downloaded my data export”.",
+        )
     if not accounts.check_password(session, tradie, password):
         raise FormError("delete_password", "Password is incorrect.")
     upcoming = session.scalar(

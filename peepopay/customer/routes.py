@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date
 from zoneinfo import ZoneInfo
 
-from flask import Response, abort, g, redirect, request, url_for
+from flask import Response, abort, g, request, url_for
 
 from peepopay.bookings import customer_changes as customer
 from peepopay.bookings import lifecycle
@@ -14,7 +14,7 @@ from peepopay.clock import utcnow
 from peepopay.customer import bp
 from peepopay.customer.forms import CancelForm, RescheduleForm
 from peepopay.extensions import db
-from peepopay.htmx import is_htmx, render
+from peepopay.htmx import after_change, render
 from peepopay.notifications import calendar, links
 from peepopay.payments.ledger import payments_of
 from peepopay.security import widget_csp
@@ -138,11 +138,7 @@ def cancel(token: str) -> Response:
 
 def _done(booking: Booking, what: str) -> Response:
     target = url_for("customer.page", token=booking.public_token, done=what)
-    if is_htmx():
-        response = _page(booking, notice=NOTICES[what])
-        response.headers["HX-Push-Url"] = target
-        return response
-    return redirect(target, 303)  # type: ignore[return-value]
+    return after_change(target, lambda: _page(booking, notice=NOTICES[what]), push=True)
 
 
 def _reschedule_page(
@@ -197,18 +193,25 @@ def reschedule(token: str) -> Response:
     form = RescheduleForm()
     if not form.validate():
         return _reschedule_page(booking, form, status=422)
-    start_utc = form.start_utc.astimezone(UTC)
-    tz = ZoneInfo(customer.tradie_of(db.session, booking).timezone)
-    day = start_utc.astimezone(tz).date()
     try:
-        customer.reschedule(db.session, booking, start_utc, utcnow())
-    except lifecycle.SlotTaken as taken:
+        customer.reschedule(db.session, booking, form.start_utc.astimezone(UTC), utcnow())
+    except (lifecycle.SlotTaken, customer.CustomerActionError) as error:
         db.session.rollback()
-        return _reschedule_page(booking, form, day, 409, taken.message)
-    except customer.CustomerActionError as error:
-        db.session.rollback()
-        if error.field:
-            form.start.errors = [error.message]
-            return _reschedule_page(booking, form, day, error.status)
-        return _reschedule_page(booking, form, day, error.status, error.message)
+        return _reschedule_refused(booking, form, error)
     return _done(booking, "rescheduled")
+
+
+def _reschedule_refused(
+    booking: Booking,
+    form: RescheduleForm,
+    error: lifecycle.SlotTaken | customer.CustomerActionError,
+) -> Response:
+    """The chosen day again, with why the move was refused: on the field when it names one."""
+    tz = ZoneInfo(customer.tradie_of(db.session, booking).timezone)
+    day = form.start_utc.astimezone(tz).date()
+    if isinstance(error, lifecycle.SlotTaken):
+        return _reschedule_page(booking, form, day, 409, error.message)
+    if error.field:
+        form.start.errors = [error.message]
+        return _reschedule_page(booking, form, day, error.status)
+    return _reschedule_page(booking, form, day, error.status, error.message)

@@ -8,23 +8,21 @@ from flask_login import current_user
 from peepopay.analytics import services as figures
 from peepopay.clock import utcnow
 from peepopay.dashboard import bp
-from peepopay.dashboard.charts import bar_chart
+from peepopay.dashboard.charts import Chart, bar_chart
 from peepopay.extensions import db
 from peepopay.formatting import format_money
 from peepopay.htmx import render
 
 
-@bp.get("/analytics")
-def analytics() -> Response:
-    tradie = current_user
-    data = figures.analytics(db.session, tradie, utcnow())
+def weekly_charts(data: figures.Analytics, currency: str) -> list[Chart]:
+    """The two twelve-week charts: paid bookings, and deposits in whole units where they are."""
     labels = [week.label for week in data.weeks]
 
     def money(amount: int) -> str:
-        text = format_money(amount, tradie.currency)
+        text = format_money(amount, currency)
         return text[:-3] if text.endswith(".00") else text
 
-    charts = [
+    return [
         bar_chart(
             "chart-bookings",
             "Paid bookings per week",
@@ -36,17 +34,23 @@ def analytics() -> Response:
         ),
         bar_chart(
             "chart-deposits",
-            f"Deposits collected per week ({tradie.currency})",
+            f"Deposits collected per week ({currency})",
             "Succeeded deposit payments per week for the last twelve weeks.",
             labels,
             [week.deposits_minor for week in data.weeks],
             money,
         ),
     ]
+
+
+@bp.get("/analytics")
+def analytics() -> Response:
+    tradie = current_user
+    data = figures.analytics(db.session, tradie, utcnow())
     return render(
         "dashboard/analytics.html",
         "dashboard/_analytics.html",
         tradie=tradie,
         data=data,
-        charts=charts,
+        charts=weekly_charts(data, tradie.currency),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, flash, redirect, request, url_for
+from flask import Response, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
@@ -12,7 +12,7 @@ from peepopay.clock import local_today, utcnow
 from peepopay.dashboard import bp
 from peepopay.dashboard.forms import BlockedForm, CopyForm, DashboardForm, HoursForm, RulesForm
 from peepopay.extensions import db
-from peepopay.htmx import is_htmx, render
+from peepopay.htmx import after_change, render
 from peepopay.rules import FormError
 from peepopay.scheduling import availability as hours
 
@@ -61,10 +61,8 @@ def _page(
 
 
 def _done(section: str, notice: str, **forms: DashboardForm) -> ResponseReturnValue:
-    if not is_htmx():
-        flash(notice, "success")
-        return redirect(url_for("dashboard.availability", _anchor=section), 303)
-    return _page(section, notice=notice, **forms)
+    target = url_for("dashboard.availability", _anchor=section)
+    return after_change(target, lambda: _page(section, notice=notice, **forms), notice)
 
 
 @bp.get("/availability")
@@ -113,14 +111,7 @@ def blocked_add() -> ResponseReturnValue:
     form = BlockedForm()
     if form.validate_on_submit():
         try:
-            hours.add_blocked(
-                db.session,
-                current_user,
-                form.start_date.data,
-                form.end_date.data,
-                form.reason.data or "",
-                utcnow(),
-            )
+            hours.add_blocked(db.session, current_user, *form.period(), utcnow())
         except FormError as error:
             form.add_error(error)
         else:

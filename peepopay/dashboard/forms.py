@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from flask_wtf import FlaskForm
@@ -29,7 +30,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from peepopay.accounts.settings import COUNTRIES, CURRENCIES, timezones
+from peepopay.accounts.settings import COUNTRIES, CURRENCIES, ProfileInput, timezones
 from peepopay.catalog.services import ServiceInput
 from peepopay.dashboard.common import parse_percent
 from peepopay.formatting import amount_example, parse_money
@@ -181,6 +182,10 @@ class BlockedForm(DashboardForm):
         validators=[Length(max=200, message="Reason must be at most 200 characters.")],
     )
 
+    def period(self) -> tuple[date, date | None, str]:
+        """First day, last day (none for a single day) and reason, as add_blocked takes them."""
+        return self.start_date.data, self.end_date.data, self.reason.data or ""
+
 
 class RulesForm(DashboardForm):
     min_notice_minutes = IntegerField(
@@ -270,6 +275,17 @@ class ProfileForm(DashboardForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.timezone.choices = timezones()
+
+    def to_input(self) -> ProfileInput:
+        return ProfileInput(
+            business_name=self.business_name.data or "",
+            slug=self.slug.data or "",
+            phone=self.phone.data or "",
+            contact_email=self.contact_email.data or "",
+            timezone=self.timezone.data or "",
+            currency=self.currency.data or "",
+            country=self.country.data or "",
+        )
 
 
 class BrandingForm(DashboardForm):

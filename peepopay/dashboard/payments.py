@@ -9,26 +9,19 @@ from typing import Any
 
 import click
 import sqlalchemy as sa
-from flask import (
-    Blueprint,
-    Response,
-    abort,
-    current_app,
-    flash,
-    redirect,
-    url_for,
-)
+from flask import Blueprint, Response, abort, flash, redirect, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
+from wtforms import Field
 
 from peepopay.accounts.models import Tradie
 from peepopay.bookings import payment_outcomes
 from peepopay.bookings.models import Booking, Status
 from peepopay.clock import utcnow
-from peepopay.dashboard.forms import BalanceForm, ConnectForm, RefundForm
+from peepopay.dashboard.forms import BalanceForm, ConnectForm, MoneyForm, RefundForm
 from peepopay.extensions import db
 from peepopay.formatting import plain_amount
-from peepopay.htmx import is_htmx, render
+from peepopay.htmx import after_change, render
 from peepopay.payments import gateway, ledger, onboarding, refunds, reports
 from peepopay.payments.gateway import PaymentError
 from peepopay.payments.models import Payment, PaymentKind, PaymentStatus
@@ -51,25 +44,22 @@ def require_login() -> None:
 @bp.get("/payments")
 def dashboard() -> Response:
     tradie = current_user
-    recent = db.session.execute(
-        sa.select(Payment, Booking)
-        .join(Booking, Booking.id == Payment.booking_id)
-        .where(Payment.tradie_id == tradie.id)
-        .order_by(Payment.created_at.desc(), Payment.id.desc())
-        .limit(25)
-    ).all()
     response = render(
         "payments/dashboard.html",
         "payments/_dashboard.html",
         tradie=tradie,
         months=reports.monthly_totals(db.session, tradie),
-        recent=recent,
+        recent=reports.recent_payments(db.session, tradie.id),
         form=ConnectForm(),
         fee_percent=reports.fee_percent(),
         stripe_dashboard_url=gateway.STRIPE_DASHBOARD_URL,
     )
-    # "Connect Stripe" posts here and is redirected on to Stripe's onboarding, which the
-    # page's form-action must allow (browsers check redirects of a form submission too).
+    return _allow_onboarding(response)
+
+
+def _allow_onboarding(response: Response) -> Response:
+    """The page's "Connect Stripe" form is redirected on to Stripe's onboarding, which its
+    form-action must allow (browsers check redirects of a form submission too)."""
     response.headers["Content-Security-Policy"] = DASHBOARD_CSP.replace(
         "form-action 'self'", f"form-action 'self' {gateway.onboarding_origin()}"
     )
@@ -199,19 +189,33 @@ def _panel_response(panel: Panel, status: int = 200) -> Response:
 
 
 def _done(booking: Booking, message: str, category: str = "success") -> ResponseReturnValue:
-    if is_htmx():
+    def panel() -> Response:
         db.session.flush()
         return _panel_response(
             panel_for(booking, message=message, message_class=f"flash-{category}")
         )
-    flash(message, category)
-    return redirect(_booking_page(booking), 303)
+
+    return after_change(_booking_page(booking), panel, message, category)
+
+
+def _refused(
+    booking: Booking,
+    error: ledger.PaymentProblem | PaymentError | None = None,
+    field: Field | None = None,
+    **forms: MoneyForm,
+) -> Response:
+    """The panel again with nothing kept: a refused amount on its `field`, Stripe's failure
+    above the forms with its status, a form that did not validate with 422."""
+    db.session.rollback()
+    if isinstance(error, PaymentError):
+        return _panel_response(panel_for(booking, error=error.message, **forms), error.status)
+    if error is not None and field is not None:
+        field.errors.append(error.message)
+    return _panel_response(panel_for(booking, **forms), 422)
 
 
 def _booking_page(booking: Booking) -> str:
-    if "dashboard.booking_detail" in current_app.view_functions:
-        return url_for("dashboard.booking_detail", booking_id=booking.id)
-    return url_for(".booking", booking_id=booking.id)
+    return url_for("dashboard.booking_detail", booking_id=booking.id)
 
 
 @bp.get("/bookings/<int:booking_id>/payments")
@@ -223,24 +227,17 @@ def booking(booking_id: int) -> Response:
 def charge_balance(booking_id: int) -> ResponseReturnValue:
     booking = _own_booking(booking_id)
     form = BalanceForm()
-    status = 422
-    error = None
-    if form.validate_on_submit():
-        amount = form.minor("final_amount", booking.currency)
-        if amount is not None:
-            try:
-                payment = payment_outcomes.charge_balance(
-                    db.session, booking, current_user, amount, utcnow()
-                )
-            except ledger.PaymentProblem as problem:
-                form.final_amount.errors.append(problem.message)
-            except PaymentError as failure:
-                status, error = failure.status, failure.message
-            else:
-                awaiting = payment is not None and payment.status == PaymentStatus.AWAITING
-                return _done(booking, _balance_message(payment), "info" if awaiting else "success")
-    db.session.rollback()
-    return _panel_response(panel_for(booking, balance_form=form, error=error), status)
+    amount = form.minor("final_amount", booking.currency) if form.validate_on_submit() else None
+    if amount is None:
+        return _refused(booking, balance_form=form)
+    try:
+        payment = payment_outcomes.charge_balance(
+            db.session, booking, current_user, amount, utcnow()
+        )
+    except (ledger.PaymentProblem, PaymentError) as error:
+        return _refused(booking, error, form.final_amount, balance_form=form)
+    awaiting = payment is not None and payment.status == PaymentStatus.AWAITING
+    return _done(booking, _balance_message(payment), "info" if awaiting else "success")
 
 
 def _balance_message(payment: Payment | None) -> str:
@@ -260,28 +257,16 @@ def _balance_message(payment: Payment | None) -> str:
 def refund(booking_id: int) -> ResponseReturnValue:
     booking = _own_booking(booking_id)
     form = RefundForm()
-    status = 422
-    error = None
-    if form.validate_on_submit():
-        amount = form.minor("refund_amount", booking.currency)
-        if amount is not None:
-            try:
-                refunds.refund(
-                    db.session,
-                    booking,
-                    current_user,
-                    amount,
-                    form.refund_reason.data or "",
-                    utcnow(),
-                )
-            except ledger.PaymentProblem as problem:
-                form.refund_amount.errors.append(problem.message)
-            except PaymentError as failure:
-                status, error = failure.status, failure.message
-            else:
-                return _done(booking, "Refund sent. The customer will get an email.")
-    db.session.rollback()
-    return _panel_response(panel_for(booking, refund_form=form, error=error), status)
+    amount = form.minor("refund_amount", booking.currency) if form.validate_on_submit() else None
+    if amount is None:
+        return _refused(booking, refund_form=form)
+    try:
+        refunds.refund(
+            db.session, booking, current_user, amount, form.refund_reason.data or "", utcnow()
+        )
+    except (ledger.PaymentProblem, PaymentError) as error:
+        return _refused(booking, error, form.refund_amount, refund_form=form)
+    return _done(booking, "Refund sent. The customer will get an email.")
 
 
 # --------------------------------------------------------------------------- command line

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, abort, current_app, flash, redirect, url_for
+from flask import Response, abort, current_app, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
@@ -13,7 +13,7 @@ from peepopay.dashboard.common import format_percent
 from peepopay.dashboard.forms import EmptyForm, MoveForm, ServiceForm
 from peepopay.extensions import db
 from peepopay.formatting import plain_amount
-from peepopay.htmx import is_htmx, render
+from peepopay.htmx import after_change, render
 from peepopay.rules import FormError
 from peepopay.scheduling.models import DepositType, Service
 
@@ -98,10 +98,8 @@ def service_create() -> ResponseReturnValue:
     if _check(form):
         service = catalog.create(db.session, current_user, form.to_input(), utcnow())
         notice = f"Added “{service.name}”."
-        if not is_htmx():
-            flash(notice, "success")
-            return redirect(url_for("dashboard.services"), 303)
-        return _page(_blank_form(), notice=notice)
+        target = url_for("dashboard.services")
+        return after_change(target, lambda: _page(_blank_form(), notice=notice), notice)
     return _page(form, status=422)
 
 
@@ -130,26 +128,23 @@ def service_update(service_id: int) -> ResponseReturnValue:
     if _check(form):
         catalog.update(db.session, current_user, service, form.to_input(), utcnow())
         notice = f"Saved “{service.name}”."
-        if not is_htmx():
-            flash(notice, "success")
-            return redirect(url_for("dashboard.services"), 303)
-        response = _page(_blank_form(), notice=notice)
-        response.headers["HX-Push-Url"] = url_for("dashboard.services")
-        return response
+        target = url_for("dashboard.services")
+        return after_change(target, lambda: _page(_blank_form(), notice=notice), notice, push=True)
     return _page(form, editing=service, status=422)
 
 
 def _list_changed() -> ResponseReturnValue:
-    if not is_htmx():
-        return redirect(url_for("dashboard.services"), 303)
-    active, archived = catalog.listing(db.session, current_user.id)
-    return render(
-        "dashboard/services.html",
-        "dashboard/_service_list.html",
-        tradie=current_user,
-        active=active,
-        archived=archived,
-    )
+    def service_list() -> Response:
+        active, archived = catalog.listing(db.session, current_user.id)
+        return render(
+            "dashboard/services.html",
+            "dashboard/_service_list.html",
+            tradie=current_user,
+            active=active,
+            archived=archived,
+        )
+
+    return after_change(url_for("dashboard.services"), service_list)
 
 
 @bp.post("/services/<int:service_id>/archive")

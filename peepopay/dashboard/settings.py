@@ -10,8 +10,6 @@ from flask import (
     Response,
     abort,
     current_app,
-    flash,
-    redirect,
     send_from_directory,
     session,
     url_for,
@@ -35,7 +33,7 @@ from peepopay.dashboard.forms import (
     ProfileForm,
 )
 from peepopay.extensions import db
-from peepopay.htmx import is_htmx, render
+from peepopay.htmx import after_change, render
 from peepopay.rules import FormError
 
 LOGO_MAX_AGE = 365 * 24 * 3600
@@ -82,10 +80,8 @@ def _page(section: str = "", status: int = 200, notice: str = "", **forms: Any) 
 
 
 def _saved(section: str, notice: str) -> ResponseReturnValue:
-    if not is_htmx():
-        flash(notice, "success")
-        return redirect(url_for("dashboard.settings", _anchor=section), 303)
-    return _page(section, notice=notice)
+    target = url_for("dashboard.settings", _anchor=section)
+    return after_change(target, lambda: _page(section, notice=notice), notice)
 
 
 def _save(section: str, form: DashboardForm, notice: str, apply: Any) -> ResponseReturnValue:
@@ -108,19 +104,7 @@ def settings() -> Response:
 @bp.post("/settings/profile")
 def settings_profile() -> ResponseReturnValue:
     def apply(form: ProfileForm) -> None:
-        account.update_profile(
-            db.session,
-            current_user,
-            account.ProfileInput(
-                business_name=form.business_name.data or "",
-                slug=form.slug.data or "",
-                phone=form.phone.data or "",
-                contact_email=form.contact_email.data or "",
-                timezone=form.timezone.data or "",
-                currency=form.currency.data or "",
-                country=form.country.data or "",
-            ),
-        )
+        account.update_profile(db.session, current_user, form.to_input())
 
     return _save("profile", ProfileForm(), "Business details saved.", apply)
 
@@ -250,23 +234,13 @@ def settings_delete() -> ResponseReturnValue:
     form = DeleteForm()
     if form.validate_on_submit():
         try:
-            if not session.get(EXPORTED_KEY):
-                raise FormError(
-                    "confirm_export",
-                    "Download your data export first, then tick "
-                    "“I have downloaded my data export”.",
-                )
-            account.delete_account(
-                db.session, current_user, form.delete_password.data or "", utcnow()
-            )
+            password, exported = form.delete_password.data or "", bool(session.get(EXPORTED_KEY))
+            account.delete_account(db.session, current_user, password, utcnow(), exported=exported)
         except FormError as error:
             form.add_error(error)
         else:
             logout_user()
             session.clear()
-            flash("Your account and all its data have been deleted.", "success")
-            target = url_for("auth.login")
-            if is_htmx():
-                return Response("", 200, headers={"HX-Redirect": target})
-            return redirect(target, 303)
+            notice = "Your account and all its data have been deleted."
+            return after_change(url_for("auth.login"), notice=notice)
     return _page("delete", 422, delete_form=form)

@@ -1,9 +1,9 @@
-"""Money views for the dashboard: monthly totals and the platform fee."""
+"""Money views for the dashboard: monthly totals, the latest payments and the platform fee."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo
@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from peepopay.accounts.models import Tradie
+from peepopay.bookings.models import Booking
 from peepopay.db_setup import DbSession
 from peepopay.money import BPS
 from peepopay.payments.ledger import CHARGE_KINDS, fee_bps
@@ -71,3 +72,16 @@ def fee_percent() -> str:
     """The platform fee as people read it: 250 -> "2.5"."""
     whole, rest = divmod(fee_bps(), BPS // 100)
     return f"{whole}.{rest:02d}".rstrip("0").rstrip(".")
+
+
+def recent_payments(
+    session: DbSession, tradie_id: int, limit: int = 25
+) -> Sequence[sa.Row[tuple[Payment, Booking]]]:
+    """The tradie's latest payment records, newest first, each with its booking."""
+    return session.execute(
+        sa.select(Payment, Booking)
+        .join(Booking, Booking.id == Payment.booking_id)
+        .where(Payment.tradie_id == tradie_id)
+        .order_by(Payment.created_at.desc(), Payment.id.desc())
+        .limit(limit)
+    ).all()
