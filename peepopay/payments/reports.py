@@ -76,7 +76,7 @@ def fee_percent() -> str:
 
 def recent_payments(
     session: DbSession, tradie_id: int, limit: int = 25
-) -> Sequence[sa.Row[tuple[Payment, Booking]]]:
+) -> Sequence[sa.Row[Payment, Booking]]:
     """The tradie's latest payment records, newest first, each with its booking."""
     return session.execute(
         sa.select(Payment, Booking)
