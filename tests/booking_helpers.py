@@ -10,7 +10,7 @@ from flask import Flask
 
 from peepopay.clock import utcnow
 from peepopay.extensions import db
-from tests.conftest import make_tradie
+from tests.fixtures.factories import make_service, make_tradie
 
 ZONE = ZoneInfo("Pacific/Auckland")
 SLUG = "kiwi"
@@ -20,6 +20,9 @@ CUSTOMER = {
     "phone": "021 123 4567",
     "address": "1 Queen Street, Auckland",
 }
+
+# The booking tests' name for the service factory.
+add_service = make_service
 
 
 def local_day(days_ahead: int = 3) -> date:
@@ -59,24 +62,6 @@ def service_id(app: Flask, tradie_id: int) -> int:
                 db.select(Service.id).where(Service.tradie_id == tradie_id).order_by(Service.id)
             )
         )
-
-
-def add_service(app: Flask, tradie_id: int, **fields: Any) -> int:
-    from peepopay.models import DepositType, Service
-
-    values: dict[str, Any] = {
-        "name": f"Job {fields.get('duration_minutes', 60)} min",
-        "duration_minutes": 60,
-        "price_minor": 20000,
-        "deposit_type": DepositType.FIXED,
-        "deposit_value": 5000,
-    }
-    values.update(fields)
-    with app.app_context():
-        service = Service(tradie_id=tradie_id, **values)
-        db.session.add(service)
-        db.session.commit()
-        return int(service.id)
 
 
 def booking_body(service: int, start: datetime, **customer: str) -> dict[str, Any]:

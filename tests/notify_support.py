@@ -1,5 +1,5 @@
 """Helpers for the notification and customer-page tests: a Twilio-shaped recording endpoint,
-bookings in a known state, and reading outbox rows."""
+bookings in a known state, reading outbox rows and delivering them as the worker would."""
 
 from __future__ import annotations
 
@@ -182,3 +182,22 @@ def outbox_rows(app: Flask, **filters: Any) -> list[Any]:
         rows = db.session.scalars(query).all()
         db.session.expunge_all()
         return list(rows)
+
+
+def deliver_outbox(app: Flask) -> list[str]:
+    """Deliver every pending outbox message now, as the worker would."""
+    from peepopay.clock import utcnow
+    from peepopay.models import OutboxMessage, OutboxStatus
+    from peepopay.notifications.outbox import deliver
+
+    with app.app_context():
+        rows = db.session.execute(
+            sa.select(OutboxMessage.id, OutboxMessage.payload).where(
+                OutboxMessage.status == OutboxStatus.PENDING
+            )
+        ).all()
+        # Not the scheduled ones (reminders): like the worker, they wait for their time.
+        ids = [i for i, payload in rows if not (payload or {}).get("send_at")]
+        results = [deliver(db.session, message_id, now=utcnow()) for message_id in ids]
+        db.session.remove()
+        return results

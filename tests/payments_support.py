@@ -19,7 +19,8 @@ from flask import Flask
 from peepopay.clock import utcnow
 from peepopay.extensions import db
 from tests.booking_helpers import CUSTOMER, at, local_day, service_id
-from tests.conftest import emulator_config, make_tradie
+from tests.fixtures.factories import make_tradie
+from tests.fixtures.stripe import emulator_config
 
 CARD_OK = "4242 4242 4242 4242"
 CARD_DECLINED = "4000 0000 0000 0002"

@@ -1,4 +1,5 @@
-"""Throwaway PostgreSQL, Redis and SMTP servers for the test session (real servers, no mocks)."""
+"""Throwaway PostgreSQL, Redis and SMTP servers for the test session (real servers, no mocks),
+and a live HTTP server for the app under test."""
 
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 
@@ -189,3 +193,33 @@ class SMTPSink:
     def to(self, address: str) -> list[EmailMessage]:
         with self._lock:
             return [m for m in self.messages if address in str(m["To"])]
+
+
+class LiveServer:
+    """One HTTP server for the session that serves whichever app the current test set, so the
+    Stripe emulator's webhooks reach the app under test."""
+
+    def __init__(self) -> None:
+        from werkzeug.serving import WSGIRequestHandler, make_server
+
+        class Quiet(WSGIRequestHandler):
+            def log_request(self, *args: Any) -> None:
+                pass
+
+        self.app: Flask | None = None
+        self.server = make_server("127.0.0.1", 0, self, threaded=True, request_handler=Quiet)
+        self.url = f"http://127.0.0.1:{self.server.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        app = self.app
+        if app is None:
+            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+            return [b"no app under test"]
+        return app(environ, start_response)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from peepopay import assets
 from peepopay.config import ROOT
-from tests.conftest import csrf_from
+from tests.fixtures.clients import csrf_from
 from tests.servers import RedisServer, SMTPSink, free_port, wait_for_port
 
 BIN = Path(sys.executable).parent

@@ -11,7 +11,9 @@ import sqlalchemy as sa
 from peepopay.accounts import services as accounts
 from peepopay.extensions import db
 from peepopay.models import Tradie
-from tests.conftest import csrf_token, deliver_outbox, make_tradie
+from tests.fixtures.clients import csrf_token
+from tests.fixtures.factories import make_tradie
+from tests.notify_support import deliver_outbox
 
 GOOD = {"email": "sam@example.com", "password": "pipes and valves", "business_name": "Sam's Pipes"}
 CHECK_EMAIL = "Check your email"

@@ -18,7 +18,7 @@ import pytest
 
 from peepopay.commands import DEMO_EMAIL, DEMO_PASSWORD
 from peepopay.config import ROOT, Config
-from tests.conftest import csrf_from
+from tests.fixtures.clients import csrf_from
 from tests.servers import RedisServer, SMTPSink
 from tests.stack import BIN, SLUG, Reply, Stack, fetch
 

@@ -13,7 +13,8 @@ from peepopay.accounts.models import Tradie
 from peepopay.extensions import db
 from peepopay.models import AuditLog, Booking
 from peepopay.notifications import calendar
-from tests.conftest import csrf_token, make_tradie
+from tests.fixtures.clients import csrf_token
+from tests.fixtures.factories import make_tradie
 from tests.notify_support import make_booking
 
 

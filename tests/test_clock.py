@@ -3,7 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 from peepopay.clock import utcnow
-from tests.conftest import DASH_NOW
+from tests.fixtures.clock import DASH_NOW
 
 
 def test_wall_clock_without_an_app():

@@ -17,8 +17,8 @@ from peepopay.bookings import customer_changes as customer
 from peepopay.clock import utcnow
 from peepopay.extensions import db
 from peepopay.models import Booking, Payment, Tradie
-from tests.conftest import deliver_outbox, emulator_config
-from tests.notify_support import make_booking
+from tests.fixtures.stripe import emulator_config
+from tests.notify_support import deliver_outbox, make_booking
 
 AKL = ZoneInfo("Pacific/Auckland")
 

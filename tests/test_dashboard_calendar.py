@@ -13,7 +13,7 @@ import pytest
 from peepopay.dashboard import calendar
 from peepopay.extensions import db
 from peepopay.models import BlockedPeriod
-from tests.conftest import make_tradie
+from tests.fixtures.factories import make_tradie
 
 pytestmark = pytest.mark.usefixtures("fast_passwords")
 

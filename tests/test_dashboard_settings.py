@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from peepopay.colours import WHITE, contrast_ratio
 from peepopay.extensions import db
 from peepopay.models import AuditLog, Booking, OutboxMessage, Service, Tradie
-from tests.conftest import Auth, DashboardClient, csrf_token, make_tradie
+from tests.fixtures.clients import Auth, DashboardClient, csrf_token
+from tests.fixtures.factories import make_tradie
 
 pytestmark = pytest.mark.usefixtures("fast_passwords", "dash_now")
 

@@ -191,7 +191,8 @@ def test_booking_and_payment_survive_a_redis_outage_and_messages_follow(
     from peepopay import create_app
     from peepopay.config import TestingConfig
     from peepopay.models import Booking, Tradie
-    from tests.conftest import emulator_config, make_tradie
+    from tests.fixtures.factories import make_tradie
+    from tests.fixtures.stripe import emulator_config
 
     app_config.update(
         REDIS_URL=own_redis.url,

@@ -34,7 +34,7 @@ from peepopay.commands import DEMO_EMAIL, DEMO_PASSWORD
 from peepopay.config import TestingConfig
 from peepopay.extensions import db
 from peepopay.notifications import outbox
-from tests.conftest import make_tradie
+from tests.fixtures.factories import make_tradie
 from tests.servers import RedisServer, SMTPSink
 from tests.stack import SLUG, Reply, Stack, fetch, wait_until
 

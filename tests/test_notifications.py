@@ -16,12 +16,12 @@ from peepopay.clock import utcnow
 from peepopay.extensions import db
 from peepopay.models import Booking, OutboxMessage, Payment, Tradie
 from peepopay.notifications import messages, outbox, sms
-from tests.conftest import deliver_outbox
 from tests.notify_support import (
     TWILIO_FROM,
     TWILIO_SID,
     TWILIO_TOKEN,
     TwilioRecorder,
+    deliver_outbox,
     make_booking,
     outbox_rows,
     twilio_config,

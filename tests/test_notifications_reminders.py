@@ -16,8 +16,13 @@ from peepopay.clock import utcnow
 from peepopay.extensions import db
 from peepopay.models import Booking, OutboxMessage, Tradie
 from peepopay.notifications import messages, outbox
-from tests.conftest import deliver_outbox
-from tests.notify_support import TwilioRecorder, make_booking, outbox_rows, twilio_config
+from tests.notify_support import (
+    TwilioRecorder,
+    deliver_outbox,
+    make_booking,
+    outbox_rows,
+    twilio_config,
+)
 from tests.test_notifications import CUSTOMER_NUMBER, job_start
 
 

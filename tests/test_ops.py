@@ -24,7 +24,7 @@ from prometheus_client import REGISTRY
 from peepopay import assets
 from peepopay.config import ROOT
 from peepopay.ops import logs
-from tests.conftest import csrf_token
+from tests.fixtures.clients import csrf_token
 from tests.servers import free_port
 
 # --- health and readiness ------------------------------------------------------------------

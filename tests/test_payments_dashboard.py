@@ -13,7 +13,8 @@ from flask.testing import FlaskClient
 from peepopay.bookings.models import Status
 from peepopay.extensions import db
 from peepopay.payments.models import PaymentStatus
-from tests.conftest import DashboardClient, make_tradie
+from tests.fixtures.clients import DashboardClient
+from tests.fixtures.factories import make_tradie
 from tests.payments_support import (  # noqa: F401  (app_config points the app at the emulator)
     CARD_3DS,
     Held,

@@ -13,7 +13,7 @@ from peepopay.clock import utcnow
 from peepopay.extensions import db
 from peepopay.ops import metrics
 from peepopay.payments.models import PaymentStatus
-from tests.conftest import make_tradie
+from tests.fixtures.factories import make_tradie
 from tests.payments_support import (  # noqa: F401  (app_config points the app at the emulator)
     CARD_3DS,
     CARD_DECLINED,

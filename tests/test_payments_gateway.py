@@ -11,7 +11,7 @@ from flask import Flask
 
 from peepopay.payments import gateway
 from peepopay.payments.gateway import PaymentError, map_error
-from tests.conftest import emulator_config
+from tests.fixtures.stripe import emulator_config
 from tests.servers import free_port
 
 

@@ -67,7 +67,7 @@ def test_book_answers_the_deposit_intent_and_ignores_client_amounts(
 def test_book_refuses_without_deposits_and_keeps_the_time_free(
     app: Flask, client: FlaskClient, stripe_live: Any
 ) -> None:
-    from tests.conftest import make_tradie
+    from tests.fixtures.factories import make_tradie
 
     tradie = make_tradie(app, slug="kiwi")  # never connected Stripe
     response = book(client, app, tradie)
