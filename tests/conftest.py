@@ -1,6 +1,6 @@
 """Fixtures, split by domain in tests/fixtures/ and loaded here as plugins: real PostgreSQL,
-Redis and SMTP servers; an app per test on SQLite and PostgreSQL; clients; model factories;
-the Stripe emulator; the frozen clock."""
+Redis and SMTP servers; an app per test on PostgreSQL (on SQLite too for `both_databases`);
+clients; model factories; the Stripe emulator; the frozen clock."""
 
 pytest_plugins = [
     "tests.fixtures.servers",

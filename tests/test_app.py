@@ -102,6 +102,7 @@ def test_404_page_and_fragment(client, htmx):
     assert "HX-Request" in response.headers["Vary"]
 
 
+@pytest.mark.both_databases
 def test_models_and_migrations_agree(app):
     """Alembic's autogenerate finds no difference between the models and the migrated schema."""
     with app.app_context(), db.engine.connect() as conn:
@@ -110,6 +111,7 @@ def test_models_and_migrations_agree(app):
     assert diff == []
 
 
+@pytest.mark.both_databases
 def test_overlap_guarantee_in_database(app, tradie_id):
     """Two active bookings of one tradie cannot overlap, whatever the code before the insert."""
     from datetime import UTC, datetime, timedelta

@@ -175,6 +175,7 @@ def test_blocked_day_is_not_offered(app, session, kiwi):
         hold(session, tradie_id, service, local(DAY, 10))
 
 
+@pytest.mark.both_databases
 def test_taken_slot_answers_with_the_next_free_ones(app, session, kiwi):
     tradie_id, service = kiwi
     hold(session, tradie_id, service, local(DAY, 10))
@@ -190,6 +191,7 @@ def test_taken_slot_answers_with_the_next_free_ones(app, session, kiwi):
     assert "just taken" in str(taken.value)
 
 
+@pytest.mark.both_databases
 def test_overlap_with_another_duration_is_taken(app, session, kiwi):
     tradie_id, service = kiwi
     long_job = add_service(app, tradie_id, duration_minutes=180)
@@ -202,6 +204,7 @@ def test_overlap_with_another_duration_is_taken(app, session, kiwi):
     assert hold(session, tradie_id, service, local(DAY, 12, 30)).starts_at == local(DAY, 12, 30)
 
 
+@pytest.mark.both_databases
 def test_expired_hold_frees_the_slot_at_once(app, session, kiwi):
     tradie_id, service = kiwi
     first = hold(session, tradie_id, service, local(DAY, 10))
@@ -214,6 +217,7 @@ def test_expired_hold_frees_the_slot_at_once(app, session, kiwi):
     assert session.get(Booking, second.id).status == Status.PENDING_PAYMENT
 
 
+@pytest.mark.both_databases
 def test_live_hold_still_blocks_a_minute_before_it_expires(app, session, kiwi):
     tradie_id, service = kiwi
     hold(session, tradie_id, service, local(DAY, 10))
@@ -222,6 +226,7 @@ def test_live_hold_still_blocks_a_minute_before_it_expires(app, session, kiwi):
         hold(session, tradie_id, service, local(DAY, 10), now=NOW + timedelta(minutes=14))
 
 
+@pytest.mark.both_databases
 def test_the_database_guarantee_catches_what_the_check_missed(app, session, kiwi, monkeypatch):
     """A racing insert slips past the slot check; the overlap guarantee turns it into a 409."""
     tradie_id, service = kiwi
@@ -240,6 +245,7 @@ def test_the_database_guarantee_catches_what_the_check_missed(app, session, kiwi
     assert [b.id for b in active] == [first.id]
 
 
+@pytest.mark.both_databases
 def test_expire_holds_marks_only_stale_pending_bookings(app, session, kiwi):
     tradie_id, service = kiwi
     stale = hold(session, tradie_id, service, local(DAY, 9))
@@ -264,6 +270,7 @@ def test_periodic_duties_expire_holds(app, session, kiwi):
     assert session.get(Booking, booking.id).status == Status.EXPIRED
 
 
+@pytest.mark.both_databases
 def test_fall_back_repeated_time_is_bookable_once(app, session, kiwi):
     """Sunday 5 April 2026, Auckland: 03:00 NZDT becomes 02:00 NZST; 02:30 happens twice."""
     tradie_id, service = kiwi
@@ -281,6 +288,7 @@ def test_fall_back_repeated_time_is_bookable_once(app, session, kiwi):
     assert booking.starts_at == datetime(2026, 4, 4, 13, 30, tzinfo=UTC)
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize(
     "now",
     [

@@ -25,6 +25,8 @@ from tests.payments_support import (  # noqa: F401  (app_config points the app a
     payments_tradie,
 )
 
+pytestmark = pytest.mark.both_databases
+
 CLIENTS = 60
 PATH = f"/api/widget/{SLUG}/book"
 

@@ -68,6 +68,7 @@ def test_list_shows_upcoming_first_in_the_tradies_zone(dash, mixed, htmx):
     assert f'href="/dashboard/bookings/{mixed["soon"]}"' in html
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize(
     ("query", "names"),
     [

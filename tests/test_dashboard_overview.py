@@ -142,6 +142,7 @@ def test_the_copy_script_is_served(client):
     response.close()
 
 
+@pytest.mark.both_databases
 def test_record_widget_view_counts_per_local_day(app, tradie_id, other_dash):
     with app.app_context():
         record_widget_view(db.session, tradie_id, NOW)

@@ -27,6 +27,8 @@ from tests.booking_helpers import (
     widget_tradie,
 )
 
+pytestmark = pytest.mark.both_databases
+
 # Hypothesis caches what it learns (constants, Unicode tables) under the working directory
 # unless told otherwise: keep the checkout clean.
 os.environ.setdefault(

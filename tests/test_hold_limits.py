@@ -20,6 +20,8 @@ from tests.payments_support import (  # noqa: F401  (app_config points the app a
 )
 from tests.test_api import conforms
 
+pytestmark = pytest.mark.both_databases
+
 API = f"/api/widget/{SLUG}/book"
 
 

@@ -17,6 +17,8 @@ from peepopay.models import AuditLog, Booking, Payment, PaymentKind, Status
 from peepopay.payments.models import PaymentStatus
 from tests.booking_helpers import service_id, widget_tradie
 
+pytestmark = pytest.mark.both_databases
+
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2030, 3, 4, 0, 0, tzinfo=UTC)
 PAIRS = list(itertools.product(Status, Status))

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from peepopay.clock import utcnow
 from peepopay.extensions import db
 from peepopay.models import OutboxMessage
 from peepopay.notifications import outbox
+
+# The idempotency key is a unique constraint and the claim a conditional UPDATE.
+pytestmark = pytest.mark.both_databases
 
 
 def add_message(app, key="k1"):

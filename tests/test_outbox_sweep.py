@@ -23,6 +23,8 @@ from peepopay.models import OutboxMessage
 from peepopay.notifications import outbox
 from tests.servers import RedisServer
 
+pytestmark = pytest.mark.both_databases
+
 
 @pytest.fixture
 def own_redis() -> Iterator[RedisServer]:

@@ -91,6 +91,7 @@ def test_signatures_are_checked_on_each_endpoint(
     assert counted("customer.created", "ignored") == ignored_before + 1
 
 
+@pytest.mark.both_databases
 def test_each_event_five_times_in_any_order_changes_state_once(
     app: Flask, stripe_live: Any, tradie: int
 ) -> None:
@@ -121,6 +122,7 @@ def test_each_event_five_times_in_any_order_changes_state_once(
     assert all(d["state"] == "succeeded" for d in deliveries[0]["deliveries"])
 
 
+@pytest.mark.both_databases
 def test_refund_events_five_times_record_one_refund(
     app: Flask, stripe_live: Any, tradie: int
 ) -> None:
@@ -264,6 +266,7 @@ def test_events_for_another_account_are_ignored(
     assert json.loads(payload)["id"] in stored_events(app)
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize("failure", ["stripe_away", "crash"])
 def test_an_event_that_failed_is_applied_when_stripe_sends_it_again(
     app: Flask, client: FlaskClient, stripe_live: Any, tradie: int, monkeypatch: Any, failure: str
@@ -306,6 +309,7 @@ def test_an_event_that_failed_is_applied_when_stripe_sends_it_again(
     assert json.loads(payload)["id"] in stored_events(app)
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize(
     "event",
     [

@@ -12,6 +12,8 @@ from peepopay.models import Booking
 from tests.booking_helpers import CUSTOMER, SLUG, at, booking_body, iso_z, local_day, service_id
 from tests.booking_helpers import widget_tradie as make_widget_tradie
 
+pytestmark = pytest.mark.both_databases
+
 API = f"/api/widget/{SLUG}"
 BOOK = f"/book/{SLUG}"
 HX = {"HX-Request": "true"}

@@ -84,6 +84,7 @@ def test_service_step(client, kiwi, htmx):
         assert "Book with Kiwi Plumbing" in html
 
 
+@pytest.mark.both_databases
 def test_page_loads_count_as_widget_views_for_the_funnel(app, client, kiwi):
     from peepopay.analytics.models import WidgetView
 
