@@ -2,15 +2,7 @@
 
 from __future__ import annotations
 
-from flask import (
-    Response,
-    abort,
-    flash,
-    redirect,
-    request,
-    stream_with_context,
-    url_for,
-)
+from flask import Response, abort, request, stream_with_context, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
@@ -20,7 +12,7 @@ from peepopay.dashboard import bp
 from peepopay.dashboard.forms import CancelForm, EmptyForm
 from peepopay.extensions import db
 from peepopay.formatting import format_money
-from peepopay.htmx import is_htmx, render
+from peepopay.htmx import after_change, render
 from peepopay.rules import actor
 
 
@@ -73,17 +65,16 @@ def booking_detail(booking_id: int) -> Response:
 
 
 def _after_action(booking_id: int, notice: str) -> ResponseReturnValue:
-    if not is_htmx():
-        flash(notice, "success")
-        return redirect(url_for("dashboard.booking_detail", booking_id=booking_id), 303)
-    return _detail_page(booking_id, notice=notice)
+    target = url_for("dashboard.booking_detail", booking_id=booking_id)
+    return after_change(target, lambda: _detail_page(booking_id, notice=notice), notice)
 
 
 def _refused(booking_id: int, error: lifecycle.TransitionRefused) -> ResponseReturnValue:
-    if not is_htmx():
-        flash(str(error), "error")
-        return redirect(url_for("dashboard.booking_detail", booking_id=booking_id), 303)
-    return _detail_page(booking_id, status=409, notice=str(error))
+    def refused() -> Response:
+        return _detail_page(booking_id, status=409, notice=str(error))
+
+    target = url_for("dashboard.booking_detail", booking_id=booking_id)
+    return after_change(target, refused, str(error), "error")
 
 
 @bp.post("/bookings/<int:booking_id>/complete")
