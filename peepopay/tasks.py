@@ -1,4 +1,4 @@
-"""Duties run periodically by the worker's sweep loop; each area adds its own here."""
+"""Duties the worker's sweep loop runs periodically."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ _last_reconcile: datetime | None = None
 
 
 def periodic_duties(session: DbSession, now: datetime) -> None:
-    """Expire stale holds and other time-driven state changes (filled in by later areas)."""
+    """Expire stale holds, then reconcile deposits whose webhook never came."""
     from peepopay.bookings.services import expire_holds
 
     expire_holds(session, now)

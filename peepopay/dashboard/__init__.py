@@ -1,6 +1,6 @@
 """The tradie's dashboard. Every view needs a signed-in tradie and sees only their rows."""
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, request
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
@@ -8,7 +8,8 @@ from peepopay.extensions import login_manager
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
-# The navigation, in order; entries whose area is not installed yet are left out.
+# The navigation, in order. A page names the entry it sits under (`{% set nav_entry = ... %}`
+# before its blocks), and the layout marks that entry as the current page.
 NAV = [
     ("dashboard.overview", "Overview"),
     ("dashboard.calendar", "Calendar"),
@@ -26,12 +27,7 @@ PUBLIC_ENDPOINTS = frozenset({"dashboard.logo"})
 
 @bp.app_context_processor
 def navigation() -> dict[str, object]:
-    def dashboard_nav() -> list[tuple[str, str]]:
-        return [
-            (endpoint, label) for endpoint, label in NAV if endpoint in current_app.view_functions
-        ]
-
-    return {"dashboard_nav": dashboard_nav}
+    return {"dashboard_nav": NAV}
 
 
 @bp.before_request

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Response, current_app, url_for
 from flask_login import current_user
 from markupsafe import escape
@@ -15,23 +13,11 @@ from peepopay.extensions import db
 from peepopay.htmx import render
 
 
-def path_for(rule_text: str, fallback: str, **values: Any) -> str:
-    """The path of another area's route when installed, else its public-contract path."""
-    for rule in current_app.url_map.iter_rules():
-        if rule.rule == rule_text:
-            return url_for(rule.endpoint, **values)
-    return fallback
-
-
-def widget_installed() -> bool:
-    return any(rule.rule == "/book/<slug>" for rule in current_app.url_map.iter_rules())
-
-
 def embed_codes(slug: str, business_name: str) -> dict[str, str]:
     """The two snippets a tradie pastes into their site."""
     base = current_app.config["BASE_URL"].rstrip("/")
-    page = base + path_for("/book/<slug>", f"/book/{slug}", slug=slug)
-    loader = base + path_for("/embed.js", "/embed.js")
+    page = base + url_for("widget.start", slug=slug)
+    loader = base + url_for("embed.loader")
     title = escape(f"Book with {business_name}")
     return {
         "iframe": (
@@ -43,13 +29,6 @@ def embed_codes(slug: str, business_name: str) -> dict[str, str]:
     }
 
 
-def connect_url() -> str | None:
-    """Where to connect Stripe, once the payments area provides the page."""
-    if "payments.dashboard" in current_app.view_functions:
-        return url_for("payments.dashboard")
-    return None
-
-
 @bp.get("")
 def overview() -> Response:
     tradie = current_user
@@ -59,8 +38,5 @@ def overview() -> Response:
         tradie=tradie,
         data=figures.overview(db.session, tradie, utcnow()),
         embed=embed_codes(tradie.slug, tradie.business_name),
-        preview_src=(
-            path_for("/book/<slug>", "", slug=tradie.slug) if widget_installed() else None
-        ),
-        connect_url=connect_url(),
+        preview_src=url_for("widget.start", slug=tradie.slug),
     )
