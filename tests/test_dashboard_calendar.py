@@ -308,7 +308,8 @@ def test_add_booking_here_links_to_the_new_booking_page_when_there_is_one(
     assert 'href="/dashboard/bookings/new?start=2026-12-03T09:30%2B13:00"' in html
 
 
-def test_add_booking_here_falls_back_to_the_bookings_list(dash, clock):
+def test_add_booking_here_falls_back_to_the_bookings_list(app, dash, clock, monkeypatch):
+    monkeypatch.delitem(app.view_functions, "dashboard.new_booking", raising=False)
     html = dash.get("/dashboard/calendar?day=2026-12-03").get_data(as_text=True)
     assert re.search(r'<a href="/dashboard/bookings">[^<]*<span class="sr-only">Thu 3 Dec', html)
 

@@ -304,8 +304,9 @@ def test_payments_page_totals_by_month(
         row = re.search(r'<table class="table" id="monthly-totals">.*?</table>', text, re.S)
         assert row is not None
         cells = re.findall(r"<td>([^<]*)</td>", row.group(0))
-        # deposits, balances, refunds, net, fees (2.5 % of 50 and 150, less 2.5 % of 20 back)
-        assert cells == ["$50.00", "$150.00", "$20.00", "$180.00", "$4.50"]
+        # deposits, balances, paid another way, refunds, net, fees (2.5 % of 50 and 150, less
+        # 2.5 % of 20 back)
+        assert cells == ["$50.00", "$150.00", "$0.00", "$20.00", "$180.00", "$4.50"]
         assert "Connected" in text
 
 

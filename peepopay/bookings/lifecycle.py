@@ -124,6 +124,18 @@ def hold(session: DbSession, booking: Booking, *, actor: str) -> Booking:
     return booking
 
 
+def book_by_hand(
+    session: DbSession, booking: Booking, now: datetime, *, actor: str, confirmed: bool
+) -> Booking:
+    """A booking the tradie makes: confirmed at once, or pending until the deposit deadline
+    they chose (`hold_expires_at`). No public hold limits; SlotTaken when the time is not free."""
+    hold(session, booking, actor=actor)
+    if confirmed:
+        # The tradie made it, so only the customer hears about it.
+        confirm(session, booking, now, actor=actor, notify_tradie=False)
+    return booking
+
+
 def expire_stale(session: DbSession, now: datetime, tradie_id: int | None = None) -> int:
     """Every pending booking whose hold has run out lets its time go; returns how many.
 
@@ -157,10 +169,13 @@ def release(session: DbSession, booking: Booking, now: datetime, *, actor: str) 
 # --------------------------------------------------------------------------- payment outcomes
 
 
-def confirm(session: DbSession, booking: Booking, now: datetime, *, actor: str) -> str:
-    """The deposit is paid: confirm the booking once. A hold that lapsed or failed meanwhile is
-    confirmed only if its time is still free. Returns "confirmed", "taken" (the time went to
-    another booking: the caller refunds) or "unchanged" (confirmed before, or past that)."""
+def confirm(
+    session: DbSession, booking: Booking, now: datetime, *, actor: str, notify_tradie: bool = True
+) -> str:
+    """The deposit is paid (or the tradie booked it): confirm the booking once. A hold that
+    lapsed or failed meanwhile is confirmed only if its time is still free. Returns
+    "confirmed", "taken" (the time went to another booking: the caller refunds) or
+    "unchanged" (confirmed before, or past that)."""
     if not can_move(booking, Status.CONFIRMED):
         return "unchanged"
     try:
@@ -178,7 +193,7 @@ def confirm(session: DbSession, booking: Booking, now: datetime, *, actor: str) 
         entity=booking,
         summary={"deposit_minor": booking.deposit_minor},
     )
-    messages.booking_confirmed(session, booking, now)
+    messages.booking_confirmed(session, booking, now, notify_tradie=notify_tradie)
     return "confirmed"
 
 
@@ -319,3 +334,58 @@ def move(
     )
     session.flush()
     messages.booking_rescheduled(session, booking, old_starts_at, now)
+
+
+# Details a tradie may change on a booking; never its status, times of a move or its money.
+EDITABLE = frozenset(
+    {
+        "customer_name",
+        "customer_email",
+        "customer_phone",
+        "job_address",
+        "notes",
+        "service_id",
+        "service_name",
+        "duration_minutes",
+        "price_minor",
+        "ends_at",
+    }
+)
+
+
+def edit(
+    session: DbSession, booking: Booking, values: dict[str, Any], now: datetime, *, actor: str
+) -> dict[str, list[Any]]:
+    """Change a booking's details; a longer job must still fit (SlotTaken). Audits the changed
+    fields as {field: [old, new]} and returns them (empty: nothing changed, nothing written)."""
+    unknown = set(values) - EDITABLE
+    if unknown:
+        raise ValueError(f"not editable: {sorted(unknown)}")
+    changed = {
+        key: [_plain(getattr(booking, key)), _plain(value)]
+        for key, value in values.items()
+        if getattr(booking, key) != value
+    }
+    if not changed:
+        return {}
+    with _overlap_is_slot_taken(session):
+        session.execute(
+            sa.update(Booking)
+            .where(Booking.id == booking.id)
+            .values(**{key: values[key] for key in changed}, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    session.refresh(booking)
+    audit.record(
+        session,
+        tradie_id=booking.tradie_id,
+        actor=actor,
+        action="booking.edited",
+        entity=booking,
+        summary={"changed": changed},
+    )
+    return changed
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value

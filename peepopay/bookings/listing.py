@@ -19,6 +19,7 @@ from peepopay.bookings.models import Booking, Status
 from peepopay.db_setup import DbSession
 from peepopay.formatting import format_money, local_time, plain_amount
 from peepopay.notifications.models import OutboxMessage, OutboxStatus
+from peepopay.payments import reports
 from peepopay.rules import owned
 
 PER_PAGE = 25
@@ -141,6 +142,8 @@ CSV_HEADER = (
     "Price",
     "Deposit",
     "Booked at",
+    "Paid",
+    "Paid how",
 )
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -165,7 +168,8 @@ def csv_lines(session: DbSession, tradie: Tradie, filters: Filters, now: datetim
 
     yield line(CSV_HEADER)
     iso = "%Y-%m-%d %H:%M"
-    for b in session.scalars(filtered(tradie.id, filters, now).execution_options(yield_per=500)):
+    query = filtered(tradie.id, filters, now).add_columns(*reports.paid_columns())
+    for b, paid_minor, method in session.execute(query.execution_options(yield_per=500)):
         yield line(
             (
                 b.id,
@@ -182,6 +186,8 @@ def csv_lines(session: DbSession, tradie: Tradie, filters: Filters, now: datetim
                 plain_amount(b.price_minor, b.currency),
                 plain_amount(b.deposit_minor, b.currency),
                 local_time(b.created_at, tradie.timezone, iso),
+                plain_amount(paid_minor, b.currency),
+                reports.paid_how(paid_minor, method),
             )
         )
 

@@ -42,6 +42,7 @@ def require_login() -> ResponseReturnValue | None:
 import peepopay.dashboard.analytics  # noqa: E402
 import peepopay.dashboard.availability  # noqa: E402
 import peepopay.dashboard.bookings  # noqa: E402
+import peepopay.dashboard.bookings_by_hand  # noqa: E402
 import peepopay.dashboard.calendar  # noqa: E402
 import peepopay.dashboard.common  # noqa: E402
 import peepopay.dashboard.overview  # noqa: E402

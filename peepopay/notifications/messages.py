@@ -170,9 +170,11 @@ def _ics_attachment(session: DbSession, tradie: Tradie, booking: Booking) -> dic
 # ---------------------------------------------------------------------------- customer + tradie
 
 
-def booking_confirmed(session: DbSession, booking: Booking, now: datetime) -> None:
-    """Receipt to the customer (email with .ics, SMS), new-booking alert to the tradie,
-    and the reminder scheduled before the job."""
+def booking_confirmed(
+    session: DbSession, booking: Booking, now: datetime, *, notify_tradie: bool = True
+) -> None:
+    """Receipt to the customer (email with .ics, SMS), new-booking alert to the tradie (unless
+    they made the booking themselves), and the reminder scheduled before the job."""
     send = _sender(session, booking, now)
     tradie = send.tradie
     send.email(
@@ -182,9 +184,9 @@ def booking_confirmed(session: DbSession, booking: Booking, now: datetime) -> No
         attachments=[_ics_attachment(session, tradie, booking)],
     )
     send.sms("confirmed", to=booking.customer_phone, template="booking_confirmed")
-    if tradie.notify_new_booking_email:
+    if notify_tradie and tradie.notify_new_booking_email:
         send.email("new_booking", to=tradie_email(tradie), template="new_booking")
-    if tradie.notify_new_booking_sms:
+    if notify_tradie and tradie.notify_new_booking_sms:
         send.sms("new_booking", to=tradie.phone, template="new_booking")
     schedule_reminder(session, booking, now)
 
@@ -228,6 +230,14 @@ def refund_processed(session: DbSession, booking: Booking, payment: Payment, now
         template="refund_processed",
         extra=str(payment.id),
     )
+
+
+def deposit_requested(session: DbSession, booking: Booking, url: str, now: datetime) -> None:
+    """The tradie booked the customer in and asks for the deposit: a link to pay it (the
+    widget's payment step) by email and SMS, with the deadline the time is held until."""
+    send = _sender(session, booking, now, pay_url=url)
+    send.email("deposit_requested", to=booking.customer_email, template="deposit_requested")
+    send.sms("deposit_requested", to=booking.customer_phone, template="deposit_requested")
 
 
 def balance_payment_link(

@@ -106,6 +106,7 @@ class Ledger:
     received_minor: int = 0
     refunded_minor: int = 0  # refunds Stripe accepted or is still processing
     fees_minor: int = 0
+    offline_minor: int = 0  # received another way (cash, bank transfer): in `received_minor` too
     refundable_by_payment: dict[int, int] = field(default_factory=dict)
 
     @property
@@ -152,6 +153,10 @@ def ledger(session: DbSession, booking_id: int) -> Ledger:
         if row.kind in CHARGE_KINDS and row.status == PaymentStatus.SUCCEEDED:
             book.received_minor += row.amount_minor
             book.fees_minor += row.application_fee_minor
+            if row.method is not None:
+                # No Stripe charge to refund: the tradie gives that money back their own way.
+                book.offline_minor += row.amount_minor
+                continue
             left = row.amount_minor - refunded_by_pi[row.stripe_payment_intent_id or ""]
             book.refundable_by_payment[row.id] = max(left, 0)
     return book

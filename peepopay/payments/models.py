@@ -18,6 +18,19 @@ class PaymentKind:
     REFUND = "refund"
 
 
+class PaymentMethod:
+    """How a payment was made outside Stripe; a card payment through Stripe has no method."""
+
+    CASH = "cash"
+    BANK_TRANSFER = "bank_transfer"
+    LABELS = {CASH: "cash", BANK_TRANSFER: "bank transfer"}
+
+
+def offline_label(method: str) -> str:
+    """How the dashboard names a payment made another way: "Paid another way (cash)"."""
+    return f"Paid another way ({PaymentMethod.LABELS.get(method, method.replace('_', ' '))})"
+
+
 class PaymentStatus:
     PENDING = "pending"  # created; the customer or Stripe has not finished yet
     SUCCEEDED = "succeeded"  # money received (a charge) or returned (a refund)
@@ -55,11 +68,24 @@ class Payment(db.Model):  # type: ignore[name-defined]
     stripe_payment_method_id: Mapped[str | None] = mapped_column(sa.String(255))
     stripe_checkout_session_id: Mapped[str | None] = mapped_column(sa.String(255))
     status: Mapped[str] = mapped_column(sa.String(30), default="pending")
+    # Set only for money the tradie received another way (no Stripe object, no platform fee).
+    method: Mapped[str | None] = mapped_column(sa.String(20))
     failure_code: Mapped[str | None] = mapped_column(sa.String(64))
     failure_message: Mapped[str | None] = mapped_column(sa.String(500))
     reason: Mapped[str | None] = mapped_column(sa.String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+    @property
+    def offline(self) -> bool:
+        return self.method is not None
+
+    @property
+    def label(self) -> str:
+        """What the payment was, as every money view names it."""
+        what = self.kind.capitalize()
+        return f"{what} · {offline_label(self.method)}" if self.method else what
 
 
 class StripeEvent(db.Model):  # type: ignore[name-defined]

@@ -15,7 +15,13 @@ from peepopay.bookings.models import Booking
 from peepopay.db_setup import DbSession
 from peepopay.money import BPS
 from peepopay.payments.ledger import CHARGE_KINDS, fee_bps
-from peepopay.payments.models import Payment, PaymentKind, PaymentStatus
+from peepopay.payments.models import (
+    Payment,
+    PaymentKind,
+    PaymentMethod,
+    PaymentStatus,
+    offline_label,
+)
 
 # --------------------------------------------------------------------------- money views
 
@@ -28,15 +34,18 @@ class MonthTotals:
     balances_minor: int = 0
     refunds_minor: int = 0
     fees_minor: int = 0
+    # Received another way (cash, bank transfer), kept apart from the card deposits and balances.
+    offline_minor: int = 0
+    offline_methods: tuple[str, ...] = ()
 
     @property
     def net_minor(self) -> int:
-        return self.deposits_minor + self.balances_minor - self.refunds_minor
+        return self.deposits_minor + self.balances_minor + self.offline_minor - self.refunds_minor
 
 
 def monthly_totals(session: DbSession, tradie: Tradie, months: int = 12) -> list[MonthTotals]:
-    """Deposits, balances, refunds and platform fees per month (the tradie's local months),
-    newest first, from the payment records."""
+    """Deposits, balances, money paid another way, refunds and platform fees per month (the
+    tradie's local months), newest first, from the payment records."""
     zone = ZoneInfo(tradie.timezone)
     rows: Iterable[Payment] = session.scalars(
         sa.select(Payment)
@@ -52,10 +61,16 @@ def monthly_totals(session: DbSession, tradie: Tradie, months: int = 12) -> list
         )
     )
     totals: dict[tuple[date, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    methods: dict[tuple[date, str], set[str]] = defaultdict(set)
     for row in rows:
         local = row.created_at.astimezone(zone)
         bucket = totals[(date(local.year, local.month, 1), row.currency)]
-        if row.kind == PaymentKind.DEPOSIT:
+        if row.method is not None:
+            bucket["offline_minor"] += row.amount_minor
+            methods[(date(local.year, local.month, 1), row.currency)].add(
+                PaymentMethod.LABELS.get(row.method, row.method)
+            )
+        elif row.kind == PaymentKind.DEPOSIT:
             bucket["deposits_minor"] += row.amount_minor
             bucket["fees_minor"] += row.application_fee_minor
         elif row.kind == PaymentKind.BALANCE:
@@ -65,7 +80,49 @@ def monthly_totals(session: DbSession, tradie: Tradie, months: int = 12) -> list
             bucket["refunds_minor"] += row.amount_minor
             bucket["fees_minor"] -= row.application_fee_minor
     ordered = sorted(totals.items(), key=lambda item: item[0], reverse=True)[:months]
-    return [MonthTotals(month, currency, **values) for (month, currency), values in ordered]
+    return [
+        MonthTotals(
+            month, currency, **values, offline_methods=tuple(sorted(methods[(month, currency)]))
+        )
+        for (month, currency), values in ordered
+    ]
+
+
+def paid_columns() -> tuple[sa.ScalarSelect[int], sa.ScalarSelect[str | None]]:
+    """Two correlated columns for a query of bookings (the CSV): what the booking's payments
+    brought in net of refunds, and the method of any deposit paid another way."""
+    money = sa.case(
+        (
+            sa.and_(Payment.kind.in_(CHARGE_KINDS), Payment.status == PaymentStatus.SUCCEEDED),
+            Payment.amount_minor,
+        ),
+        (
+            sa.and_(
+                Payment.kind == PaymentKind.REFUND,
+                Payment.status.in_(PaymentStatus.REFUND_HOLDING),
+            ),
+            -Payment.amount_minor,
+        ),
+        else_=0,
+    )
+    net = (
+        sa.select(sa.func.coalesce(sa.func.sum(money), 0))
+        .where(Payment.booking_id == Booking.id)
+        .scalar_subquery()
+    )
+    method = (
+        sa.select(sa.func.max(Payment.method))
+        .where(Payment.booking_id == Booking.id, Payment.status == PaymentStatus.SUCCEEDED)
+        .scalar_subquery()
+    )
+    return net, method
+
+
+def paid_how(net_minor: int, method: str | None) -> str:
+    """How the CSV names the way a booking was paid."""
+    if method:
+        return offline_label(method)
+    return "Card" if net_minor else ""
 
 
 def fee_percent() -> str:

@@ -7,11 +7,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from urllib.parse import urlsplit
 
-from flask import current_app
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.datastructures import MultiDict
 
 from peepopay.bookings.services import Customer
+from peepopay.bookings.tokens import booking_token, read_booking_token  # noqa: F401  (here too)
 from peepopay.clock import utcnow
 from peepopay.inputs import date_in_reach, instant_in_reach, iso_date, iso_datetime
 
@@ -21,8 +20,6 @@ HEX = re.compile(r"#?([0-9a-fA-F]{6})")
 DETAIL_FIELDS = ("name", "email", "phone", "address", "notes")
 # Typed details are bounded so a carried page cannot be inflated without limit.
 FIELD_LIMIT = 2000
-TOKEN_SALT = "peepopay.widget.booking"  # noqa: S105  (a namespace, not a secret)
-TOKEN_MAX_AGE = 30 * 24 * 3600
 
 
 def parse_color(value: str | None) -> str | None:
@@ -155,20 +152,3 @@ class WidgetState:
 
     def query(self, *skip: str) -> dict[str, str]:
         return dict(self.params(*skip))
-
-
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=TOKEN_SALT)
-
-
-def booking_token(booking_id: int) -> str:
-    """A signed reference to a held booking, so later steps need no cookie or session."""
-    return _serializer().dumps(booking_id)
-
-
-def read_booking_token(token: str) -> int | None:
-    try:
-        value = _serializer().loads(token, max_age=TOKEN_MAX_AGE)
-    except BadSignature:
-        return None
-    return value if isinstance(value, int) else None

@@ -1,0 +1,411 @@
+"""Bookings a tradie makes and changes by hand: at any time they choose (outside their hours
+with a warning), with no deposit, a deposit requested by link, or one paid another way; moves
+to another time and edits of the details. The database's overlap refusal still applies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from peepopay import audit
+from peepopay.accounts.models import Tradie
+from peepopay.bookings import lifecycle
+from peepopay.bookings.models import Booking
+from peepopay.bookings.services import (
+    Customer,
+    InvalidBooking,
+    _collect,
+    _Errors,
+    bookable_service,
+)
+from peepopay.bookings.tokens import TOKEN_MAX_AGE, booking_token
+from peepopay.db_setup import DbSession
+from peepopay.formatting import format_money
+from peepopay.inputs import instant_in_reach, iso_datetime
+from peepopay.money import deposit_for
+from peepopay.notifications import links, messages
+from peepopay.payments.ledger import minimum_charge
+from peepopay.payments.models import Payment, PaymentKind, PaymentMethod, PaymentStatus
+from peepopay.scheduling import services as scheduling
+from peepopay.scheduling import slots
+from peepopay.scheduling.models import Service
+
+NO_DEPOSIT, REQUEST_DEPOSIT, PAID_OFFLINE = "none", "request", "offline"
+DEPOSIT_CHOICES = (NO_DEPOSIT, REQUEST_DEPOSIT, PAID_OFFLINE)
+# The payment link (a signed booking token) must outlive the deadline it is sent with.
+MAX_DEADLINE = timedelta(seconds=TOKEN_MAX_AGE) - timedelta(days=1)
+OUTSIDE_HOURS = "This time is outside your working hours (or on a day you blocked)."
+SLOT_TAKEN = "That time overlaps another booking or a customer's hold. Choose another time."
+
+
+@dataclass(frozen=True)
+class ByHand:
+    """A booking as the tradie typed it; times are the form's local wall-clock text."""
+
+    service_id: object
+    start: str
+    customer: Customer
+    deposit: str = NO_DEPOSIT
+    method: str = ""
+    deadline: str = ""
+
+
+@dataclass(frozen=True)
+class Made:
+    booking: Booking
+    outside_hours: bool
+    pay_url: str | None = None
+
+
+@dataclass(frozen=True)
+class PastCustomer:
+    """A customer of this tradie's earlier bookings; `booking_id` names the latest one."""
+
+    booking_id: int
+    name: str
+    email: str
+    phone: str
+    address: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} · {self.phone} · {self.email}"
+
+
+def actor(tradie: Tradie) -> str:
+    return f"tradie:{tradie.id}"
+
+
+# --------------------------------------------------------------------------- times
+
+
+def local_instant(text: str, zone: ZoneInfo) -> datetime | None:
+    """The form's `YYYY-MM-DDTHH:MM` in the tradie's zone (or ISO with an offset, as the
+    calendar links it) as UTC, to the minute; None when malformed or a skipped local time."""
+    parsed = iso_datetime(text)
+    if parsed is None:
+        return None
+    parsed = parsed.replace(second=0, microsecond=0)
+    if parsed.tzinfo is None:
+        local = parsed.replace(tzinfo=zone)
+        # A wall-clock time the spring-forward jump skips names no instant.
+        if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != parsed:
+            return None
+        parsed = local
+    return parsed.astimezone(UTC)
+
+
+def local_input(instant: datetime | None, zone: ZoneInfo) -> str:
+    """An instant as a datetime-local input's value in the tradie's zone."""
+    return instant.astimezone(zone).strftime("%Y-%m-%dT%H:%M") if instant else ""
+
+
+def _when(
+    errors: _Errors, name: str, label: str, text: str, zone: ZoneInfo, now: datetime
+) -> datetime | None:
+    if not text.strip():
+        errors.add(name, f"{label} is required.")
+        return None
+    instant = local_instant(text, zone)
+    if instant is None:
+        errors.add(name, f"{label} must be a date and time, like 2030-01-10T09:30.")
+    elif instant <= now:
+        errors.add(name, f"{label} must be in the future.")
+    elif not instant_in_reach(instant, now):
+        errors.add(name, f"{label} is too far ahead.")
+    else:
+        return instant
+    return None
+
+
+def within_hours(
+    session: DbSession, tradie: Tradie, duration_minutes: int, start: datetime, now: datetime
+) -> bool:
+    """Whether [start, start + duration) lies inside the tradie's working hours on a day that
+    is not blocked (any minute, ignoring notice, horizon, buffer and other bookings)."""
+    zone = ZoneInfo(tradie.timezone)
+    day = start.astimezone(zone).date()
+    today = now.astimezone(zone).date()
+    rules = slots.SlotRules(
+        tz=zone,
+        duration_minutes=duration_minutes,
+        interval_minutes=1,
+        horizon_days=max((day - today).days, 0),
+    )
+    candidates = slots.slots_for_date(
+        day,
+        rules=rules,
+        weekly=scheduling.weekly_rules(session, tradie.id),
+        blocked=scheduling.blocked_periods(
+            session, tradie.id, day - timedelta(days=1), day + timedelta(days=1)
+        ),
+        busy=[],
+        now_utc=min(now, start),
+    )
+    return any(slot.starts_at_utc == start for slot in candidates)
+
+
+# --------------------------------------------------------------------------- customers
+
+
+def past_customers(session: DbSession, tradie_id: int, limit: int = 100) -> list[PastCustomer]:
+    """Distinct customers (by email and phone) of the tradie's latest 500 bookings, newest
+    first; read through the (tradie_id, starts_at) index, so it costs the same at any size."""
+    rows = session.execute(
+        sa.select(
+            Booking.id,
+            Booking.customer_name,
+            Booking.customer_email,
+            Booking.customer_phone,
+            Booking.job_address,
+        )
+        .where(Booking.tradie_id == tradie_id)
+        .order_by(Booking.starts_at.desc())
+        .limit(500)
+    )
+    seen: set[tuple[str, str]] = set()
+    found: list[PastCustomer] = []
+    for booking_id, name, email, phone, address in rows:
+        key = (email.lower(), phone)
+        if key in seen:
+            continue
+        seen.add(key)
+        found.append(PastCustomer(booking_id, name, email, phone, address))
+        if len(found) >= limit:
+            break
+    return found
+
+
+def past_customer(session: DbSession, tradie_id: int, booking_id: int | None) -> Customer | None:
+    """The contact details of one of the tradie's bookings, to fill a new booking's form."""
+    booking = session.get(Booking, booking_id) if booking_id else None
+    if booking is None or booking.tradie_id != tradie_id:
+        return None
+    return Customer(
+        name=booking.customer_name,
+        email=booking.customer_email,
+        phone=booking.customer_phone,
+        address=booking.job_address,
+    )
+
+
+# --------------------------------------------------------------------------- new booking
+
+
+def _deposit(
+    errors: _Errors,
+    tradie: Tradie,
+    service: Service | None,
+    wanted: ByHand,
+    start: datetime | None,
+    now: datetime,
+) -> tuple[int, datetime | None]:
+    """The deposit in minor units and the deadline to pay it by, for the tradie's choice."""
+    if wanted.deposit not in DEPOSIT_CHOICES:
+        errors.add("deposit", "Deposit: choose none, request it, or paid another way.")
+        return 0, None
+    if wanted.deposit == NO_DEPOSIT or service is None:
+        return 0, None
+    amount = deposit_for(service)
+    if amount <= 0:
+        errors.add("deposit", "Deposit: this service takes no deposit; choose “No deposit”.")
+        return 0, None
+    if wanted.deposit == PAID_OFFLINE:
+        if wanted.method not in PaymentMethod.LABELS:
+            errors.add("method", "Paid how: choose cash or bank transfer.")
+        return amount, None
+    if not tradie.payments_ready:
+        errors.add("deposit", "Deposit: connect Stripe before requesting card deposits.")
+    elif amount < minimum_charge(tradie.currency):
+        errors.add("deposit", "Deposit: this service's deposit is below the card minimum.")
+    zone = ZoneInfo(tradie.timezone)
+    deadline = _when(errors, "deadline", "Pay by", wanted.deadline, zone, now)
+    if deadline is not None and start is not None and deadline > start:
+        errors.add("deadline", "Pay by must be before the job starts.")
+    elif deadline is not None and deadline - now > MAX_DEADLINE:
+        errors.add("deadline", f"Pay by must be within {MAX_DEADLINE.days} days.")
+    return amount, deadline
+
+
+def create_by_hand(session: DbSession, tradie: Tradie, wanted: ByHand, now: datetime) -> Made:
+    """Book the customer in: confirmed at once (no deposit, or one paid another way, recorded
+    as an offline payment), or held until the deadline with a payment link sent by email and
+    SMS. InvalidBooking (422) names the fields; SlotTaken (409) when the time is not free."""
+    errors = _Errors()
+    service = bookable_service(session, tradie, wanted.service_id)
+    if service is None:
+        errors.add("service", "Service: choose one of your services.")
+    start = _when(errors, "start", "Start", wanted.start, ZoneInfo(tradie.timezone), now)
+    cleaned = _collect(wanted.customer, tradie.country, errors)
+    amount, deadline = _deposit(errors, tradie, service, wanted, start, now)
+    if errors.fields or service is None or start is None:
+        raise InvalidBooking(errors.fields)
+
+    # Lapsed holds let their time go first, as for the widget's holds.
+    lifecycle.expire_stale(session, now, tradie.id)
+    booking = Booking(
+        tradie_id=tradie.id,
+        service_id=service.id,
+        service_name=service.name,
+        duration_minutes=service.duration_minutes,
+        price_minor=service.price_minor,
+        deposit_minor=amount,
+        currency=tradie.currency,
+        customer_name=cleaned.name,
+        customer_email=cleaned.email,
+        customer_phone=cleaned.phone,
+        job_address=cleaned.address,
+        notes=cleaned.notes,
+        starts_at=start,
+        ends_at=start + timedelta(minutes=service.duration_minutes),
+        hold_expires_at=deadline,
+        created_at=now,
+        updated_at=now,
+    )
+    requested = wanted.deposit == REQUEST_DEPOSIT
+    lifecycle.book_by_hand(session, booking, now, actor=actor(tradie), confirmed=not requested)
+    if wanted.deposit == PAID_OFFLINE:
+        record_offline(session, booking, wanted.method, now, actor=actor(tradie))
+    pay_url = deposit_link(session, tradie, booking, now) if requested else None
+    outside = not within_hours(session, tradie, service.duration_minutes, start, now)
+    return Made(booking, outside_hours=outside, pay_url=pay_url)
+
+
+def record_offline(
+    session: DbSession, booking: Booking, method: str, now: datetime, *, actor: str
+) -> Payment:
+    """The deposit the tradie received another way: a payment record with no Stripe object and
+    no platform fee, counted in the booking's ledger and the month's totals."""
+    payment = Payment(
+        booking_id=booking.id,
+        tradie_id=booking.tradie_id,
+        kind=PaymentKind.DEPOSIT,
+        method=method,
+        amount_minor=booking.deposit_minor,
+        currency=booking.currency,
+        application_fee_minor=0,
+        status=PaymentStatus.SUCCEEDED,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(payment)
+    session.flush()
+    audit.record(
+        session,
+        tradie_id=booking.tradie_id,
+        actor=actor,
+        action="payment.recorded_offline",
+        entity=booking,
+        summary={"method": method, "amount_minor": payment.amount_minor},
+    )
+    return payment
+
+
+def deposit_link(session: DbSession, tradie: Tradie, booking: Booking, now: datetime) -> str:
+    """Send the customer the widget's payment step for this booking, by email and SMS."""
+    url = links.external_url("widget.payment", slug=tradie.slug, token=booking_token(booking.id))
+    messages.deposit_requested(session, booking, url, now)
+    return url
+
+
+# --------------------------------------------------------------------------- move and edit
+
+
+def move_slots(
+    session: DbSession, tradie: Tradie, booking: Booking, now: datetime, limit: int = 6
+) -> list[slots.Slot]:
+    """The next free slots for this booking's job (its own time counts as free)."""
+    zone = ZoneInfo(tradie.timezone)
+    rules = slots.SlotRules(
+        tz=zone,
+        duration_minutes=booking.duration_minutes,
+        interval_minutes=tradie.slot_interval_minutes,
+        buffer_minutes=tradie.buffer_minutes,
+        min_notice_minutes=tradie.min_notice_minutes,
+        horizon_days=tradie.horizon_days,
+    )
+    today = now.astimezone(zone).date()
+    start = slots.busy_window(today, rules)[0]
+    end = slots.busy_window(today + timedelta(days=14), rules)[1]
+    found: list[slots.Slot] = slots.next_free_slots(
+        now,
+        rules=replace(rules, horizon_days=min(rules.horizon_days, 14)),
+        weekly=scheduling.weekly_rules(session, tradie.id),
+        blocked=scheduling.blocked_periods(session, tradie.id, today, today + timedelta(days=15)),
+        busy=scheduling.busy_between(session, tradie.id, start, end, now, booking.id),
+        now_utc=now,
+        limit=limit,
+    )
+    return found
+
+
+def move_by_hand(
+    session: DbSession, tradie: Tradie, booking: Booking, start_text: str, now: datetime
+) -> bool:
+    """Move the booking to the tradie's chosen local time; the customer gets the new time and
+    calendar file (lifecycle.move). Returns whether that time is inside working hours.
+    InvalidBooking for a bad time, SlotTaken or TransitionRefused from the lifecycle."""
+    errors = _Errors()
+    start = _when(errors, "start", "New time", start_text, ZoneInfo(tradie.timezone), now)
+    if start is not None and start == booking.starts_at:
+        errors.add("start", "New time is the booking's current time.")
+    if errors.fields or start is None:
+        raise InvalidBooking(errors.fields)
+    ends = start + timedelta(minutes=booking.duration_minutes)
+    lifecycle.move(session, booking, start, ends, now, actor=actor(tradie))
+    return within_hours(session, tradie, booking.duration_minutes, start, now)
+
+
+@dataclass(frozen=True)
+class Edited:
+    changed: dict[str, list[Any]]
+    note: str = ""
+
+
+def edit_by_hand(
+    session: DbSession,
+    tradie: Tradie,
+    booking: Booking,
+    service_id: object,
+    customer: Customer,
+    now: datetime,
+) -> Edited:
+    """Change the customer's details, the job address, the notes and the service as booked.
+    A new service changes the price and length; nothing paid is recomputed (the note says so).
+    InvalidBooking names the fields; SlotTaken when a longer job would overlap another."""
+    errors = _Errors()
+    cleaned = _collect(customer, tradie.country, errors)
+    values: dict[str, Any] = {
+        "customer_name": cleaned.name,
+        "customer_email": cleaned.email,
+        "customer_phone": cleaned.phone,
+        "job_address": cleaned.address,
+        "notes": cleaned.notes,
+    }
+    service = bookable_service(session, tradie, service_id)
+    same = str(service_id) == str(booking.service_id)
+    if service is None and not same:
+        errors.add("service", "Service: choose one of your services.")
+    if errors.fields:
+        raise InvalidBooking(errors.fields)
+    if service is not None and not same:
+        values.update(
+            service_id=service.id,
+            service_name=service.name,
+            duration_minutes=service.duration_minutes,
+            price_minor=service.price_minor,
+            ends_at=booking.starts_at + timedelta(minutes=service.duration_minutes),
+        )
+    changed = lifecycle.edit(session, booking, values, now, actor=actor(tradie))
+    note = ""
+    if "service_id" in changed:
+        paid = format_money(booking.deposit_minor, booking.currency)
+        note = (
+            f"The service changed; the deposit ({paid}) stays as it was and nothing already "
+            "paid is recomputed. The balance is worked out from the new price."
+        )
+    return Edited(changed, note)
