@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from flask import Response, abort, flash, redirect, request, url_for
+from flask import Response, abort, flash, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
@@ -23,7 +23,7 @@ from peepopay.dashboard.bookings_by_hand_forms import (
     NewBookingForm,
 )
 from peepopay.extensions import db
-from peepopay.htmx import is_htmx, render
+from peepopay.htmx import after_change, render
 from peepopay.inputs import parse_id
 from peepopay.scheduling.slots import Slot
 
@@ -63,10 +63,8 @@ def _attempt(form: Any, call: Callable[[], T]) -> tuple[T | None, int]:
 def _done(booking: Booking, notice: str, warning: str = "") -> ResponseReturnValue:
     """After a change: on to the booking's page (a whole page, even from htmx), saying so."""
     flash(notice, "success")
-    if warning:
-        flash(warning, "warning")
-    url = url_for("dashboard.booking_detail", booking_id=booking.id)
-    return Response("", 200, {"HX-Redirect": url}) if is_htmx() else redirect(url, 303)
+    target = url_for("dashboard.booking_detail", booking_id=booking.id)
+    return after_change(target, notice=warning or None, category="warning")
 
 
 def _new_form(form: NewBookingForm | None = None) -> NewBookingForm:
