@@ -323,6 +323,30 @@ def test_move_onto_another_booking_is_refused(
     assert rows(app, Booking, Booking.id == first)[0].starts_at == at(local_day(3), 10)
 
 
+def test_a_lapsed_hold_does_not_stop_a_move(
+    app: Flask, dash: DashboardClient, add_booking: Any
+) -> None:
+    booking_id = add_booking(starts_at=at(local_day(3), 10))
+    target = at(local_day(4), 10)
+    lapsed = utcnow() - timedelta(minutes=1)
+    add_booking(starts_at=target, status="pending_payment", hold_expires_at=lapsed)
+    response = dash.post(f"/dashboard/bookings/{booking_id}/move", {"start": local(target)})
+    assert response.status_code == 303
+    assert rows(app, Booking, Booking.id == booking_id)[0].starts_at == target
+
+
+def test_moves_and_edits_need_the_csrf_token(
+    app: Flask, dash: DashboardClient, add_booking: Any, tradie_id: int
+) -> None:
+    booking_id = add_booking(starts_at=at(local_day(3), 10))
+    url = f"/dashboard/bookings/{booking_id}"
+    moved = dash.client.post(f"{url}/move", data={"start": local(at(local_day(4), 10))})
+    edited = dash.client.post(f"{url}/edit", data=_edit_data(app, tradie_id))
+    assert (moved.status_code, edited.status_code) == (400, 400)
+    (booking,) = rows(app, Booking)
+    assert booking.starts_at == at(local_day(3), 10) and booking.customer_name == "Customer 1"
+
+
 def test_a_slot_button_moves_with_its_offset(
     app: Flask, dash: DashboardClient, add_booking: Any
 ) -> None:

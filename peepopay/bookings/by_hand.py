@@ -356,6 +356,8 @@ def move_by_hand(
     if errors.fields or start is None:
         raise InvalidBooking(errors.fields)
     ends = start + timedelta(minutes=booking.duration_minutes)
+    # A hold whose time has run out still counts for the database until it is marked expired.
+    lifecycle.expire_stale(session, now, tradie.id)
     lifecycle.move(session, booking, start, ends, now, actor=actor(tradie))
     return within_hours(session, tradie, booking.duration_minutes, start, now)
 
@@ -400,6 +402,8 @@ def edit_by_hand(
             price_minor=service.price_minor,
             ends_at=booking.starts_at + timedelta(minutes=service.duration_minutes),
         )
+    if "ends_at" in values:
+        lifecycle.expire_stale(session, now, tradie.id)
     changed = lifecycle.edit(session, booking, values, now, actor=actor(tradie))
     note = ""
     if "service_id" in changed:
