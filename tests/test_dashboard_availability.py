@@ -318,6 +318,8 @@ RULES = {
     "slot_interval_minutes": "60",
     "hold_minutes": "10",
     "cancellation_window_hours": "24",
+    "customer_cutoff_hours": "2",
+    "no_show_fee": "80.00",
 }
 
 
@@ -333,6 +335,7 @@ def test_save_booking_rules(app, dash, tradie_id):
         )
         assert (tradie.slot_interval_minutes, tradie.hold_minutes) == (60, 10)
         assert tradie.cancellation_window_hours == 24
+        assert (tradie.customer_cutoff_hours, tradie.no_show_fee_minor) == (2, 8000)
         entry = db.session.scalar(sa.select(AuditLog).order_by(AuditLog.id.desc()))
         assert entry.action == "availability.rules_updated"
         assert entry.summary["horizon_days"] == [60, 30]
@@ -368,6 +371,9 @@ def test_save_rules_with_htmx(dash):
         ("slot_interval_minutes", "1", "Slot interval must be between 5 and 480 minutes."),
         ("hold_minutes", "90", "Payment hold must be between 5 and 60 minutes."),
         ("cancellation_window_hours", "999", "Cancellation window must be between 0 and 336"),
+        ("customer_cutoff_hours", "400", "Customer changes cut-off must be between 0 and 336"),
+        ("no_show_fee", "lots", "No-show fee must be an amount like 120 or 120.50."),
+        ("no_show_fee", "-5", "No-show fee must be an amount like 120 or 120.50."),
     ],
 )
 def test_rules_refuse_bad_input_naming_the_field(app, dash, tradie_id, field, value, message):

@@ -45,16 +45,10 @@ def day_text(html: str, day: str) -> str:
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    """The calendar's clock, frozen at NOW; call it with another instant to move it."""
-    current = [NOW]
-    monkeypatch.setattr(calendar, "utcnow", lambda: current[0])
-
-    def move(moment: datetime) -> datetime:
-        current[0] = moment
-        return moment
-
-    return move
+def clock(frozen_clock):
+    """The app's clock, frozen at NOW; call it with another instant to move it."""
+    frozen_clock.set(NOW)
+    return frozen_clock.set
 
 
 @pytest.fixture

@@ -39,6 +39,12 @@ def test_each_allowed_step_moves_forward(old, new):
 
 def test_finished_bookings_go_nowhere():
     assert TRANSITIONS[Status.COMPLETED] == TRANSITIONS[Status.CANCELLED] == frozenset()
+    assert TRANSITIONS[Status.NO_SHOW] == frozenset()
+
+
+def test_a_no_show_ranks_as_finished_and_only_a_confirmed_booking_becomes_one():
+    assert RANK[Status.NO_SHOW] == RANK[Status.COMPLETED]
+    assert [old for old in Status if Status.NO_SHOW in TRANSITIONS[old]] == [Status.CONFIRMED]
 
 
 @pytest.fixture
@@ -87,6 +93,10 @@ OPERATIONS = {
     Status.COMPLETED: lambda s, b: lifecycle.complete(s, b, NOW, actor="tradie:1"),
     Status.CANCELLED: lambda s, b: lifecycle.cancel(s, b, NOW, by="tradie", actor="tradie:1"),
     Status.EXPIRED: lambda s, b: lifecycle.release(s, b, NOW, actor="customer"),
+    # Only after the job's start; before it, see the test below.
+    Status.NO_SHOW: lambda s, b: lifecycle.no_show(
+        s, b, b.starts_at + timedelta(minutes=10), actor="tradie:1"
+    ),
 }
 
 
@@ -127,6 +137,33 @@ def test_confirm_and_fail_follow_the_table(session, booking_in, old):
     assert changed is (old == Status.PENDING_PAYMENT)
     expected = Status.PAYMENT_FAILED if changed else old
     assert statuses_and_audit(session, other)[0] == expected
+
+
+@pytest.mark.parametrize(
+    "before_start", [timedelta(hours=1), timedelta(seconds=1)], ids=["an hour", "a second"]
+)
+def test_no_show_only_after_the_start(session, booking_in, before_start):
+    booking = booking_in(Status.CONFIRMED)
+    with pytest.raises(TransitionRefused, match="has not started yet"):
+        lifecycle.no_show(session, booking, booking.starts_at - before_start, actor="tradie:1")
+    assert statuses_and_audit(session, booking) == (Status.CONFIRMED, [])
+    # At the start itself, it may.
+    lifecycle.no_show(session, booking, booking.starts_at, actor="tradie:1")
+    assert statuses_and_audit(session, booking) == (Status.NO_SHOW, ["booking.marked_no_show"])
+
+
+def test_a_no_show_frees_nothing_it_held_and_blocks_no_later_time(session, booking_in):
+    """Not an active status, like completed: the overlap guarantee ignores it, and its own
+    time is past by then, so nothing could be booked into it retroactively by the widget."""
+    from peepopay.bookings.models import ACTIVE_STATUSES
+
+    assert Status.NO_SHOW not in ACTIVE_STATUSES
+    booking = booking_in(Status.CONFIRMED)
+    lifecycle.no_show(session, booking, booking.starts_at, actor="tradie:1")
+    later = booking_in(Status.CONFIRMED)
+    later.starts_at, later.ends_at = booking.ends_at, booking.ends_at + timedelta(hours=1)
+    session.flush()
+    assert statuses_and_audit(session, later)[0] == Status.CONFIRMED
 
 
 def test_a_lapsed_hold_whose_time_was_taken_is_not_confirmed(session, booking_in):

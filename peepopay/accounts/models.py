@@ -50,6 +50,11 @@ class Tradie(UserMixin, db.Model):  # type: ignore[name-defined]
     slot_interval_minutes: Mapped[int] = mapped_column(default=30)
     hold_minutes: Mapped[int] = mapped_column(default=15)
     cancellation_window_hours: Mapped[int] = mapped_column(default=48)
+    # How late a customer may move or cancel online, in hours before the start (0: until it).
+    customer_cutoff_hours: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Charged to the saved card when a customer is a no-show; never more than the job's price
+    # minus its deposit (capped per booking when charged). 0: no fee.
+    no_show_fee_minor: Mapped[int] = mapped_column(default=0, server_default="0")
 
     allowed_origins: Mapped[str] = mapped_column(sa.Text, default="")  # one origin per line
     notify_new_booking_email: Mapped[bool] = mapped_column(default=True)

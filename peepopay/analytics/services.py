@@ -64,10 +64,27 @@ class Funnel:
 
 
 @dataclass
+class NoShows:
+    """Jobs due in the period that ended as a no-show, against all that finished either way."""
+
+    no_shows: int
+    completed: int
+
+    @property
+    def finished(self) -> int:
+        return self.no_shows + self.completed
+
+    @property
+    def rate(self) -> str:
+        return Funnel.rate(self.no_shows, self.finished)
+
+
+@dataclass
 class Analytics:
     weeks: list[Week]
     funnel: Funnel
     since: date
+    no_shows: NoShows
 
 
 def analytics(session: DbSession, tradie: Tradie, now: datetime) -> Analytics:
@@ -112,4 +129,24 @@ def analytics(session: DbSession, tradie: Tradie, now: datetime) -> Analytics:
             WidgetView.day < first + timedelta(weeks=WEEKS),
         )
     )
-    return Analytics(weeks, Funnel(int(views or 0), started, paid), first)
+    return Analytics(
+        weeks, Funnel(int(views or 0), started, paid), first, no_shows(session, tradie, start, end)
+    )
+
+
+def no_shows(session: DbSession, tradie: Tradie, start: datetime, end: datetime) -> NoShows:
+    """No-shows and completed jobs among those due in [start, end) (the tradie's index on
+    their bookings' start times answers it)."""
+    counts = dict(
+        session.execute(
+            sa.select(Booking.status, sa.func.count())
+            .where(
+                Booking.tradie_id == tradie.id,
+                Booking.starts_at >= start,
+                Booking.starts_at < end,
+                Booking.status.in_((Status.NO_SHOW, Status.COMPLETED)),
+            )
+            .group_by(Booking.status)
+        ).all()
+    )
+    return NoShows(int(counts.get(Status.NO_SHOW, 0)), int(counts.get(Status.COMPLETED, 0)))

@@ -36,6 +36,7 @@ class CancelQuote:
     refund_minor: int
     window_hours: int
     window_ends_at: datetime  # the last moment a cancellation refunds in full
+    window_open: bool  # `window_ends_at` is still ahead (so the page may name it)
 
     @property
     def full(self) -> bool:
@@ -48,9 +49,28 @@ def booking_for_token(session: DbSession, token: str) -> Booking | None:
     return session.scalar(sa.select(Booking).where(Booking.public_token == token))
 
 
-def can_change(booking: Booking, now: datetime) -> bool:
-    """Only a confirmed booking that has not started can be cancelled or moved by the customer."""
-    return booking.status == Status.CONFIRMED and booking.starts_at > now
+def cutoff_at(booking: Booking, tradie: Tradie) -> datetime:
+    """The last moment the customer may move or cancel online: the tradie's cut-off before the
+    start (no cut-off: until the start)."""
+    return booking.starts_at - timedelta(hours=tradie.customer_cutoff_hours)
+
+
+def can_change(booking: Booking, tradie: Tradie, now: datetime) -> bool:
+    """Only a confirmed booking before the tradie's cut-off can be cancelled or moved online."""
+    return booking.status == Status.CONFIRMED and now < cutoff_at(booking, tradie)
+
+
+def _refused(booking: Booking, tradie: Tradie, now: datetime, what: str) -> CustomerActionError:
+    """Why the customer can't make the change here, and who to call instead."""
+    message = f"This booking can no longer be {what} here."
+    if booking.status == Status.CONFIRMED and now < booking.starts_at:
+        message = (
+            f"Online changes closed {tradie.customer_cutoff_hours} hours before the job, "
+            f"so it can no longer be {what} here."
+        )
+    contact = " or ".join(c for c in (tradie.phone, tradie.contact_email) if c)
+    reach = f" on {contact}" if contact else ""
+    return CustomerActionError(f"{message} Please contact {tradie.business_name}{reach}.", 409)
 
 
 def cancel_quote(
@@ -64,6 +84,7 @@ def cancel_quote(
         refund_minor=customer_refund_minor(booking, paid, now, window),
         window_hours=window,
         window_ends_at=booking.starts_at - timedelta(hours=window),
+        window_open=now <= booking.starts_at - timedelta(hours=window),
     )
 
 
@@ -75,9 +96,9 @@ def cancel(
     When the customer confirmed a different amount than applies now (the window closed while
     the confirm page was open) nothing changes and they are asked again (409).
     """
-    if not can_change(booking, now):
-        raise CustomerActionError("This booking can no longer be cancelled here.", 409)
     tradie = tradie_of(session, booking)
+    if not can_change(booking, tradie, now):
+        raise _refused(booking, tradie, now, "cancelled")
     quote = cancel_quote(session, booking, tradie, now)
     if expected_refund_minor is not None and expected_refund_minor != quote.refund_minor:
         raise CustomerActionError(
@@ -139,11 +160,11 @@ def reschedule(session: DbSession, booking: Booking, start_utc: datetime, now: d
     The slot engine decides what is offered; the database's no-overlap guarantee decides a
     race (lifecycle.SlotTaken, 409), as for a new booking.
     """
-    if not can_change(booking, now):
-        raise CustomerActionError("This booking can no longer be moved here.", 409)
+    tradie = tradie_of(session, booking)
+    if not can_change(booking, tradie, now):
+        raise _refused(booking, tradie, now, "moved")
     if start_utc.tzinfo is None:
         raise CustomerActionError("Choose one of the times offered.", field="start")
-    tradie = tradie_of(session, booking)
     service = service_of(session, booking)
     if service is None:
         raise CustomerActionError(

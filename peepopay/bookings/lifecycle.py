@@ -1,7 +1,8 @@
 """The booking lifecycle: the only code that changes a booking's status.
 
     pending_payment ──confirm──> confirmed ──complete──> completed
-       │   │   └──expire──> expired ─────┐      └──cancel──> cancelled
+       │   │   └──expire──> expired ─────┐      ├──cancel──> cancelled
+       │   │                             │      └──no_show (after the start)──> no_show
        │   └──fail──> payment_failed ────┴──confirm (if the time is still free)──> confirmed
        └──cancel──> cancelled
 
@@ -37,9 +38,10 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     # A deposit that arrives after its hold lapsed, or on a retry after a decline.
     Status.EXPIRED: frozenset({Status.CONFIRMED}),
     Status.PAYMENT_FAILED: frozenset({Status.CONFIRMED}),
-    Status.CONFIRMED: frozenset({Status.COMPLETED, Status.CANCELLED}),
+    Status.CONFIRMED: frozenset({Status.COMPLETED, Status.CANCELLED, Status.NO_SHOW}),
     Status.COMPLETED: frozenset(),
     Status.CANCELLED: frozenset(),
+    Status.NO_SHOW: frozenset(),
 }
 RANK: dict[Status, int] = {
     Status.PENDING_PAYMENT: 0,
@@ -48,6 +50,7 @@ RANK: dict[Status, int] = {
     Status.CONFIRMED: 2,
     Status.COMPLETED: 3,
     Status.CANCELLED: 3,
+    Status.NO_SHOW: 3,
 }
 LABELS: dict[Status, str] = {
     Status.PENDING_PAYMENT: "Awaiting deposit",
@@ -56,6 +59,7 @@ LABELS: dict[Status, str] = {
     Status.CANCELLED: "Cancelled",
     Status.EXPIRED: "Expired",
     Status.PAYMENT_FAILED: "Payment failed",
+    Status.NO_SHOW: "No-show",
 }
 
 
@@ -239,6 +243,27 @@ def complete(
         entity=booking,
         summary={"from": old, **(summary or {})},
     )
+
+
+def no_show(
+    session: DbSession, booking: Booking, now: datetime, *, actor: str, fee_minor: int = 0
+) -> None:
+    """The customer was not there when the job was due: the deposit is kept and the customer
+    hears so, with the no-show fee when one is charged. Only once the job's start has passed."""
+    old = _step(booking, Status.NO_SHOW, "marked a no-show")
+    if now < booking.starts_at:
+        raise TransitionRefused("This job has not started yet; mark it a no-show after its start.")
+    booking.status = Status.NO_SHOW
+    booking.updated_at = now
+    audit.record(
+        session,
+        tradie_id=booking.tradie_id,
+        actor=actor,
+        action="booking.marked_no_show",
+        entity=booking,
+        summary={"from": old, "fee_minor": fee_minor},
+    )
+    messages.no_show(session, booking, fee_minor, now)
 
 
 def cancel(

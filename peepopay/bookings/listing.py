@@ -14,12 +14,14 @@ import sqlalchemy as sa
 
 from peepopay.accounts.models import Tradie
 from peepopay.audit import AuditLog
-from peepopay.bookings import lifecycle
+from peepopay.bookings import lifecycle, payment_outcomes
 from peepopay.bookings.models import Booking, Status
+from peepopay.clock import utcnow
 from peepopay.db_setup import DbSession
 from peepopay.formatting import format_money, local_time, plain_amount
 from peepopay.notifications.models import OutboxMessage, OutboxStatus
 from peepopay.payments import reports
+from peepopay.payments.models import Payment, PaymentStatus
 from peepopay.rules import owned
 
 PER_PAGE = 25
@@ -29,6 +31,7 @@ STATUSES = (
     Status.CONFIRMED,
     Status.COMPLETED,
     Status.CANCELLED,
+    Status.NO_SHOW,
     Status.EXPIRED,
     Status.PAYMENT_FAILED,
 )
@@ -200,6 +203,7 @@ class Detail:
     booking: Booking
     trail: list[AuditLog] = field(default_factory=list)
     failed_messages: list[OutboxMessage] = field(default_factory=list)
+    now: datetime = field(default_factory=utcnow)
 
     @property
     def map_url(self) -> str:
@@ -214,8 +218,33 @@ class Detail:
     def can_cancel(self) -> bool:
         return lifecycle.can_move(self.booking, Status.CANCELLED)
 
+    @property
+    def can_no_show(self) -> bool:
+        """Confirmed and its start has passed: the customer may not have turned up."""
+        started = self.booking.starts_at <= self.now
+        return started and lifecycle.can_move(self.booking, Status.NO_SHOW)
+
+    def no_show_fee(self, tradie: Tradie) -> int:
+        return payment_outcomes.no_show_fee(self.booking, tradie)
+
     def money(self, amount_minor: int | None) -> str:
         return format_money(amount_minor, self.booking.currency)
+
+
+def no_show_notice(booking: Booking, fee: Payment | None) -> str:
+    """What the tradie reads after marking a no-show, fee outcome included."""
+    notice = "Marked as a no-show: the deposit is kept and the customer has been told."
+    if fee is None:
+        return notice
+    amount = format_money(fee.amount_minor, booking.currency)
+    if fee.status == PaymentStatus.SUCCEEDED:
+        return f"{notice} The no-show fee of {amount} was charged to the saved card."
+    if fee.status == PaymentStatus.AWAITING:
+        return (
+            f"{notice} The saved card could not be charged the {amount} no-show fee; "
+            "we sent the customer a payment link by email and SMS."
+        )
+    return f"{notice} The no-show fee of {amount} is processing."
 
 
 def get(session: DbSession, tradie_id: int, booking_id: int) -> Booking:

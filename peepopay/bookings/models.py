@@ -23,6 +23,8 @@ class Status(StrEnum):
     CANCELLED = "cancelled"
     EXPIRED = "expired"
     PAYMENT_FAILED = "payment_failed"
+    # The customer was not there when the job was due; like completed, its time is in the past.
+    NO_SHOW = "no_show"
 
 
 # Statuses whose slot is taken (a pending one only while its hold lives).

@@ -39,7 +39,7 @@ from peepopay.payments.ledger import (
     stripe_id,
     tradie_of,
 )
-from peepopay.payments.models import Payment, PaymentKind, PaymentStatus
+from peepopay.payments.models import PURPOSE_NO_SHOW_FEE, Payment, PaymentKind, PaymentStatus
 from peepopay.payments.refunds import PURPOSE_LATE, refund_charges
 
 log = logging.getLogger(__name__)
@@ -282,16 +282,45 @@ def charge_balance(
         entity=booking,
         summary={"final_minor": final_amount_minor, "balance_minor": balance},
     )
+    _charge_saved_card(
+        session,
+        booking,
+        tradie,
+        payment,
+        deposit,
+        now,
+        actor=actor,
+        description=f"Balance: {booking.service_name} ({tradie.business_name})",
+        key=f"booking-{booking.id}-balance-{payment.id}-{balance}",
+    )
+    return payment
+
+
+def _charge_saved_card(
+    session: DbSession,
+    booking: Booking,
+    tradie: Tradie,
+    payment: Payment,
+    deposit: Payment | None,
+    now: datetime,
+    *,
+    actor: str,
+    description: str,
+    key: str,
+) -> None:
+    """Charge `payment` off-session to the card the deposit saved; when there is none, the bank
+    wants the customer, or the card fails, send the customer a payment link instead."""
+    assert tradie.stripe_account_id is not None
     card = deposit.stripe_payment_method_id if deposit else None
     if not card or not payment.stripe_customer_id:
         send_payment_link(session, booking, tradie, payment, now)
-        return payment
+        return
     try:
         pi = as_dict(
             gateway.create_payment_intent(
                 tradie.stripe_account_id,
                 {
-                    "amount": balance,
+                    "amount": payment.amount_minor,
                     "currency": booking.currency.lower(),
                     "application_fee_amount": payment.application_fee_minor,
                     "customer": payment.stripe_customer_id,
@@ -300,10 +329,10 @@ def charge_balance(
                     "confirm": True,
                     "payment_method_types": ["card"],
                     "receipt_email": booking.customer_email,
-                    "description": f"Balance: {booking.service_name} ({tradie.business_name})",
+                    "description": description,
                     "metadata": balance_metadata(booking, payment),
                 },
-                key=f"booking-{booking.id}-balance-{payment.id}-{balance}",
+                key=key,
             )
         )
     except PaymentError as error:
@@ -313,12 +342,80 @@ def charge_balance(
         payment.failure_code = (error.decline_code or error.code or "card_error")[:64]
         payment.failure_message = error.message[:500]
         send_payment_link(session, booking, tradie, payment, now)
-        return payment
+        return
     payment.stripe_payment_intent_id = pi["id"]
     if pi["status"] == "succeeded":
         balance_succeeded(session, booking, payment, pi, now, actor=actor)
     elif pi["status"] in ("requires_action", "requires_payment_method"):
         send_payment_link(session, booking, tradie, payment, now)
+
+
+def no_show_fee_cap(booking: Booking) -> int:
+    """The most a no-show fee may be: the price as booked minus the deposit (nothing when the
+    job is priced on the day)."""
+    if booking.price_minor is None:
+        return 0
+    return max(booking.price_minor - booking.deposit_minor, 0)
+
+
+def no_show_fee(booking: Booking, tradie: Tradie) -> int:
+    """The fee a no-show of this booking is charged: the tradie's setting, never above the cap,
+    and nothing when it is too small for a card charge or Stripe is not connected."""
+    fee = min(tradie.no_show_fee_minor, no_show_fee_cap(booking))
+    if fee < minimum_charge(booking.currency) or not tradie.payments_ready:
+        return 0
+    return fee
+
+
+def mark_no_show(
+    session: DbSession, booking: Booking, tradie: Tradie, now: datetime
+) -> Payment | None:
+    """The customer was not there: the booking becomes a no-show (the deposit is kept, the
+    customer is told) and the tradie's no-show fee is charged to the saved card, once, with the
+    payment link when the card can't pay. Returns the fee's payment (None: no fee)."""
+    locked = lock_booking(session, booking.id)
+    assert locked is not None
+    booking = locked
+    fee = no_show_fee(booking, tradie)
+    actor = f"tradie:{tradie.id}"
+    lifecycle.no_show(session, booking, now, actor=actor, fee_minor=fee)
+    if fee == 0:
+        return None
+    deposit = ledger(session, booking.id).deposit
+    payment = Payment(
+        booking_id=booking.id,
+        tradie_id=tradie.id,
+        kind=PaymentKind.BALANCE,
+        reason=PURPOSE_NO_SHOW_FEE,
+        amount_minor=fee,
+        currency=booking.currency,
+        application_fee_minor=application_fee(fee, fee_bps()),
+        status=PaymentStatus.PENDING,
+        stripe_customer_id=deposit.stripe_customer_id if deposit else None,
+        created_at=now,
+    )
+    session.add(payment)
+    session.flush()
+    audit.record(
+        session,
+        tradie_id=tradie.id,
+        actor=actor,
+        action="payment.no_show_fee_charged",
+        entity=booking,
+        summary={"fee_minor": fee, "cap_minor": no_show_fee_cap(booking)},
+    )
+    _charge_saved_card(
+        session,
+        booking,
+        tradie,
+        payment,
+        deposit,
+        now,
+        actor=actor,
+        description=f"No-show fee: {booking.service_name} ({tradie.business_name})",
+        # One booking has one no-show, so its id alone keeps a retried request to one charge.
+        key=f"booking-{booking.id}-no-show-fee",
+    )
     return payment
 
 

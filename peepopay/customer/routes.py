@@ -62,7 +62,7 @@ def _render(page: str, fragment: str, booking: Booking, status: int, **ctx: obje
 def _page(booking: Booking, status: int = 200, notice: str | None = None) -> Response:
     now = utcnow()
     tradie = customer.tradie_of(db.session, booking)
-    changeable = customer.can_change(booking, now)
+    changeable = customer.can_change(booking, tradie, now)
     return _render(
         "customer/page.html",
         "customer/_booking.html",
@@ -70,6 +70,8 @@ def _page(booking: Booking, status: int = 200, notice: str | None = None) -> Res
         status,
         payments=payments_of(db.session, booking.id),
         changeable=changeable,
+        cutoff_at=customer.cutoff_at(booking, tradie),
+        now=now,
         quote=customer.cancel_quote(db.session, booking, tradie, now) if changeable else None,
         service=customer.service_of(db.session, booking),
         notice=notice or NOTICES.get(request.args.get("done", "")),
@@ -108,7 +110,7 @@ def _cancel_page(
 ) -> Response:
     now = utcnow()
     tradie = customer.tradie_of(db.session, booking)
-    changeable = customer.can_change(booking, now)
+    changeable = customer.can_change(booking, tradie, now)
     quote = customer.cancel_quote(db.session, booking, tradie, now) if changeable else None
     return _render(
         "customer/cancel.html",
@@ -151,7 +153,7 @@ def _reschedule_page(
     now = utcnow()
     tradie = customer.tradie_of(db.session, booking)
     service = customer.service_of(db.session, booking)
-    if not customer.can_change(booking, now):
+    if not customer.can_change(booking, tradie, now):
         service = None
     days = customer.free_days(db.session, booking, tradie, service, now) if service else []
     if day is None and days:

@@ -6,13 +6,14 @@ from flask import Response, abort, request, stream_with_context, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from peepopay.bookings import lifecycle, listing
+from peepopay.bookings import lifecycle, listing, payment_outcomes
 from peepopay.clock import local_today, utcnow
 from peepopay.dashboard import bp
 from peepopay.dashboard.forms import CancelForm, EmptyForm
 from peepopay.extensions import db
 from peepopay.formatting import format_money
 from peepopay.htmx import after_change, render
+from peepopay.payments.gateway import PaymentError
 from peepopay.rules import actor
 
 
@@ -69,7 +70,9 @@ def _after_action(booking_id: int, notice: str) -> ResponseReturnValue:
     return after_change(target, lambda: _detail_page(booking_id, notice=notice), notice)
 
 
-def _refused(booking_id: int, error: lifecycle.TransitionRefused) -> ResponseReturnValue:
+def _refused(
+    booking_id: int, error: lifecycle.TransitionRefused | PaymentError
+) -> ResponseReturnValue:
     def refused() -> Response:
         return _detail_page(booking_id, status=409, notice=str(error))
 
@@ -106,3 +109,16 @@ def booking_cancel(booking_id: int) -> ResponseReturnValue:
     if refunded:
         notice += f" Refunded {format_money(refunded, booking.currency)}."
     return _after_action(booking_id, notice)
+
+
+@bp.post("/bookings/<int:booking_id>/no-show")
+def booking_no_show(booking_id: int) -> ResponseReturnValue:
+    booking = listing.get(db.session, current_user.id, booking_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        fee = payment_outcomes.mark_no_show(db.session, booking, current_user, utcnow())
+    except (lifecycle.TransitionRefused, PaymentError) as error:
+        db.session.rollback()  # Stripe down: nothing changes, the tradie tries again
+        return _refused(booking_id, error)
+    return _after_action(booking_id, listing.no_show_notice(booking, fee))

@@ -32,7 +32,7 @@ DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 YEARS = range(1970, 2200)
 # No job lasts longer than this, so the bookings query only scans the index from this far back.
 MAX_DURATION = timedelta(hours=24)
-SHOWN = (Status.CONFIRMED, Status.COMPLETED)
+SHOWN = (Status.CONFIRMED, Status.COMPLETED, Status.NO_SHOW)
 _DAY = timedelta(days=1)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
@@ -33,7 +34,7 @@ from wtforms.validators import (
 from peepopay.accounts.settings import COUNTRIES, CURRENCIES, ProfileInput, timezones
 from peepopay.catalog.services import ServiceInput
 from peepopay.dashboard.common import parse_percent
-from peepopay.formatting import amount_example, parse_money
+from peepopay.formatting import amount_example, parse_money, plain_amount
 from peepopay.rules import FormError
 from peepopay.scheduling import availability as hours
 from peepopay.scheduling.models import DepositType
@@ -218,9 +219,36 @@ class RulesForm(DashboardForm):
         invalid_value_message=_number("Cancellation window"),
         validators=_range("cancellation_window_hours"),
     )
+    customer_cutoff_hours = IntegerField(
+        "Customer changes cut-off (hours)",
+        invalid_value_message=_number("Customer changes cut-off"),
+        validators=_range("customer_cutoff_hours"),
+    )
+    no_show_fee = StringField(
+        "No-show fee",
+        validators=[Optional()],
+        render_kw={"inputmode": "decimal", "autocomplete": "off"},
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        tradie = kwargs.get("obj") or current_user
+        self.currency = tradie.currency
+        self.no_show_fee_minor = 0
+        if kwargs.get("obj") is not None and self.no_show_fee.data is None:
+            fee = tradie.no_show_fee_minor
+            self.no_show_fee.data = plain_amount(fee, self.currency) if fee else ""
+
+    def validate_no_show_fee(self, field: Any) -> None:
+        try:
+            self.no_show_fee_minor = parse_money(field.data or "0", self.currency)
+        except ValueError:
+            example = amount_example(self.currency)
+            raise ValidationError(f"No-show fee must be an amount like {example}.") from None
 
     def values(self) -> dict[str, int]:
-        return {name: int(getattr(self, name).data) for name in hours.RULE_BOUNDS}
+        values = {name: int(getattr(self, name).data) for name in hours.RULE_BOUNDS}
+        return {**values, "no_show_fee_minor": self.no_show_fee_minor}
 
 
 # --- bookings ----------------------------------------------------------------------------------

@@ -125,7 +125,9 @@ def feed(session: DbSession, tradie: Tradie, now: datetime) -> bytes:
         sa.select(Booking)
         .where(
             Booking.tradie_id == tradie.id,
-            Booking.status.in_([Status.CONFIRMED, Status.COMPLETED, Status.CANCELLED]),
+            Booking.status.in_(
+                [Status.CONFIRMED, Status.COMPLETED, Status.NO_SHOW, Status.CANCELLED]
+            ),
             Booking.starts_at >= now - FEED_HISTORY,
         )
         .order_by(Booking.starts_at)

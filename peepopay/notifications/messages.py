@@ -241,10 +241,17 @@ def deposit_requested(session: DbSession, booking: Booking, url: str, now: datet
 
 
 def balance_payment_link(
-    session: DbSession, booking: Booking, url: str, amount_minor: int, now: datetime
+    session: DbSession,
+    booking: Booking,
+    url: str,
+    amount_minor: int,
+    now: datetime,
+    *,
+    what: str = "balance",
 ) -> None:
-    """The saved card could not be charged: send the customer a link to pay the balance."""
-    send = _sender(session, booking, now, pay_url=url, amount_minor=amount_minor)
+    """The saved card could not be charged: send the customer a link to pay the balance (or
+    the no-show fee: `what` names it)."""
+    send = _sender(session, booking, now, pay_url=url, amount_minor=amount_minor, what=what)
     extra = hashlib.sha256(url.encode()).hexdigest()[:12]
     send.email(
         "balance_link", to=booking.customer_email, template="balance_payment_link", extra=extra
@@ -262,6 +269,15 @@ def balance_paid(session: DbSession, booking: Booking, payment: Payment, now: da
         template="balance_paid",
         extra=str(payment.id),
     )
+
+
+def no_show(session: DbSession, booking: Booking, fee_minor: int, now: datetime) -> None:
+    """The customer missed the job: the deposit is kept, and the no-show fee (if any) is
+    charged to their saved card. Email and SMS."""
+    send = _sender(session, booking, now, fee_minor=fee_minor)
+    send.email("no_show", to=booking.customer_email, template="no_show")
+    send.sms("no_show", to=booking.customer_phone, template="no_show")
+    cancel_reminder(session, booking)
 
 
 def dispute_opened(session: DbSession, booking: Booking, now: datetime) -> None:

@@ -17,6 +17,11 @@ from peepopay.payments.models import Payment, PaymentKind, PaymentStatus
 # --------------------------------------------------------------------------- the balance
 
 
+def what_is_paid(payment: Payment) -> str:
+    """ "balance" or "no-show fee", as the customer's messages and Checkout name it."""
+    return "no-show fee" if payment.is_no_show_fee else "balance"
+
+
 def balance_metadata(booking: Booking, payment: Payment) -> dict[str, str]:
     return {
         "booking_id": str(booking.id),
@@ -33,7 +38,9 @@ def send_payment_link(
     open_checkout(booking, tradie, payment)
     payment.status = PaymentStatus.AWAITING
     url = external_url("pay.balance", token=booking.public_token)
-    messages.balance_payment_link(session, booking, url, payment.amount_minor, now)
+    messages.balance_payment_link(
+        session, booking, url, payment.amount_minor, now, what=what_is_paid(payment)
+    )
     return url
 
 
@@ -53,7 +60,9 @@ def open_checkout(booking: Booking, tradie: Tradie, payment: Payment) -> str:
                 "price_data": {
                     "currency": payment.currency.lower(),
                     "unit_amount": payment.amount_minor,
-                    "product_data": {"name": f"Balance for {booking.service_name}"},
+                    "product_data": {
+                        "name": f"{what_is_paid(payment).capitalize()} for {booking.service_name}"
+                    },
                 },
                 "quantity": 1,
             }
@@ -61,7 +70,10 @@ def open_checkout(booking: Booking, tradie: Tradie, payment: Payment) -> str:
         "payment_intent_data": {
             "application_fee_amount": payment.application_fee_minor,
             "metadata": balance_metadata(booking, payment),
-            "description": f"Balance: {booking.service_name} ({tradie.business_name})",
+            "description": (
+                f"{what_is_paid(payment).capitalize()}: {booking.service_name} "
+                f"({tradie.business_name})"
+            ),
         },
         "metadata": balance_metadata(booking, payment),
         "success_url": external_url("pay.balance_done", token=booking.public_token)

@@ -31,6 +31,11 @@ def offline_label(method: str) -> str:
     return f"Paid another way ({PaymentMethod.LABELS.get(method, method.replace('_', ' '))})"
 
 
+# A balance payment whose `reason` is this is a no-show fee: charged and paid exactly as the
+# balance is (saved card, then the payment link), and named as what it is wherever it is shown.
+PURPOSE_NO_SHOW_FEE = "no_show_fee"
+
+
 class PaymentStatus:
     PENDING = "pending"  # created; the customer or Stripe has not finished yet
     SUCCEEDED = "succeeded"  # money received (a charge) or returned (a refund)
@@ -76,7 +81,6 @@ class Payment(db.Model):  # type: ignore[name-defined]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
-
     @property
     def offline(self) -> bool:
         return self.method is not None
@@ -84,8 +88,12 @@ class Payment(db.Model):  # type: ignore[name-defined]
     @property
     def label(self) -> str:
         """What the payment was, as every money view names it."""
-        what = self.kind.capitalize()
+        what = "No-show fee" if self.is_no_show_fee else self.kind.capitalize()
         return f"{what} · {offline_label(self.method)}" if self.method else what
+
+    @property
+    def is_no_show_fee(self) -> bool:
+        return self.kind == PaymentKind.BALANCE and self.reason == PURPOSE_NO_SHOW_FEE
 
 
 class StripeEvent(db.Model):  # type: ignore[name-defined]
