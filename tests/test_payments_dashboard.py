@@ -360,9 +360,9 @@ def test_deposit_on_a_forgotten_account_disconnects_politely(
     app: Flask, client: FlaskClient, stripe_live: Any, connected: int
 ) -> None:
     from peepopay.bookings import services as bookings
+    from peepopay.bookings.tokens import booking_token
     from peepopay.clock import utcnow
     from peepopay.models import Tradie
-    from peepopay.widget.state import booking_token
     from tests.booking_helpers import CUSTOMER, at, local_day, service_id
 
     with app.app_context():

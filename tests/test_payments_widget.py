@@ -41,7 +41,7 @@ def book(client: FlaskClient, app: Flask, tradie: int, **extra: Any) -> Any:
 
 
 def token_for(app: Flask, booking_id: int) -> str:
-    from peepopay.widget.state import booking_token
+    from peepopay.bookings.tokens import booking_token
 
     with app.app_context():
         return booking_token(booking_id)

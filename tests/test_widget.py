@@ -315,7 +315,7 @@ def test_no_deposits_yet_says_so_politely_and_holds_nothing(app, client):
 
 
 def test_confirmation_page_and_expired_hold(app, client, kiwi):
-    from peepopay.widget.state import booking_token
+    from peepopay.bookings.tokens import booking_token
 
     day = local_day()
     booking_id = hold_via_service(app, kiwi, at(day, 10))

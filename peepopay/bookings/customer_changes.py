@@ -12,20 +12,18 @@ from peepopay.bookings import lifecycle
 from peepopay.bookings.models import Booking, Status
 from peepopay.bookings.policy import customer_refund_minor
 from peepopay.db_setup import DbSession
+from peepopay.errors import RuleRefused
 from peepopay.payments.ledger import ledger, tradie_of
 from peepopay.scheduling import services as scheduling
 from peepopay.scheduling import slots
 from peepopay.scheduling.models import Service
 
 
-class CustomerActionError(Exception):
+class CustomerActionError(RuleRefused):
     """A change the customer asked for that cannot be made; `status` is the HTTP answer."""
 
     def __init__(self, message: str, status: int = 422, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.field = field
+        super().__init__(field or "", message, status)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from peepopay import phones
 from peepopay.accounts.models import Tradie
 from peepopay.bookings.models import Booking, Status
 from peepopay.db_setup import DbSession
@@ -119,7 +120,7 @@ class _Sender:
         extra: str = "",
         send_at: datetime | None = None,
     ) -> OutboxMessage | None:
-        number = sms.e164(to, self.tradie.country)
+        number = phones.e164(to, self.tradie.country)
         if number is None:
             return None
         return outbox.add(

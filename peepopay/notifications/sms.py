@@ -6,8 +6,6 @@ from typing import Any
 
 from flask import render_template
 
-from peepopay.phones import e164 as e164  # re-exported: messages address SMS with it
-
 # The GSM 03.38 default alphabet; the extension table's characters take two septets each.
 GSM_BASIC = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"

@@ -17,6 +17,7 @@ from flask import current_app
 from peepopay.accounts.models import Tradie
 from peepopay.bookings.models import Booking
 from peepopay.db_setup import DbSession
+from peepopay.errors import RuleRefused
 from peepopay.payments.models import Payment, PaymentKind, PaymentStatus
 
 # The smallest card charge Stripe accepts, in minor units, by currency (50 elsewhere).
@@ -24,13 +25,8 @@ MINIMUM_CHARGE = {"GBP": 30, "HKD": 400, "JPY": 50, "MXN": 1000, "DKK": 250, "NO
 CHARGE_KINDS = (PaymentKind.DEPOSIT, PaymentKind.BALANCE)
 
 
-class PaymentProblem(Exception):
+class PaymentProblem(RuleRefused):
     """A request the payment rules refuse; `field` names the form field at fault."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
 
 
 # --------------------------------------------------------------------------- helpers

@@ -23,6 +23,7 @@ from peepopay.analytics.services import record_widget_view
 from peepopay.bookings import services as bookings
 from peepopay.bookings.models import Booking, Status
 from peepopay.bookings.payment_outcomes import sync_deposit
+from peepopay.bookings.tokens import booking_token, read_booking_token
 from peepopay.clock import utcnow
 from peepopay.extensions import db
 from peepopay.htmx import is_htmx, render
@@ -42,11 +43,9 @@ from peepopay.widget.payment import payment_view
 from peepopay.widget.state import (
     DETAIL_FIELDS,
     WidgetState,
-    booking_token,
     parse_color,
     parse_month,
     parse_origin,
-    read_booking_token,
 )
 
 DEFAULT_BRAND = "#1d4ed8"

@@ -10,7 +10,6 @@ from urllib.parse import urlsplit
 from werkzeug.datastructures import MultiDict
 
 from peepopay.bookings.services import Customer
-from peepopay.bookings.tokens import booking_token, read_booking_token  # noqa: F401  (here too)
 from peepopay.clock import utcnow
 from peepopay.inputs import date_in_reach, instant_in_reach, iso_date, iso_datetime
 
@@ -26,14 +25,6 @@ def parse_color(value: str | None) -> str | None:
     """`RRGGBB` or `#RRGGBB` -> `#rrggbb`; anything else -> None."""
     match = HEX.fullmatch((value or "").strip())
     return f"#{match.group(1).lower()}" if match else None
-
-
-def text_color(background: str) -> str:
-    """White or near-black, whichever reads better on the brand colour (WCAG luminance)."""
-    channels = [int(background[i : i + 2], 16) / 255 for i in (1, 3, 5)]
-    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
-    luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
-    return "#ffffff" if (1.05 / (luminance + 0.05)) >= (luminance + 0.05) / 0.05 else "#111827"
 
 
 def parse_origin(value: str | None, allowed: list[str]) -> str | None:
