@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from babel.numbers import format_currency, get_currency_precision, get_currency_symbol
@@ -34,6 +35,8 @@ def _major(amount_minor: int, currency: str) -> Decimal:
     return Decimal(amount_minor).scaleb(-minor_exponent(currency))
 
 
+# Babel parses the locale's pattern on every call; a page of bookings repeats a few amounts.
+@lru_cache(maxsize=4096)
 def format_money(amount_minor: int | None, currency: str) -> str:
     """12345, "NZD" -> "$123.45"; 500, "JPY" -> "JPY 500"; no floats on the way."""
     if amount_minor is None:
@@ -45,6 +48,7 @@ def format_money(amount_minor: int | None, currency: str) -> str:
     return format_currency(amount, currency, format=CODE_PATTERN, locale="en")
 
 
+@lru_cache(maxsize=4096)
 def plain_amount(amount_minor: int | None, currency: str) -> str:
     """12345 -> "123.45": no symbol, no thousands separator (spreadsheets, form fields)."""
     if amount_minor is None:
@@ -84,3 +88,13 @@ def local_time(value: datetime | None, tz: str, fmt: str = "%a %-d %b %Y, %-I:%M
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["money"] = format_money
     app.jinja_env.filters["localtime"] = local_time
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_cell(value: object) -> str:
+    """A CSV cell: a spreadsheet runs text starting with = + - @ as a formula; a leading quote
+    defuses it."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text

@@ -4,6 +4,7 @@ from peepopay.accounts.models import Tradie
 from peepopay.analytics.models import WidgetView
 from peepopay.audit import AuditLog
 from peepopay.bookings.models import Booking, Status
+from peepopay.customers.models import Customer
 from peepopay.notifications.models import OutboxMessage, OutboxStatus
 from peepopay.payments.models import Payment, PaymentKind, StripeEvent
 from peepopay.scheduling.models import AvailabilityRule, BlockedPeriod, DepositType, Service
@@ -13,6 +14,7 @@ __all__ = [
     "AvailabilityRule",
     "BlockedPeriod",
     "Booking",
+    "Customer",
     "DepositType",
     "OutboxMessage",
     "OutboxStatus",

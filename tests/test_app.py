@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -103,12 +105,27 @@ def test_404_page_and_fragment(client, htmx):
 
 
 @pytest.mark.both_databases
-def test_models_and_migrations_agree(app):
+def test_models_and_migrations_agree(app, db_url):
     """Alembic's autogenerate finds no difference between the models and the migrated schema."""
-    with app.app_context(), db.engine.connect() as conn:
+    with app.app_context(), db.engine.connect() as conn, warnings.catch_warnings():
+        # SQLite's reflection skips expression indexes (lower(customer_email)); PostgreSQL's
+        # compares them.
+        warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based")
+        warnings.filterwarnings("ignore", "autogenerate skipping metadata-specified expression")
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         diff = compare_metadata(context, db.metadata)
+    if db_url.startswith("sqlite"):
+        # SQLite's reflection reads a foreign key declared on ADD COLUMN (bookings.customer_id,
+        # migration 0008: a batch rebuild of bookings would cascade) without its name and ON
+        # DELETE; tests/test_customers.py checks that ON DELETE SET NULL holds there.
+        diff = [d for d in diff if not _is_customer_fk(d)]
     assert diff == []
+
+
+def _is_customer_fk(change: tuple[object, ...]) -> bool:
+    constraint = change[1]
+    columns = [c.name for c in getattr(constraint, "columns", [])]
+    return change[0] in ("add_fk", "remove_fk") and columns == ["customer_id"]
 
 
 @pytest.mark.both_databases

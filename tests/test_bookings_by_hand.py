@@ -211,13 +211,16 @@ def test_past_customers_fill_the_form(
 ) -> None:
     hemi = {"customer_name": "Hemi Walker", "customer_email": "hemi@example.com"}
     booking_id = add_booking(**hemi, customer_phone="+64211112222")
-    add_booking(**hemi, customer_phone="+64211112222")
+    add_booking(**hemi, customer_phone="+64211112222", job_address="9 New Road")
+    customer_id = rows(app, Booking)[0].customer_id
     page = dash.get(NEW).get_data(as_text=True)
     assert page.count("Hemi Walker ·") == 1  # one option per customer
-    filled = dash.get(f"{NEW}?customer_id={booking_id}", htmx=True).get_data(as_text=True)
+    filled = dash.get(f"{NEW}?customer_id={customer_id}", htmx=True).get_data(as_text=True)
     assert 'value="hemi@example.com"' in filled
+    assert "9 New Road" in filled  # the details of their latest booking
+    assert booking_id
     # Another tradie's customers are neither listed nor filled in.
-    theirs = other_dash.get(f"{NEW}?customer_id={booking_id}").get_data(as_text=True)
+    theirs = other_dash.get(f"{NEW}?customer_id={customer_id}").get_data(as_text=True)
     assert "Hemi Walker" not in theirs and "hemi@example.com" not in theirs
 
 

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from peepopay.bookings import listing as booking_service
 from peepopay.extensions import db
+from peepopay.formatting import spreadsheet_cell
 from peepopay.models import AuditLog, Booking, OutboxMessage, Tradie
 
 pytestmark = pytest.mark.usefixtures("fast_passwords", "dash_now")
@@ -148,9 +148,9 @@ def test_csv_export_of_the_filtered_list(dash, add_booking, mixed):
 
 @pytest.mark.parametrize("value", ["=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1"])
 def test_csv_cells_that_look_like_formulas_are_quoted(value):
-    assert booking_service.safe_cell(value) == "'" + value
-    assert booking_service.safe_cell("Plain") == "Plain"
-    assert booking_service.safe_cell(None) == ""
+    assert spreadsheet_cell(value) == "'" + value
+    assert spreadsheet_cell("Plain") == "Plain"
+    assert spreadsheet_cell(None) == ""
 
 
 @pytest.fixture

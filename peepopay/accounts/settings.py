@@ -20,6 +20,7 @@ from peepopay.accounts.models import Tradie
 from peepopay.analytics.models import WidgetView
 from peepopay.audit import AuditLog
 from peepopay.bookings.models import Booking, Status
+from peepopay.customers.models import Customer
 from peepopay.db_setup import DbSession
 from peepopay.payments.models import Payment
 from peepopay.rules import FormError, actor, update_tradie
@@ -326,6 +327,7 @@ def export(session: DbSession, tradie: Tradie, now: datetime) -> dict[str, Any]:
         "services": rows(Service, Service.sort_order, Service.id),
         "availability": rows(AvailabilityRule, AvailabilityRule.weekday, AvailabilityRule.id),
         "blocked_periods": rows(BlockedPeriod, BlockedPeriod.start_date, BlockedPeriod.id),
+        "customers": rows(Customer, Customer.id),
         "bookings": rows(Booking, Booking.starts_at, Booking.id),
         "payments": rows(Payment, Payment.created_at, Payment.id),
         "audit_log": rows(AuditLog, AuditLog.created_at, AuditLog.id),

@@ -9,8 +9,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
-
 from peepopay import audit
 from peepopay.accounts.models import Tradie
 from peepopay.bookings import lifecycle
@@ -23,6 +21,8 @@ from peepopay.bookings.services import (
     bookable_service,
 )
 from peepopay.bookings.tokens import TOKEN_MAX_AGE, booking_token
+from peepopay.customers import services as customers
+from peepopay.customers.models import Customer as CustomerRecord
 from peepopay.db_setup import DbSession
 from peepopay.formatting import format_money
 from peepopay.inputs import instant_in_reach, iso_datetime
@@ -59,21 +59,6 @@ class Made:
     booking: Booking
     outside_hours: bool
     pay_url: str | None = None
-
-
-@dataclass(frozen=True)
-class PastCustomer:
-    """A customer of this tradie's earlier bookings; `booking_id` names the latest one."""
-
-    booking_id: int
-    name: str
-    email: str
-    phone: str
-    address: str
-
-    @property
-    def label(self) -> str:
-        return f"{self.name} · {self.phone} · {self.email}"
 
 
 def actor(tradie: Tradie) -> str:
@@ -152,44 +137,19 @@ def within_hours(
 # --------------------------------------------------------------------------- customers
 
 
-def past_customers(session: DbSession, tradie_id: int, limit: int = 100) -> list[PastCustomer]:
-    """Distinct customers (by email and phone) of the tradie's latest 500 bookings, newest
-    first; read through the (tradie_id, starts_at) index, so it costs the same at any size."""
-    rows = session.execute(
-        sa.select(
-            Booking.id,
-            Booking.customer_name,
-            Booking.customer_email,
-            Booking.customer_phone,
-            Booking.job_address,
-        )
-        .where(Booking.tradie_id == tradie_id)
-        .order_by(Booking.starts_at.desc())
-        .limit(500)
-    )
-    seen: set[tuple[str, str]] = set()
-    found: list[PastCustomer] = []
-    for booking_id, name, email, phone, address in rows:
-        key = (email.lower(), phone)
-        if key in seen:
-            continue
-        seen.add(key)
-        found.append(PastCustomer(booking_id, name, email, phone, address))
-        if len(found) >= limit:
-            break
-    return found
-
-
-def past_customer(session: DbSession, tradie_id: int, booking_id: int | None) -> Customer | None:
-    """The contact details of one of the tradie's bookings, to fill a new booking's form."""
-    booking = session.get(Booking, booking_id) if booking_id else None
-    if booking is None or booking.tradie_id != tradie_id:
+def customer_details(
+    session: DbSession, tradie_id: int, customer_id: int | None
+) -> Customer | None:
+    """One of the tradie's customers' details as on their latest booking, to fill a new
+    booking's form; None for another tradie's customer or none."""
+    record = session.get(CustomerRecord, customer_id) if customer_id else None
+    if record is None or record.tradie_id != tradie_id:
         return None
+    latest = customers.latest_booking(session, record)
+    if latest is None:
+        return Customer(record.name, record.email or "", record.phone or "", record.address)
     return Customer(
-        name=booking.customer_name,
-        email=booking.customer_email,
-        phone=booking.customer_phone,
-        address=booking.job_address,
+        latest.customer_name, latest.customer_email, latest.customer_phone, latest.job_address
     )
 
 

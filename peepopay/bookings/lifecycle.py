@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from peepopay import audit
 from peepopay.bookings.models import Booking, Status
 from peepopay.bookings.policy import customer_refund_minor
+from peepopay.customers import services as customers
 from peepopay.db_setup import DbSession
 from peepopay.notifications import calendar, messages
 from peepopay.ops import metrics
@@ -111,6 +112,7 @@ def hold(session: DbSession, booking: Booking, *, actor: str) -> Booking:
     booking.status = Status.PENDING_PAYMENT
     with _overlap_is_slot_taken(session):
         session.add(booking)
+    customers.attach(session, booking)
     metrics.bookings_created.inc()
     audit.record(
         session,
@@ -378,6 +380,10 @@ EDITABLE = frozenset(
 )
 
 
+# Details that say who the customer is: changing one may make it another person.
+CONTACT = frozenset({"customer_name", "customer_email", "customer_phone", "job_address"})
+
+
 def edit(
     session: DbSession, booking: Booking, values: dict[str, Any], now: datetime, *, actor: str
 ) -> dict[str, list[Any]]:
@@ -401,6 +407,8 @@ def edit(
             .execution_options(synchronize_session=False)
         )
     session.refresh(booking)
+    if CONTACT & changed.keys():
+        customers.attach(session, booking)
     audit.record(
         session,
         tradie_id=booking.tradie_id,

@@ -18,7 +18,7 @@ from peepopay.bookings import lifecycle, payment_outcomes
 from peepopay.bookings.models import Booking, Status
 from peepopay.clock import utcnow
 from peepopay.db_setup import DbSession
-from peepopay.formatting import format_money, local_time, plain_amount
+from peepopay.formatting import format_money, local_time, plain_amount, spreadsheet_cell
 from peepopay.notifications.models import OutboxMessage, OutboxStatus
 from peepopay.payments import reports
 from peepopay.payments.models import Payment, PaymentStatus
@@ -148,13 +148,6 @@ CSV_HEADER = (
     "Paid",
     "Paid how",
 )
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value: object) -> str:
-    """A spreadsheet shows text starting with = + - @ as a formula; a leading quote defuses it."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def csv_lines(session: DbSession, tradie: Tradie, filters: Filters, now: datetime) -> Iterator[str]:
@@ -163,7 +156,7 @@ def csv_lines(session: DbSession, tradie: Tradie, filters: Filters, now: datetim
     writer = csv.writer(buffer)
 
     def line(row: tuple[object, ...]) -> str:
-        writer.writerow([safe_cell(cell) for cell in row])
+        writer.writerow([spreadsheet_cell(cell) for cell in row])
         text = buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()

@@ -40,6 +40,9 @@ class Booking(db.Model):  # type: ignore[name-defined]
     __table_args__ = (
         sa.CheckConstraint("ends_at > starts_at", name="ends_after_start"),
         sa.Index("ix_bookings_tradie_id_starts_at", "tradie_id", "starts_at"),
+        # Finding a customer's earlier bookings by their email or phone.
+        sa.Index("ix_bookings_tradie_email", "tradie_id", sa.text("lower(customer_email)")),
+        sa.Index("ix_bookings_tradie_phone", "tradie_id", "customer_phone"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -57,6 +60,10 @@ class Booking(db.Model):  # type: ignore[name-defined]
     customer_email: Mapped[str] = mapped_column(sa.String(254))
     customer_phone: Mapped[str] = mapped_column(sa.String(32))
     job_address: Mapped[str] = mapped_column(sa.String(300))
+    # The person behind the booking (peepopay.customers); None once their data was erased.
+    customer_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("customers.id", ondelete="SET NULL"), index=True
+    )
     notes: Mapped[str] = mapped_column(sa.Text, default="")
 
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -14,6 +14,7 @@ NAV = [
     ("dashboard.overview", "Overview"),
     ("dashboard.calendar", "Calendar"),
     ("dashboard.bookings", "Bookings"),
+    ("dashboard.customers", "Customers"),
     ("dashboard.services", "Services"),
     ("dashboard.availability", "Availability"),
     ("payments.dashboard", "Payments"),
@@ -45,6 +46,7 @@ import peepopay.dashboard.bookings  # noqa: E402
 import peepopay.dashboard.bookings_by_hand  # noqa: E402
 import peepopay.dashboard.calendar  # noqa: E402
 import peepopay.dashboard.common  # noqa: E402
+import peepopay.dashboard.customers  # noqa: E402
 import peepopay.dashboard.overview  # noqa: E402
 import peepopay.dashboard.services  # noqa: E402
 import peepopay.dashboard.settings  # noqa: E402,F401

@@ -16,6 +16,7 @@ from peepopay.bookings import by_hand, lifecycle
 from peepopay.bookings.models import Booking, Status
 from peepopay.bookings.services import InvalidBooking, active_services
 from peepopay.clock import utcnow
+from peepopay.customers import services as customer_records
 from peepopay.dashboard import bp
 from peepopay.dashboard.bookings_by_hand_forms import (
     EditBookingForm,
@@ -70,7 +71,7 @@ def _done(booking: Booking, notice: str, warning: str = "") -> ResponseReturnVal
 def _new_form(form: NewBookingForm | None = None) -> NewBookingForm:
     form = form or NewBookingForm(request.args, meta={"csrf": False})
     services = active_services(db.session, current_user)
-    customers = by_hand.past_customers(db.session, current_user.id)
+    customers = customer_records.recent(db.session, current_user.id)
     return form.offer(services, customers, current_user.currency)
 
 
@@ -149,7 +150,7 @@ def new_booking() -> Response:
         ZoneInfo(current_user.timezone),
     ) or (form.start.data or "")
     form.fill_customer(
-        by_hand.past_customer(db.session, current_user.id, parse_id(form.customer_id.data))
+        by_hand.customer_details(db.session, current_user.id, parse_id(form.customer_id.data))
     )
     return _new_page(form)
 

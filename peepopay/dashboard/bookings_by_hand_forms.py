@@ -10,6 +10,7 @@ from wtforms.validators import Length
 from peepopay.bookings import by_hand
 from peepopay.bookings.models import Booking
 from peepopay.bookings.services import Customer
+from peepopay.customers.models import Customer as CustomerRecord
 from peepopay.dashboard.forms import DashboardForm
 from peepopay.formatting import format_money
 from peepopay.inputs import StorableText
@@ -62,7 +63,7 @@ def _service_label(service: Service, currency: str) -> str:
 class NewBookingForm(CustomerFields):
     service = SelectField("Service", validate_choice=False)
     start = StringField("Start", validators=_text("Start", 40), render_kw=LOCAL_TIME)
-    customer_id = SelectField("Past customer", validate_choice=False)
+    customer_id = SelectField("Customer", validate_choice=False)
     deposit = RadioField(
         "Deposit",
         choices=[
@@ -84,14 +85,15 @@ class NewBookingForm(CustomerFields):
     deadline = StringField("Pay by", validators=_text("Pay by", 40), render_kw=LOCAL_TIME)
 
     def offer(
-        self, services: list[Service], customers: list[by_hand.PastCustomer], currency: str
+        self, services: list[Service], customers: list[CustomerRecord], currency: str
     ) -> NewBookingForm:
-        """Fill the choices from the tradie's services and past customers."""
+        """Fill the choices from the tradie's services and latest customers."""
         self.service.choices = [
             SelectChoice(str(s.id), _service_label(s, currency)) for s in services
         ]
         self.customer_id.choices = [SelectChoice("", "New customer")] + [
-            SelectChoice(str(c.booking_id), c.label) for c in customers
+            SelectChoice(str(c.id), " · ".join(filter(None, (c.name, c.phone, c.email))))
+            for c in customers
         ]
         return self
 

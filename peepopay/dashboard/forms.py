@@ -418,3 +418,20 @@ class RefundForm(MoneyForm):
             Length(max=200, message="Reason must be at most 200 characters."),
         ],
     )
+
+
+# --- customers ---------------------------------------------------------------------------------
+
+
+class CustomerNotesForm(DashboardForm):
+    notes = TextAreaField(
+        "Private notes",
+        validators=[Length(max=5000, message="Private notes must be at most 5000 characters.")],
+    )
+
+
+class EraseCustomerForm(DashboardForm):
+    confirm = BooleanField(
+        "I understand their name, contact details, addresses and notes are erased for good",
+        validators=[InputRequired(message="Tick the box to confirm the erasure.")],
+    )

@@ -88,25 +88,36 @@ def monthly_totals(session: DbSession, tradie: Tradie, months: int = 12) -> list
     ]
 
 
-def paid_columns() -> tuple[sa.ScalarSelect[int], sa.ScalarSelect[str | None]]:
-    """Two correlated columns for a query of bookings (the CSV): what the booking's payments
-    brought in net of refunds, and the method of any deposit paid another way."""
-    money = sa.case(
+def received_minor() -> sa.Case[int]:
+    """Per payment row: what it brought in (a succeeded deposit or balance), else 0."""
+    return sa.case(
         (
             sa.and_(Payment.kind.in_(CHARGE_KINDS), Payment.status == PaymentStatus.SUCCEEDED),
             Payment.amount_minor,
         ),
+        else_=0,
+    )
+
+
+def refunded_minor() -> sa.Case[int]:
+    """Per payment row: what it gave back (a refund made or under way), else 0."""
+    return sa.case(
         (
             sa.and_(
                 Payment.kind == PaymentKind.REFUND,
                 Payment.status.in_(PaymentStatus.REFUND_HOLDING),
             ),
-            -Payment.amount_minor,
+            Payment.amount_minor,
         ),
         else_=0,
     )
+
+
+def paid_columns() -> tuple[sa.ScalarSelect[int], sa.ScalarSelect[str | None]]:
+    """Two correlated columns for a query of bookings (the CSV): what the booking's payments
+    brought in net of refunds, and the method of any deposit paid another way."""
     net = (
-        sa.select(sa.func.coalesce(sa.func.sum(money), 0))
+        sa.select(sa.func.coalesce(sa.func.sum(received_minor() - refunded_minor()), 0))
         .where(Payment.booking_id == Booking.id)
         .scalar_subquery()
     )

@@ -166,3 +166,53 @@ def test_one_day_at_375_with_day_buttons_and_swipes(app_server, browser, week):
     page.get_by_role("link", name="Week", exact=True).click()
     expect(page.locator("h1")).to_have_text("Week 49: 30 Nov – 6 Dec 2026", timeout=TIMEOUT)
     context.close()
+
+
+@pytest.fixture
+def dst_weeks(app, tradie_id, add_booking, frozen_clock) -> None:
+    """Jobs on both of Auckland's clock-change Sundays of 2026: 5 April (a 25-hour day, 2:30 am
+    happens twice) and 27 September (a 23-hour day, 2:00–3:00 am never happens)."""
+    frozen_clock.set(datetime(2026, 3, 30, 0, tzinfo=UTC))  # Monday 30 March, 1:00 pm NZDT
+    add_booking(
+        customer_name="First Half Past Two", starts_at=datetime(2026, 4, 4, 13, 30, tzinfo=UTC)
+    )
+    add_booking(
+        customer_name="Second Half Past Two", starts_at=datetime(2026, 4, 4, 14, 30, tzinfo=UTC)
+    )
+    add_booking(customer_name="Morning After", starts_at=datetime(2026, 4, 4, 22, tzinfo=UTC))
+    add_booking(customer_name="Spring Morning", starts_at=local(2026, 9, 27, 10))
+
+
+def test_daylight_saving_weeks_at_1280_and_375(app_server, browser, dst_weeks):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    sign_in(page, app_server.url)
+    page.goto(f"{app_server.url}/dashboard/calendar?week=2026-W14")
+    expect(page.locator("h1")).to_have_text("Week 14: 30 Mar – 5 Apr 2026")
+    expect(page.locator("#calendar")).to_contain_text("NZDT, then NZST from Sun 5 Apr")
+    sunday = page.locator(".cal-day").nth(6)
+    expect(sunday).to_contain_text(
+        "Clocks go back an hour at 3:00 am (to 2:00 am, NZST): a 25-hour day."
+    )
+    items = [t.replace("\xa0", " ") for t in sunday.locator(".cal-item").all_inner_texts()]
+    twice = [n for n, text in enumerate(items) if "Half Past Two" in text]
+    assert len(twice) == 2 and "NZDT" in items[twice[0]] and "NZST" in items[twice[1]], items
+    assert any("Morning After" in text and "10:00–11:00 am NZST" in text for text in items), items
+    assert page.evaluate(OVERFLOW) <= 0
+    page.screenshot(path=str(SCREENSHOTS / "dashboard-calendar-dst-1280.png"), full_page=True)
+    context.close()
+
+    context = browser.new_context(viewport={"width": 375, "height": 812}, has_touch=True)
+    page = context.new_page()
+    sign_in(page, app_server.url)
+    page.goto(f"{app_server.url}/dashboard/calendar?day=2026-09-27")
+    expect(page.locator("h1")).to_have_text("Sunday 27 September 2026")
+    day = page.locator(".cal-day:visible")
+    expect(day).to_contain_text(
+        "Clocks go forward an hour at 2:00 am (to 3:00 am, NZDT): a 23-hour day."
+    )
+    expect(day).to_contain_text("10:00–11:00 am NZDT")
+    expect(day).to_contain_text("Spring Morning")
+    assert page.evaluate(OVERFLOW) <= 0
+    page.screenshot(path=str(SCREENSHOTS / "dashboard-calendar-dst-375.png"), full_page=True)
+    context.close()

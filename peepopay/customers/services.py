@@ -1,0 +1,433 @@
+"""Customers: matching each booking to one person by email or phone (merging two records once
+a booking shows they are the same person), the list and page the tradie reads, private notes,
+the CSV, and erasing one person's data on request."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from peepopay import audit
+from peepopay.accounts.models import Tradie
+from peepopay.bookings.models import ACTIVE_STATUSES, Booking, Status
+from peepopay.customers.models import Customer
+from peepopay.db_setup import DbSession
+from peepopay.errors import RuleRefused
+from peepopay.formatting import plain_amount, spreadsheet_cell
+from peepopay.notifications.models import OutboxMessage
+from peepopay.payments import reports
+from peepopay.payments.models import Payment
+from peepopay.rules import actor, owned
+
+PER_PAGE = 25
+NOTES_MAX = 5000
+ERASED_NAME = "Erased customer"
+# Booking fields that hold the person's data; erasing blanks them and keeps the money.
+PERSONAL = ("customer_name", "customer_email", "customer_phone", "job_address", "notes")
+
+
+# --------------------------------------------------------------------------- matching
+
+
+def _key(email: str) -> str | None:
+    return email.strip().lower() or None
+
+
+def attach(session: DbSession, booking: Booking) -> Customer:
+    """Link the booking to its customer: the record that has its email or phone, or that an
+    earlier booking with either links to; a new one if none; one merged record if both
+    belong to different people so far. Retries when a concurrent booking made the record."""
+    for attempt in range(3):
+        try:
+            with session.begin_nested():
+                customer = _match(session, booking)
+                session.flush()
+            return customer
+        except sa.exc.IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _match(session: DbSession, booking: Booking) -> Customer:
+    email, phone = _key(booking.customer_email), booking.customer_phone or None
+    found = _records_for(session, booking.tradie_id, email, phone)
+    if not found:
+        customer = Customer(tradie_id=booking.tradie_id, name=booking.customer_name)
+        session.add(customer)
+    else:
+        customer = found[0]
+        for other in found[1:]:
+            _merge(session, other, into=customer)
+    customer.name = booking.customer_name or customer.name
+    customer.address = booking.job_address or customer.address
+    # A record keeps the first email and phone it met; a newer one is matched through the
+    # booking that carries it.
+    customer.email = customer.email or email
+    customer.phone = customer.phone or phone
+    if customer.last_booked_at is None or booking.created_at > customer.last_booked_at:
+        customer.last_booked_at = booking.created_at
+    session.flush()
+    booking.customer_id = customer.id
+    return customer
+
+
+def _records_for(
+    session: DbSession, tradie_id: int, email: str | None, phone: str | None
+) -> list[Customer]:
+    """The tradie's records holding this email or phone, directly or through a booking,
+    oldest first."""
+    direct = []
+    through = []
+    if email:
+        direct.append(Customer.email == email)
+        through.append(sa.func.lower(Booking.customer_email) == email)
+    if phone:
+        direct.append(Customer.phone == phone)
+        through.append(Booking.customer_phone == phone)
+    if not direct:
+        return []
+    linked = sa.select(Booking.customer_id).where(
+        Booking.tradie_id == tradie_id, Booking.customer_id.is_not(None), sa.or_(*through)
+    )
+    return list(
+        session.scalars(
+            sa.select(Customer)
+            .where(Customer.tradie_id == tradie_id)
+            .where(sa.or_(*direct, Customer.id.in_(linked)))
+            .order_by(Customer.id)
+        )
+    )
+
+
+def _merge(session: DbSession, other: Customer, *, into: Customer) -> None:
+    """Two records turned out to be one person: the older keeps everything."""
+    session.execute(
+        sa.update(Booking)
+        .where(Booking.customer_id == other.id)
+        .values(customer_id=into.id)
+        .execution_options(synchronize_session=False)
+    )
+    if other.notes and other.notes not in into.notes:
+        into.notes = "\n\n".join(n for n in (into.notes, other.notes) if n)
+    email, phone = other.email, other.phone
+    session.delete(other)
+    session.flush()  # frees its email and phone before the kept record takes them
+    into.email = into.email or email
+    into.phone = into.phone or phone
+    audit.record(
+        session,
+        tradie_id=into.tradie_id,
+        actor="system",
+        action="customer.merged",
+        entity=into,
+        summary={"merged": other.id},
+    )
+
+
+# --------------------------------------------------------------------------- the list
+
+
+@dataclass(frozen=True)
+class Totals:
+    bookings: int = 0
+    no_shows: int = 0
+    paid_minor: int = 0
+    refunded_minor: int = 0
+    last_start: datetime | None = None
+
+
+@dataclass
+class Row:
+    customer: Customer
+    totals: Totals
+
+
+@dataclass
+class Page:
+    rows: list[Row]
+    total: int
+    page: int
+    q: str = ""
+    per_page: int = PER_PAGE
+
+    @property
+    def pages(self) -> int:
+        return max((self.total + self.per_page - 1) // self.per_page, 1)
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    def args(self, **overrides: object) -> dict[str, object]:
+        values: dict[str, object] = {"q": self.q, "page": self.page, **overrides}
+        return {k: v for k, v in values.items() if v not in ("", 1)}
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _searched(tradie_id: int, q: str) -> sa.Select[Customer]:
+    query = sa.select(Customer).where(Customer.tradie_id == tradie_id)
+    if q:
+        pattern = _like(q.lower())
+        conditions = [
+            sa.func.lower(Customer.name).like(pattern, escape="\\"),
+            Customer.email.like(pattern, escape="\\"),
+            Customer.phone.like(pattern, escape="\\"),
+            sa.func.lower(Customer.address).like(pattern, escape="\\"),
+        ]
+        digits = "".join(ch for ch in q if ch.isdigit())
+        if len(digits) >= 3:
+            # Phones are stored as +6421…; let "021 123" find them too.
+            conditions.append(Customer.phone.like(f"%{digits.lstrip('0')}%"))
+        query = query.where(sa.or_(*conditions))
+    return query.order_by(Customer.last_booked_at.desc(), Customer.id.desc())
+
+
+def page_of(session: DbSession, tradie_id: int, q: str, page: int) -> Page:
+    """One page of the tradie's customers, latest booked first, with each one's totals."""
+    q = q.strip()[:100]
+    query = _searched(tradie_id, q)
+    total = session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery()))
+    page = min(max(page, 1), max(((total or 0) + PER_PAGE - 1) // PER_PAGE, 1))
+    customers = list(session.scalars(query.limit(PER_PAGE).offset((page - 1) * PER_PAGE)))
+    totals = totals_for(session, [c.id for c in customers])
+    return Page([Row(c, totals.get(c.id, Totals())) for c in customers], total or 0, page, q)
+
+
+def totals_for(session: DbSession, customer_ids: Sequence[int]) -> dict[int, Totals]:
+    """Bookings, no-shows, money in and money back per customer, in two grouped queries."""
+    if not customer_ids:
+        return {}
+    counted = session.execute(
+        sa.select(
+            Booking.customer_id,
+            sa.func.count(Booking.id),
+            sa.func.sum(sa.case((Booking.status == Status.NO_SHOW, 1), else_=0)),
+            sa.func.max(Booking.starts_at),
+        )
+        .where(Booking.customer_id.in_(customer_ids))
+        .group_by(Booking.customer_id)
+    )
+    money = {
+        cid: (paid, refunded)
+        for cid, paid, refunded in session.execute(
+            sa.select(
+                Booking.customer_id,
+                sa.func.sum(reports.received_minor()),
+                sa.func.sum(reports.refunded_minor()),
+            )
+            .join(Payment, Payment.booking_id == Booking.id)
+            .where(Booking.customer_id.in_(customer_ids))
+            .group_by(Booking.customer_id)
+        )
+    }
+    found = {}
+    for cid, bookings, no_shows, last in counted:
+        paid, refunded = money.get(cid, (0, 0))
+        found[cid] = Totals(bookings, no_shows or 0, paid or 0, refunded or 0, last)
+    return found
+
+
+# --------------------------------------------------------------------------- one customer
+
+
+@dataclass
+class Detail:
+    customer: Customer
+    totals: Totals
+    bookings: list[Booking] = field(default_factory=list)
+
+    @property
+    def upcoming_active(self) -> list[Booking]:
+        return [b for b in self.bookings if b.status in ACTIVE_STATUSES]
+
+
+def get(session: DbSession, tradie_id: int, customer_id: int) -> Customer:
+    return owned(session, Customer, customer_id, tradie_id)
+
+
+def detail(session: DbSession, tradie_id: int, customer_id: int) -> Detail:
+    customer = get(session, tradie_id, customer_id)
+    bookings = session.scalars(
+        sa.select(Booking)
+        .where(Booking.customer_id == customer.id, Booking.tradie_id == tradie_id)
+        .order_by(Booking.starts_at.desc(), Booking.id.desc())
+    ).all()
+    totals = totals_for(session, [customer.id]).get(customer.id, Totals())
+    return Detail(customer, totals, list(bookings))
+
+
+def save_notes(session: DbSession, tradie: Tradie, customer: Customer, notes: str) -> bool:
+    """The tradie's private notes on the customer; returns whether they changed."""
+    notes = notes.strip()
+    if len(notes) > NOTES_MAX:
+        raise RuleRefused("notes", f"Notes must be at most {NOTES_MAX} characters.")
+    if notes == customer.notes:
+        return False
+    customer.notes = notes
+    audit.record(
+        session, tradie_id=tradie.id, actor=actor(tradie), action="customer.noted", entity=customer
+    )
+    return True
+
+
+def recent(session: DbSession, tradie_id: int, limit: int = 100) -> list[Customer]:
+    """The tradie's latest booked customers, for picking one on a new booking."""
+    return list(
+        session.scalars(
+            sa.select(Customer)
+            .where(Customer.tradie_id == tradie_id)
+            .order_by(Customer.last_booked_at.desc(), Customer.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def latest_booking(session: DbSession, customer: Customer) -> Booking | None:
+    """The customer's latest booking: where their current details are."""
+    return session.scalar(
+        sa.select(Booking)
+        .where(Booking.customer_id == customer.id)
+        .order_by(Booking.created_at.desc(), Booking.id.desc())
+        .limit(1)
+    )
+
+
+def erase(session: DbSession, tradie: Tradie, customer: Customer, now: datetime) -> int:
+    """Erase the person on request: their bookings keep their times and money records with the
+    personal details blanked, messages about them lose their text, and the record goes. A
+    customer with a live or upcoming booking is refused (cancel it first). Returns how many
+    bookings were anonymised."""
+    live = session.scalar(
+        sa.select(sa.func.count(Booking.id)).where(
+            Booking.customer_id == customer.id,
+            Booking.status.in_(ACTIVE_STATUSES),
+            Booking.ends_at > now,
+        )
+    )
+    if live:
+        raise RuleRefused(
+            "erase",
+            f"{customer.name} has {live} upcoming booking{'s' if live != 1 else ''}; "
+            "cancel or complete them before erasing their details.",
+        )
+    booking_ids = list(
+        session.scalars(sa.select(Booking.id).where(Booking.customer_id == customer.id))
+    )
+    if booking_ids:
+        session.execute(
+            sa.update(Booking)
+            .where(Booking.id.in_(booking_ids))
+            .values(
+                customer_name=ERASED_NAME,
+                customer_email="",
+                customer_phone="",
+                job_address="",
+                notes="",
+                client_key=None,
+                customer_id=None,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        session.execute(
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.booking_id.in_(booking_ids))
+            .values(recipient="", payload={})
+            .execution_options(synchronize_session=False)
+        )
+        # Edits of the details kept their old and new values in the trail.
+        for entry in session.scalars(
+            sa.select(audit.AuditLog).where(
+                audit.AuditLog.entity_type == "booking",
+                audit.AuditLog.entity_id.in_([str(i) for i in booking_ids]),
+                audit.AuditLog.action == "booking.edited",
+            )
+        ):
+            changed = dict(entry.summary.get("changed", {}))
+            for key in PERSONAL:
+                if key in changed:
+                    changed[key] = ["(erased)", "(erased)"]
+            entry.summary = {**entry.summary, "changed": changed}
+    audit.record(
+        session,
+        tradie_id=tradie.id,
+        actor=actor(tradie),
+        action="customer.erased",
+        entity=customer,
+        summary={"bookings": len(booking_ids)},
+    )
+    session.delete(customer)
+    session.flush()
+    session.expire_all()
+    return len(booking_ids)
+
+
+# --------------------------------------------------------------------------- export
+
+
+CSV_HEADER = (
+    "Customer",
+    "Name",
+    "Email",
+    "Phone",
+    "Address",
+    "Bookings",
+    "No-shows",
+    "Currency",
+    "Paid",
+    "Refunded",
+    "Last job",
+    "Notes",
+)
+
+
+def csv_lines(session: DbSession, tradie: Tradie, q: str) -> Iterator[str]:
+    """Every customer the search finds as CSV lines, in pages of 500 so memory stays flat."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def line(row: Sequence[object]) -> str:
+        writer.writerow([spreadsheet_cell(cell) for cell in row])
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    yield line(CSV_HEADER)
+    query = _searched(tradie.id, q.strip()[:100])
+    offset = 0
+    while chunk := list(session.scalars(query.limit(500).offset(offset))):
+        totals = totals_for(session, [c.id for c in chunk])
+        for c in chunk:
+            t = totals.get(c.id, Totals())
+            yield line(
+                (
+                    c.id,
+                    c.name,
+                    c.email,
+                    c.phone,
+                    c.address,
+                    t.bookings,
+                    t.no_shows,
+                    tradie.currency,
+                    plain_amount(t.paid_minor, tradie.currency),
+                    plain_amount(t.refunded_minor, tradie.currency),
+                    t.last_start.date().isoformat() if t.last_start else "",
+                    c.notes,
+                )
+            )
+        offset += len(chunk)
