@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -98,3 +101,10 @@ def spreadsheet_cell(value: object) -> str:
     defuses it."""
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def csv_line(row: Sequence[object]) -> str:
+    """One CSV line (with its line end), each cell through `spreadsheet_cell`."""
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow([spreadsheet_cell(cell) for cell in row])
+    return buffer.getvalue()

@@ -320,3 +320,32 @@ def test_customers_are_in_the_export_and_go_with_the_account(
     deleted = dash.post("/dashboard/settings/delete", form)
     assert deleted.status_code == 303, deleted.get_data(as_text=True)
     assert rows(app, Customer) == []
+
+
+def test_the_list_costs_the_same_statements_whatever_the_number_of_customers(
+    app: Flask, dash: DashboardClient, add_booking: Any, add_payment: Any
+) -> None:
+    def statements(url: str) -> list[str]:
+        seen: list[str] = []
+
+        def record(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+            seen.append(statement)
+
+        with app.app_context():
+            engine = db.engine
+        sa.event.listen(engine, "before_cursor_execute", record)
+        try:
+            assert dash.get(url).status_code == 200
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", record)
+        return [s for s in seen if s.lstrip().upper().startswith("SELECT")]
+
+    for _ in range(3):
+        add_payment(add_booking())
+    few = statements("/dashboard/customers")
+    for _ in range(40):
+        add_payment(add_booking())
+    many = statements("/dashboard/customers")
+    assert len(few) == len(many) <= 5, many
+    # The signed-in tradie is read once, not again after the request's commit.
+    assert sum("FROM tradies" in s for s in many) == 1

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,7 +16,7 @@ from peepopay.bookings import lifecycle, payment_outcomes
 from peepopay.bookings.models import Booking, Status
 from peepopay.clock import utcnow
 from peepopay.db_setup import DbSession
-from peepopay.formatting import format_money, local_time, plain_amount, spreadsheet_cell
+from peepopay.formatting import csv_line, format_money, local_time, plain_amount
 from peepopay.notifications.models import OutboxMessage, OutboxStatus
 from peepopay.payments import reports
 from peepopay.payments.models import Payment, PaymentStatus
@@ -151,27 +149,22 @@ CSV_HEADER = (
 
 
 def csv_lines(session: DbSession, tradie: Tradie, filters: Filters, now: datetime) -> Iterator[str]:
-    """The filtered list (every page) as CSV lines, times in the tradie's zone."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-
-    def line(row: tuple[object, ...]) -> str:
-        writer.writerow([spreadsheet_cell(cell) for cell in row])
-        text = buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        return text
-
-    yield line(CSV_HEADER)
-    iso = "%Y-%m-%d %H:%M"
+    """The filtered list (every page) as CSV lines, times in the tradie's zone. What it needs
+    of the tradie is read now: the lines are written after the request's commit."""
     query = filtered(tradie.id, filters, now).add_columns(*reports.paid_columns())
+    return _csv_rows(session, query, tradie.timezone)
+
+
+def _csv_rows(session: DbSession, query: sa.Select[Any], zone: str) -> Iterator[str]:
+    yield csv_line(CSV_HEADER)
+    iso = "%Y-%m-%d %H:%M"
     for b, paid_minor, method in session.execute(query.execution_options(yield_per=500)):
-        yield line(
+        yield csv_line(
             (
                 b.id,
                 lifecycle.LABELS.get(Status(b.status), b.status),
-                local_time(b.starts_at, tradie.timezone, iso),
-                local_time(b.ends_at, tradie.timezone, iso),
+                local_time(b.starts_at, zone, iso),
+                local_time(b.ends_at, zone, iso),
                 b.service_name,
                 b.customer_name,
                 b.customer_email,
@@ -181,7 +174,7 @@ def csv_lines(session: DbSession, tradie: Tradie, filters: Filters, now: datetim
                 b.currency,
                 plain_amount(b.price_minor, b.currency),
                 plain_amount(b.deposit_minor, b.currency),
-                local_time(b.created_at, tradie.timezone, iso),
+                local_time(b.created_at, zone, iso),
                 plain_amount(paid_minor, b.currency),
                 reports.paid_how(paid_minor, method),
             )

@@ -4,8 +4,6 @@ the CSV, and erasing one person's data on request."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,7 +16,7 @@ from peepopay.bookings.models import ACTIVE_STATUSES, Booking, Status
 from peepopay.customers.models import Customer
 from peepopay.db_setup import DbSession
 from peepopay.errors import RuleRefused
-from peepopay.formatting import plain_amount, spreadsheet_cell
+from peepopay.formatting import csv_line, plain_amount
 from peepopay.notifications.models import OutboxMessage
 from peepopay.payments import reports
 from peepopay.payments.models import Payment
@@ -200,11 +198,25 @@ def page_of(session: DbSession, tradie_id: int, q: str, page: int) -> Page:
     """One page of the tradie's customers, latest booked first, with each one's totals."""
     q = q.strip()[:100]
     query = _searched(tradie_id, q)
-    total = session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery()))
-    page = min(max(page, 1), max(((total or 0) + PER_PAGE - 1) // PER_PAGE, 1))
-    customers = list(session.scalars(query.limit(PER_PAGE).offset((page - 1) * PER_PAGE)))
+    page = max(page, 1)
+    found = _page_rows(session, query, page)
+    if not found and page > 1:  # past the end: the last page
+        total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
+        page = max(((total or 0) + PER_PAGE - 1) // PER_PAGE, 1)
+        found = _page_rows(session, query, page)
+    customers = [customer for customer, _ in found]
+    total = found[0][1] if found else 0
     totals = totals_for(session, [c.id for c in customers])
-    return Page([Row(c, totals.get(c.id, Totals())) for c in customers], total or 0, page, q)
+    return Page([Row(c, totals.get(c.id, Totals())) for c in customers], total, page, q)
+
+
+def _page_rows(
+    session: DbSession, query: sa.Select[Customer], page: int
+) -> list[tuple[Customer, int]]:
+    """The page's customers, each with the count of all found: one scan for both."""
+    counted = query.add_columns(sa.func.count().over())
+    rows = session.execute(counted.limit(PER_PAGE).offset((page - 1) * PER_PAGE))
+    return [(customer, int(total)) for customer, total in rows]
 
 
 def totals_for(session: DbSession, customer_ids: Sequence[int]) -> dict[int, Totals]:
@@ -396,25 +408,20 @@ CSV_HEADER = (
 
 
 def csv_lines(session: DbSession, tradie: Tradie, q: str) -> Iterator[str]:
-    """Every customer the search finds as CSV lines, in pages of 500 so memory stays flat."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    """Every customer the search finds as CSV lines, in pages of 500 so memory stays flat.
+    What it needs of the tradie is read now: the lines are written after the request's
+    commit."""
+    return _csv_rows(session, _searched(tradie.id, q.strip()[:100]), tradie.currency)
 
-    def line(row: Sequence[object]) -> str:
-        writer.writerow([spreadsheet_cell(cell) for cell in row])
-        text = buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        return text
 
-    yield line(CSV_HEADER)
-    query = _searched(tradie.id, q.strip()[:100])
+def _csv_rows(session: DbSession, query: sa.Select[Customer], currency: str) -> Iterator[str]:
+    yield csv_line(CSV_HEADER)
     offset = 0
     while chunk := list(session.scalars(query.limit(500).offset(offset))):
         totals = totals_for(session, [c.id for c in chunk])
         for c in chunk:
             t = totals.get(c.id, Totals())
-            yield line(
+            yield csv_line(
                 (
                     c.id,
                     c.name,
@@ -423,9 +430,9 @@ def csv_lines(session: DbSession, tradie: Tradie, q: str) -> Iterator[str]:
                     c.address,
                     t.bookings,
                     t.no_shows,
-                    tradie.currency,
-                    plain_amount(t.paid_minor, tradie.currency),
-                    plain_amount(t.refunded_minor, tradie.currency),
+                    currency,
+                    plain_amount(t.paid_minor, currency),
+                    plain_amount(t.refunded_minor, currency),
                     t.last_start.date().isoformat() if t.last_start else "",
                     c.notes,
                 )

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 from urllib.parse import unquote
 
+import sqlalchemy as sa
 from flask import Flask, Response, g, request, request_finished
 
 access_log = logging.getLogger("peepopay.access")
@@ -157,8 +158,10 @@ def request_id() -> str:
 def current_tradie_id() -> int | None:
     """The signed-in tradie's id, if this request loaded one (no extra query to find out)."""
     user = g.get("_login_user")
-    if user is not None and getattr(user, "is_authenticated", False):
-        return int(user.id)
+    # The row's identity, not `user.id`: after the request's commit that would load it again.
+    state = sa.inspect(user, raiseerr=False) if user is not None else None
+    if state is not None and state.identity:
+        return int(state.identity[0])
     return None
 
 
