@@ -315,8 +315,14 @@ def booking_rescheduled(
     schedule_reminder(session, booking, now)
 
 
+@outbox.gave_up.connect
+def _failed_for_good(message: OutboxMessage, *, session: DbSession, now: datetime) -> None:
+    delivery_failed(session, message, now)
+
+
 def delivery_failed(session: DbSession, message: OutboxMessage, now: datetime) -> None:
-    """Tell the tradie that a message to their customer could not be delivered."""
+    """Tell the tradie that a message to their customer could not be delivered (unless the
+    failed message was theirs); the outbox's `gave_up` signal calls it in the same commit."""
     if message.kind in TRADIE_KINDS or message.tradie_id is None:
         return
     tradie = session.get(Tradie, message.tradie_id)

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from blinker import Namespace
 from flask import current_app, render_template
 from sqlalchemy.orm import Session
 
@@ -17,6 +18,11 @@ from peepopay.notifications import transport
 from peepopay.notifications.models import OutboxMessage, OutboxStatus
 
 log = logging.getLogger(__name__)
+
+# Sent with a message that failed for good, inside the transaction that records it, with
+# `session` and `now`: whoever must hear of it writes its own outbox row in the same commit
+# (notifications.messages tells the tradie). Outbox itself knows nothing of what messages say.
+gave_up = Namespace().signal("outbox-gave-up")
 
 
 @sa.event.listens_for(Session, "after_commit")
@@ -262,11 +268,8 @@ def _record_failure(
     if permanent or message.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
         message.status = OutboxStatus.FAILED
         result = "failed"
-        from peepopay.notifications import messages
-
-        # The tradie hears of it (unless the failed message was theirs), in the same commit.
         try:
-            messages.delivery_failed(session, message, now)
+            gave_up.send(message, session=session, now=now)
         except Exception:
             log.exception("could not queue the delivery-failure notice for %s", message.id)
     else:
