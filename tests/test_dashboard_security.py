@@ -47,7 +47,9 @@ def owned_ids(app, tradie_id, add_booking):
         )
         db.session.add(period)
         db.session.commit()
+        customer_id = db.session.get(Booking, booking_id).customer_id
         return {
+            "customer_id": customer_id,
             "service_id": service_id,
             "rule_id": rule_id,
             "period_id": period.id,
