@@ -227,7 +227,7 @@ def test_summary_shows_deposit_balance_and_policy(client, kiwi, htmx):
     assert "Review your booking" in html
     assert "$50.00" in html and "$150.00" in html  # deposit now, balance after the job
     assert "48 hours" in html and "15 minutes" in html
-    assert "+64211234567" in html  # the phone as stored
+    assert "<br>021 123 4567</dd>" in html and "+64211234567" not in html  # national format
     # Everything typed travels on in hidden fields, and every change button is a real form post.
     assert '<input type="hidden" name="phone" value="021 123 4567">' in html
     assert f'formaction="{BOOK}/details"' in html and f'formaction="{BOOK}/date"' in html

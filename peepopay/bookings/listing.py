@@ -22,6 +22,7 @@ from peepopay.formatting import format_money, local_time, plain_amount
 from peepopay.notifications.models import OutboxMessage, OutboxStatus
 from peepopay.payments import reports
 from peepopay.payments.models import Payment, PaymentStatus
+from peepopay.phones import display as display_phone
 from peepopay.rules import owned
 
 PER_PAGE = 25
@@ -147,6 +148,7 @@ CSV_HEADER = (
     "Booked at",
     "Paid",
     "Paid how",
+    "Phone (local)",
 )
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -191,6 +193,7 @@ def csv_lines(session: DbSession, tradie: Tradie, filters: Filters, now: datetim
                 local_time(b.created_at, tradie.timezone, iso),
                 plain_amount(paid_minor, b.currency),
                 reports.paid_how(paid_minor, method),
+                display_phone(b.customer_phone, tradie.country),
             )
         )
 
