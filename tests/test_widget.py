@@ -326,6 +326,15 @@ def test_confirmation_page_and_expired_hold(app, client, kiwi):
         db.session.commit()
     html = page(client.get(f"{BOOK}/done/{token}"))
     assert "You're booked" in html and "Aroha Smith" in html
+    # What was paid and what is left, the time with its zone, the address, the reference.
+    assert re.search(r"Paid now</dt><dd><strong>\$50\.00</strong>", html)
+    assert re.search(r"After the job</dt><dd>\$150\.00", html)
+    assert re.search(r"11:00 am NZ[DS]T</dd>", html)
+    assert CUSTOMER["address"] in html and "#1</dd>" in html
+    # Calendar and booking page as buttons in the brand colour (.pp-links), not bare links.
+    links = re.search(r'<ul class="pp-links">(.*?)</ul>', html, re.S)
+    assert links and "Add to calendar" in links[1] and "Manage your booking" in links[1]
+    assert re.search(r"\.pp-links a\{[^}]*color:var\(--brand\)", widget_css())
     with app.app_context():
         booking = db.session.get(Booking, booking_id)
         booking.status = Status.PENDING_PAYMENT
@@ -336,7 +345,25 @@ def test_confirmation_page_and_expired_hold(app, client, kiwi):
     assert client.get(f"{BOOK}/done/{token}x").status_code == 404
 
 
+def widget_css() -> str:
+    from peepopay.config import ROOT
+
+    return (ROOT / "static" / "widget" / "widget.css").read_text()
+
+
 # --- theming, embedding, limits ---------------------------------------------------------------
+
+
+def test_the_tradies_logo_heads_the_widget(app, client, kiwi):
+    from peepopay.accounts.models import Tradie
+
+    assert 'class="pp-logo"' not in page(client.get(BOOK))  # none yet: the name alone
+    with app.app_context():
+        db.session.get(Tradie, kiwi[0]).logo_path = "b" * 64 + ".webp"
+        db.session.commit()
+    html = page(client.get(BOOK))
+    assert f'<img class="pp-logo" src="/dashboard/logo/{"b" * 64}.webp" alt="">' in html
+    assert "pp-biz" in html  # the business name stays beside it
 
 
 @pytest.mark.parametrize(

@@ -30,6 +30,7 @@ from peepopay.htmx import is_htmx, render
 from peepopay.inputs import parse_id, storable
 from peepopay.money import deposit_for
 from peepopay.net import client_key
+from peepopay.notifications import links
 from peepopay.payments.deposits import DepositsUnavailable
 from peepopay.payments.gateway import PaymentError
 from peepopay.scheduling import services as scheduling
@@ -113,6 +114,7 @@ def show(fragment: str, status: int = 200, **context: Any) -> Response:
         state=state,
         brand=brand,
         brand_fg=colours.text_on(brand),
+        logo=links.logo_src(tradie) if tradie else None,
         detail_fields=DETAIL_FIELDS,
         **context,
     )
@@ -350,7 +352,7 @@ def payment_step(
         token=token,
         payment=payment,
         pay=pay,
-        minutes_left=max(1, int(((booking.hold_expires_at or now) - now).total_seconds() // 60)),
+        seconds_left=max(0, int(((booking.hold_expires_at or now) - now).total_seconds())),
     )
 
 
