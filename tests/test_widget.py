@@ -408,12 +408,41 @@ def test_framing_defaults_to_any_site(client, kiwi):
 
 def test_allowed_origins_restrict_framing_and_messages(app, client):
     widget_tradie(app, allowed_origins="https://a.example\nhttps://b.example:8443\n")
-    response = client.get(BOOK, query_string={"origin": "https://evil.example"})
+    response = client.get(BOOK)
     csp = response.headers["Content-Security-Policy"]
     assert "frame-ancestors 'self' https://a.example https://b.example:8443" in csp
     assert "data-parent-origin" not in page(response)
     html = page(client.get(BOOK, query_string={"origin": "https://b.example:8443"}))
     assert 'data-parent-origin="https://b.example:8443"' in html
+    assert "Choose a service" in html
+
+
+@pytest.mark.parametrize("via", ["loader", "plain iframe"])
+def test_a_site_not_allowed_gets_a_page_for_its_owner_not_a_broken_frame(app, client, via):
+    widget_tradie(app, allowed_origins="https://a.example\n")
+    if via == "loader":
+        response = client.get(BOOK, query_string={"origin": "https://other.example"})
+    else:
+        headers = {"Sec-Fetch-Dest": "iframe", "Referer": "https://other.example/contact"}
+        response = client.get(BOOK, headers=headers)
+    # It books nothing, so any page may show it (no grey box), and names the site to add.
+    assert "frame-ancestors *" in response.headers["Content-Security-Policy"]
+    html = page(response)
+    assert "isn't allowed on <strong>https://other.example</strong>" in html
+    assert "Settings → Embedding" in html and "Choose a service" not in html
+    assert 'data-parent-origin="https://other.example" data-blocked' in html
+    assert f'href="{BOOK}" target="_blank"' in html  # customers can still book
+    # The allowed site, and the widget opened on its own, get the steps as before.
+    for query in ({"origin": "https://a.example"}, {}):
+        assert "Choose a service" in page(client.get(BOOK, query_string=query))
+
+
+def test_the_loader_names_the_origin_to_add_in_the_console(client):
+    loader = client.get("/embed.js").get_data(as_text=True)
+    assert '"peepopay:blocked"' in loader and "console.warn(" in loader
+    assert "location.origin" in loader.split("peepopay:blocked")[1]
+    with client.get("/static/widget/widget.js") as response:
+        assert 'type: "peepopay:blocked" }, parentOrigin' in response.get_data(as_text=True)
 
 
 @pytest.fixture
@@ -449,7 +478,7 @@ def test_embed_loader(client):
     assert len(gzip.compress(body, 9)) <= 1536
     text = body.decode()
     assert "window.PeepoPay" in text and '"*"' not in text and "'*'" not in text
-    assert "x.origin === e.origin" in text  # resize messages only from the widget's origin
+    assert "x.origin !== e.origin" in text  # messages only from the widget's own origin
     again = client.get("/embed.js", headers={"If-None-Match": response.headers["ETag"]})
     assert again.status_code == 304
 

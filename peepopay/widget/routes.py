@@ -10,6 +10,7 @@ import calendar
 import contextlib
 from datetime import date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -356,12 +357,36 @@ def payment_step(
     )
 
 
+def blocked_origin() -> str | None:
+    """The embedding page's origin when the tradie listed the sites allowed to frame the widget
+    and it is not one: the loader's `origin`, or a plain iframe's Referer. None otherwise."""
+    allowed = tradie().origins
+    if not allowed:
+        return None
+    claimed = parse_origin(request.args.get("origin"), [])
+    if claimed is None and request.headers.get("Sec-Fetch-Dest") == "iframe":
+        referer = urlsplit(request.referrer or "")
+        claimed = parse_origin(f"{referer.scheme}://{referer.netloc}", [])
+    if claimed is None or claimed == request.host_url.rstrip("/"):
+        return None
+    return None if parse_origin(claimed, allowed) else claimed
+
+
+def blocked_step(origin: str) -> Response:
+    """A short page for the site owner instead of the browser's broken-frame box: it books
+    nothing, so any page may show it; it also tells the loader, which logs what to add."""
+    g.widget_csp = widget_csp("*")
+    return show("widget/_blocked.html", blocked_origin=origin)
+
+
 # --- steps ---------------------------------------------------------------------------------
 
 
 @bp.route("/widget/<slug>", methods=["GET", "POST"])
 @bp.route("/book/<slug>", methods=["GET", "POST"])
 def start(slug: str) -> ResponseReturnValue:
+    if request.method == "GET" and (origin := blocked_origin()):
+        return blocked_step(origin)
     # A view for the dashboard's funnel: a page load from another site or typed in, not an
     # htmx swap, a step back within the widget, or the dashboard's own preview (same origin).
     if (

@@ -35,4 +35,8 @@
   if (window.ResizeObserver) new ResizeObserver(report).observe(doc.body);
   window.addEventListener("load", report);
   report();
+  // Shown on a site the tradie hasn't allowed: the loader there logs which origin to add.
+  if (framed && parentOrigin && root.hasAttribute("data-blocked")) {
+    window.parent.postMessage({ type: "peepopay:blocked" }, parentOrigin);
+  }
 })();
