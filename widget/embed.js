@@ -37,6 +37,8 @@
       if (x.frame.contentWindow !== e.source || x.origin !== e.origin) continue;
       if (m.type === "peepopay:height" && typeof m.height === "number") {
         x.frame.style.height = Math.max(120, Math.min(m.height, 20000)) + "px";
+      } else if (m.type === "peepopay:step" && x.frame.getBoundingClientRect().top < 0) {
+        x.frame.scrollIntoView();
       } else if (m.type === "peepopay:blocked" && w.console) {
         console.warn("PeepoPay: this site isn't allowed to show the booking widget. Add " +
           location.origin + " to the allowed websites (PeepoPay dashboard: Settings, Embedding).");
