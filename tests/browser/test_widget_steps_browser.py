@@ -233,3 +233,27 @@ def test_embedded_on_a_phone_the_payment_step_opens_in_view(
     amount = outer.locator(".pp-due strong").bounding_box()
     assert amount and within_first_screen(amount, 740), amount
     context.close()
+
+
+def test_a_site_not_allowed_sees_a_page_for_its_owner_and_the_console_names_it(
+    app: Flask, app_server: Any, host_page: Any, browser: Any, stripe_live: Any
+) -> None:
+    payments_tradie(app, stripe_live, allowed_origins="https://www.kiwi-plumbing.example\n")
+    context = browser.new_context(viewport={"width": 375, "height": 740})
+    page = context.new_page()
+    warnings: list[str] = []
+    page.on("console", lambda m: warnings.append(m.text) if m.type == "warning" else None)
+    host = host_page("kiwi")
+    page.goto(host)
+    widget = Widget(page)
+    widget.wait_for_step("Booking isn't switched on for this website")
+    origin = host.rstrip("/")
+    assert f"isn't allowed on {origin}" in widget.frame.inner_text("#step")
+    assert widget.frame.evaluate("document.documentElement.scrollWidth <= innerWidth")
+    deadline = time.monotonic() + 10
+    while not any(origin in text for text in warnings):
+        assert time.monotonic() < deadline, warnings
+        page.wait_for_timeout(50)
+    assert any("Add " + origin + " to the allowed websites" in text for text in warnings)
+    page.screenshot(path=str(SCREENSHOTS / "widget-blocked-site-375.png"), full_page=True)
+    context.close()
