@@ -15,8 +15,10 @@
     var ends = Date.now() + 1000 * Number(clock.getAttribute("data-seconds-left"));
     var tick = function () {
       var left = Math.max(0, Math.round((ends - Date.now()) / 1000));
-      var minutes = Math.floor(left / 60), seconds = left % 60;
-      clock.textContent = minutes + ":" + (seconds < 10 ? "0" : "") + seconds;
+      var hours = Math.floor(left / 3600), minutes = Math.floor(left / 60) % 60, seconds = left % 60;
+      // A deposit asked for by link may have days to go: hours and minutes, not 2879:59.
+      clock.textContent = hours ? hours + " h " + minutes + " min"
+        : minutes + ":" + (seconds < 10 ? "0" : "") + seconds;
       if (left === 0) { window.clearInterval(timer); done(); }
     };
     var timer = window.setInterval(tick, 1000);
