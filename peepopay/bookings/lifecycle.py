@@ -170,7 +170,7 @@ def expire_stale(session: DbSession, now: datetime, tradie_id: int | None = None
     for booking_id in failed_ids:
         booking = session.get(Booking, booking_id, populate_existing=True)
         if booking is not None:
-            _tell_payment_failed(session, booking, now)
+            _tell_payment_failed(session, booking, now, actor="system")
     expired = session.execute(
         sa.update(Booking)
         .where(*lapsed)
@@ -236,13 +236,19 @@ def fail(session: DbSession, booking: Booking, payment: Any, now: datetime) -> b
         return False
     booking.status = Status.PAYMENT_FAILED
     booking.updated_at = now
-    _tell_payment_failed(session, booking, now, payment)
+    _tell_payment_failed(session, booking, now, actor="stripe", payment=payment)
     return True
 
 
 def _tell_payment_failed(
-    session: DbSession, booking: Booking, now: datetime, payment: Payment | None = None
+    session: DbSession,
+    booking: Booking,
+    now: datetime,
+    *,
+    actor: str,
+    payment: Payment | None = None,
 ) -> None:
+    """Audit the failure and send "payment did not go through" about the latest deposit."""
     payment = (
         payment
         or session.scalars(
@@ -255,7 +261,7 @@ def _tell_payment_failed(
     audit.record(
         session,
         tradie_id=booking.tradie_id,
-        actor="stripe",
+        actor=actor,
         action="booking.payment_failed",
         entity=booking,
         summary={"code": payment.failure_code if payment else None},
