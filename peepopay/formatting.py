@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 from babel.numbers import format_currency, get_currency_precision, get_currency_symbol
 from flask import Flask
 
+from peepopay.phones import display as display_phone
+
 # Where each currency the product offers is at home, so its symbol reads as the tradie's
 # customers expect: "$" for NZD in New Zealand, where English-everywhere would say "NZ$".
 HOME_LOCALE = {
@@ -91,6 +93,7 @@ def local_time(value: datetime | None, tz: str, fmt: str = "%a %-d %b %Y, %-I:%M
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["money"] = format_money
     app.jinja_env.filters["localtime"] = local_time
+    app.jinja_env.filters["phone"] = display_phone
 
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

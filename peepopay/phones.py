@@ -26,3 +26,22 @@ def example(country: str) -> str | None:
     if number is None:
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+
+
+def display(number: str | None, country: str = "NZ") -> str:
+    """A stored number as people in `country` read it: national format ("021 123 4567") for
+    a number of that country, international ("+61 412 345 678") for any other; as stored
+    when it does not parse."""
+    if not number:
+        return ""
+    try:
+        parsed = phonenumbers.parse(number, country.upper() or None)
+    except phonenumbers.NumberParseException:
+        return number
+    home = phonenumbers.country_code_for_region(country.upper())
+    style = (
+        phonenumbers.PhoneNumberFormat.NATIONAL
+        if parsed.country_code == home
+        else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    )
+    return phonenumbers.format_number(parsed, style)

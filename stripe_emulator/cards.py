@@ -39,7 +39,8 @@ class CardProfile:
     number: str
     brand: str
     decline: Decline | None = None
-    # "unless_setup": 3DS unless saved after an authenticated payment; "always": every payment.
+    # "unless_setup": 3DS unless charged off session after being set up for off-session use
+    # (saved by an authenticated payment); "always": every payment.
     authentication: Literal["none", "unless_setup", "always"] = "none"
     processing: bool = False
     dispute: bool = False
@@ -91,8 +92,10 @@ _CARDS = [
         "visa",
         decline=Decline("card_declined", "Your card was declined.", "generic_decline", False),
     ),
-    # As the product spec asks: an on-session challenge, and off-session authentication_required.
-    CardProfile("4000002500003155", "visa", authentication="always"),
+    # As Stripe documents it: 3-D Secure for a payment on session unless the card was set up
+    # for off-session use; once set up (saved by an authenticated payment with
+    # setup_future_usage=off_session), an off-session charge succeeds without it.
+    CardProfile("4000002500003155", "visa", authentication="unless_setup"),
     CardProfile("4000002760003184", "visa", authentication="always"),
     CardProfile("4000000000003220", "visa", authentication="always"),
     CardProfile("4000008260003178", "visa", decline=INSUFFICIENT_FUNDS, authentication="always"),
@@ -126,7 +129,7 @@ PAYMENT_METHOD_ALIASES = {
 # Shown on the hosted pages.
 CARD_HINTS = [
     ("4242 4242 4242 4242", "succeeds"),
-    ("4000 0025 0000 3155", "asks for 3-D Secure; fails off-session"),
+    ("4000 0025 0000 3155", "asks for 3-D Secure; once saved, charged off-session without it"),
     ("4000 0027 6000 3184", "asks for 3-D Secure every time"),
     ("4000 0000 0000 0002", "declined"),
     ("4000 0000 0000 9995", "declined: insufficient funds"),

@@ -6,7 +6,7 @@ import contextlib
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
@@ -68,7 +68,9 @@ def three_d_secure(pi_id: str) -> str | BaseResponse:
         record = _intent(pi_id, _arg("client_secret"))
         pi = record.obj
         if request.method == "GET" and pi["status"] == "requires_action":
-            return render_template("three_d_secure.html", pi=pi, parent_origin=_origin())
+            return render_template(
+                "three_d_secure.html", pi=pi, parent_origin=_origin() or _return_origin(record)
+            )
         if request.method == "POST":
             success = request.form.get("action") == "complete"
             # A decline after authentication is recorded on the PaymentIntent already.
@@ -218,6 +220,13 @@ def _origin() -> str | None:
     """The embedding page's origin for postMessage; never "*", so only a real origin counts."""
     origin = _arg("parent_origin")
     return origin if origin and _ORIGIN.fullmatch(origin) else None
+
+
+def _return_origin(record: Record) -> str | None:
+    """The embedding page's origin when the challenge returns to the embedded card form."""
+    return_url = record.extra.get("return_url") or ""
+    origin = parse_qs(urlsplit(return_url).query).get("parent_origin", [""])[0]
+    return origin if _ORIGIN.fullmatch(origin) else None
 
 
 def _elements_url(pi: dict[str, Any]) -> str:

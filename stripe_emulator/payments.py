@@ -269,7 +269,8 @@ def _succeed(
         last_payment_error=None,
     )
     if pi["setup_future_usage"] and pi["customer"]:
-        pm_record.extra["set_up"] = True
+        # Set up for later off-session charges only when that is what the payment asked for.
+        pm_record.extra["set_up"] = pi["setup_future_usage"] == "off_session"
         if pm["customer"] is None:
             pm["customer"] = pi["customer"]
             emu.emit("payment_method.attached", pm, account=account, ctx=ctx)

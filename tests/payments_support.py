@@ -25,7 +25,8 @@ from tests.fixtures.stripe import emulator_config
 CARD_OK = "4242 4242 4242 4242"
 CARD_DECLINED = "4000 0000 0000 0002"
 CARD_NO_FUNDS = "4000 0000 0000 9995"
-CARD_3DS = "4000 0025 0000 3155"
+CARD_3DS = "4000 0025 0000 3155"  # 3-D Secure on session; off session once set up
+CARD_3DS_ALWAYS = "4000 0027 6000 3184"  # 3-D Secure every time, off session too
 
 
 @pytest.fixture

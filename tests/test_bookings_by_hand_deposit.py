@@ -96,6 +96,9 @@ def test_requested_deposit_is_held_linked_paid_and_confirmed(
     secret = re.search(r'data-client-secret="([^"]+)"', body)
     account = re.search(r'data-account="([^"]+)"', body)
     assert pi and secret and account
+    # A deadline a day away: the countdown in hours and minutes, ending on a day with its zone.
+    assert re.search(r'role="timer" data-seconds-left="\d+">(23 h 5\d|24 h 0) min<', body), body
+    assert re.search(r"\(until \w{3} \d{1,2} \w{3}, \d{1,2}:\d\d [ap]m NZ[DS]T\)", body)
     pay(
         stripe_live, Held(booking.id, pi.group(1), html.unescape(secret.group(1)), account.group(1))
     )

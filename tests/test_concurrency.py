@@ -148,3 +148,23 @@ def test_overlapping_slots_of_different_durations_book_once(app, server, tradie)
     booked = active_between(app, at(day, 0), at(day, 23))
     assert len(booked) == 1
     assert booked[0].starts_at <= at(day, 11) and booked[0].ends_at >= at(day, 11, 30)
+
+
+def test_concurrent_bookings_get_distinct_per_tradie_references(app, server, tradie):
+    """Each booking takes the tradie's next number, race-free: twelve customers at once for
+    six different times (two per time), so six bookings are made and six refused; the six
+    made are numbered 1 to 6, each once, and a refused insert gave its number back."""
+    app.config.update(HOLD_LIMIT_PER_CLIENT=100, HOLD_LIMIT_PER_DAY=100)
+    day = local_day(6)
+    service = service_id(app, tradie)
+    starts = [at(day, hour) for hour in (9, 11, 13)] + [
+        at(day + timedelta(1), h) for h in (9, 11, 13)
+    ]
+    bodies = [booking_body(service, starts[i % 6], **other_customer(i)) for i in range(12)]
+    results = fire(server, bodies)
+    assert Counter(status for status, _ in results) == {201: 6, 409: 6}, results
+    with app.app_context():
+        references = db.session.scalars(
+            sa.select(Booking.reference).where(Booking.tradie_id == tradie)
+        ).all()
+    assert sorted(references) == [1, 2, 3, 4, 5, 6]

@@ -17,6 +17,7 @@ from peepopay.bookings import customer_changes as customer
 from peepopay.clock import utcnow
 from peepopay.extensions import db
 from peepopay.models import Booking, Payment, Tradie
+from tests.fixtures.factories import make_tradie
 from tests.fixtures.stripe import emulator_config
 from tests.notify_support import deliver_outbox, make_booking
 
@@ -71,6 +72,33 @@ def test_page_shows_the_booking_and_its_payments(app, client, tradie_id):
     assert "12 Queen Street" in fragment.get_data(as_text=True)
     assert "HX-Request" in fragment.headers["Vary"]
     assert_no_cookie(fragment)
+
+
+def test_page_shows_how_to_reach_the_tradie_the_logo_and_a_per_tradie_reference(
+    app, client, tradie_id
+):
+    from peepopay.notifications import links
+
+    with app.app_context():
+        tradie = db.session.get(Tradie, tradie_id)
+        tradie.phone, tradie.contact_email = "+64215550456", "office@kiwi.nz"
+        tradie.logo_path = "a" * 64 + ".png"
+        db.session.commit()
+    other = make_tradie(app, slug="other", email="other@example.com")
+    make_booking(app, other, starts_at=local(5, 10))  # another tradie's booking takes an id
+    make_booking(app, tradie_id, starts_at=local(5, 10))
+    second = make_booking(app, tradie_id, starts_at=local(6, 10))
+    with app.test_request_context():
+        reference = db.session.get(Booking, second).reference
+        logo = links.logo_src(db.session.get(Tradie, tradie_id))
+    assert (reference, second) == (2, 3)  # numbered per tradie, not the global id
+    html = client.get(f"/b/{token_of(app, second)}").get_data(as_text=True)
+    assert "Contact Kiwi Plumbing" in html
+    assert '<a href="tel:+64215550456">021 555 0456</a>' in html
+    assert '<a href="mailto:office@kiwi.nz">office@kiwi.nz</a>' in html
+    assert "#2" in html and f"#{second}<" not in html
+    # The logo comes from this origin (the page's CSP takes images from 'self' only).
+    assert logo == f"/dashboard/logo/{'a' * 64}.png" and f'<img src="{logo}"' in html
 
 
 def test_framed_only_where_the_tradies_widget_may_be(app, client, tradie_id):

@@ -276,6 +276,8 @@ def test_block_one_day_and_a_range(app, dash, tradie_id):
             "end_date",
             "Last day is in the past.",
         ),
+        # Only a past first day typed: "First day" is what is wrong, not the empty last day.
+        ({"start_date": "2029-12-01"}, "start_date", "First day is in the past."),
         ({"end_date": "2031-06-01"}, "end_date", "Last day must be within a year"),
         ({"reason": "x" * 201}, "reason", "Reason must be at most 200 characters."),
     ],

@@ -330,3 +330,14 @@ def test_amounts_use_the_booking_currency_and_times_the_tradie_zone(
     assert "Tue 8 Jan 2030, 8:00 pm" in html and "£23.45" in html
     text = text_of(dash.get(f"/dashboard/bookings/{booking_id}").get_data(as_text=True))
     assert "Price £123.45" in text and "Balance £100.00" in text
+
+
+def test_phone_numbers_show_in_the_tradies_national_format(dash, mixed):
+    listing = dash.get("/dashboard/bookings").get_data(as_text=True)
+    assert "021 123 4567" in listing and "+64211234567" not in listing
+    detail = dash.get(f"/dashboard/bookings/{mixed['later']}").get_data(as_text=True)
+    assert '<a href="tel:+64211234567">021 123 4567</a>' in detail  # dialled as stored
+    rows = list(csv.reader(io.StringIO(dash.get("/dashboard/bookings.csv").get_data(True))))
+    assert rows[0][7] == "Phone" and rows[0][-1] == "Phone (local)"
+    [ben] = [row for row in rows[1:] if row[5] == "Ben Carter"]
+    assert (ben[7], ben[-1]) == ("'+64211234567", "021 123 4567")  # both, E.164 kept

@@ -133,10 +133,45 @@ def test_confirm_and_fail_follow_the_table(session, booking_in, old):
         status=PaymentStatus.FAILED,
         failure_code="card_declined",
     )
-    changed = lifecycle.fail(session, other, payment, NOW)
+    # While the hold is live the customer may retry in the same form: nothing changes.
+    assert lifecycle.fail(session, other, payment, NOW) is False
+    assert statuses_and_audit(session, other) == (old, [])
+    # Once it has run out, a pending booking fails (and only a pending one).
+    lapsed = NOW + timedelta(minutes=16)
+    changed = lifecycle.fail(session, other, payment, lapsed)
     assert changed is (old == Status.PENDING_PAYMENT)
     expected = Status.PAYMENT_FAILED if changed else old
     assert statuses_and_audit(session, other)[0] == expected
+
+
+def test_a_lapsed_hold_after_a_decline_fails_and_only_then_tells_the_customer(session, booking_in):
+    from peepopay.notifications.models import OutboxMessage
+
+    declined, untried = booking_in(Status.PENDING_PAYMENT), booking_in(Status.PENDING_PAYMENT)
+    session.add(
+        Payment(
+            booking_id=declined.id,
+            tradie_id=declined.tradie_id,
+            kind=PaymentKind.DEPOSIT,
+            amount_minor=5000,
+            currency="NZD",
+            status=PaymentStatus.FAILED,
+            failure_code="card_declined",
+            failure_message="Your card was declined.",
+        )
+    )
+    session.flush()
+
+    def failure_emails() -> list[int | None]:
+        kinds = sa.select(OutboxMessage.booking_id).where(OutboxMessage.kind == "payment_failed")
+        return list(session.scalars(kinds))
+
+    assert lifecycle.expire_stale(session, NOW) == 0  # still held: they may retry
+    assert failure_emails() == []
+    assert lifecycle.expire_stale(session, NOW + timedelta(minutes=16)) == 2
+    session.expire_all()
+    assert (declined.status, untried.status) == (Status.PAYMENT_FAILED, Status.EXPIRED)
+    assert failure_emails() == [declined.id]  # one email, for the one who tried and failed
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ from peepopay.payments.models import PURPOSE_NO_SHOW_FEE, PaymentKind, PaymentSt
 from tests.fixtures.clients import DashboardClient
 from tests.notify_support import deliver_outbox
 from tests.payments_support import (  # noqa: F401  (app_config points the app at the emulator)
-    CARD_3DS,
+    CARD_3DS_ALWAYS,
     Held,
     app_config,
     authenticate,
@@ -221,7 +221,7 @@ def test_the_link_when_the_bank_wants_the_customer(
 ) -> None:
     set_fee(app, connected, 8000)
     held = hold(app, connected)
-    pay(stripe_live, held, CARD_3DS)
+    pay(stripe_live, held, CARD_3DS_ALWAYS)
     authenticate(stripe_live, held)
     settle(stripe_live)
     started(app, held.booking_id)

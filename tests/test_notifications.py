@@ -106,6 +106,10 @@ def test_confirmation_reaches_customer_and_tradie_by_email_and_sms(
     [attachment] = list(mail.iter_attachments())
     assert attachment.get_filename() == "booking.ics"
     assert attachment.get_content_type() == "text/calendar"
+    # Declared UTF-8, so a mail client reads the description's dashes as dashes.
+    assert attachment.get_content_charset() == "utf-8"
+    assert attachment.get_param("method") == "PUBLISH"
+    assert "–" in attachment.get_content() or "—" in attachment.get_content()
     cal = icalendar.Calendar.from_ical(attachment.get_content())
     [event] = cal.walk("VEVENT")
     assert str(event["UID"]) == f"booking-{booking_id}@peepopay"

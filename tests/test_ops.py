@@ -340,3 +340,12 @@ def test_metrics_import_creates_a_missing_multiprocess_folder(tmp_path: Path) ->
         [sys.executable, "-c", "import peepopay.ops.metrics"], cwd=ROOT, env=env, check=True
     )
     assert folder.is_dir()
+
+
+def test_favicon_is_served_not_a_404(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response.mimetype == "image/x-icon"
+    assert response.data[:4] == b"\x00\x00\x01\x00"  # an ICO file
+    assert "Set-Cookie" not in response.headers
+    assert 'rel="icon" href="/favicon.ico"' in client.get("/auth/login").get_data(as_text=True)

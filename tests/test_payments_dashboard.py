@@ -17,6 +17,7 @@ from tests.fixtures.clients import DashboardClient
 from tests.fixtures.factories import make_tradie
 from tests.payments_support import (  # noqa: F401  (app_config points the app at the emulator)
     CARD_3DS,
+    CARD_3DS_ALWAYS,
     Held,
     app_config,
     authenticate,
@@ -108,11 +109,29 @@ def test_charge_balance_off_session(
     assert "already been charged" in again.get_data(as_text=True)
 
 
+def test_a_card_authenticated_for_the_deposit_pays_the_balance_off_session(
+    app: Flask, stripe_live: Any, dash: DashboardClient, connected: int
+) -> None:
+    # 4000 0025 0000 3155, as Stripe documents it: the deposit set it up for off-session use
+    # after 3-D Secure, so the balance needs no second authentication and no payment link.
+    held = hold(app, connected)
+    pay(stripe_live, held, CARD_3DS)
+    authenticate(stripe_live, held)
+    settle(stripe_live)
+
+    dash.post(f"/dashboard/bookings/{held.booking_id}/balance", {"final_amount": "200"})
+    _deposit, balance = payments(app, held.booking_id)
+    assert (balance.status, balance.failure_code) == (PaymentStatus.SUCCEEDED, None)
+    assert not balance.stripe_checkout_session_id
+    assert ("balance_link", "email") not in outbox(app, held.booking_id)
+    assert booking(app, held.booking_id).status == Status.COMPLETED
+
+
 def test_balance_needing_authentication_sends_a_payment_link(
     app: Flask, stripe_live: Any, dash: DashboardClient, connected: int
 ) -> None:
     held = hold(app, connected)
-    pay(stripe_live, held, CARD_3DS)
+    pay(stripe_live, held, CARD_3DS_ALWAYS)
     authenticate(stripe_live, held)
     settle(stripe_live)
 
@@ -162,7 +181,7 @@ def test_return_from_checkout_applies_the_payment_before_the_webhook(
     app: Flask, stripe_live: Any, dash: DashboardClient, connected: int
 ) -> None:
     held = hold(app, connected)
-    pay(stripe_live, held, CARD_3DS)
+    pay(stripe_live, held, CARD_3DS_ALWAYS)
     authenticate(stripe_live, held)
     settle(stripe_live)
     dash.post(f"/dashboard/bookings/{held.booking_id}/balance", {"final_amount": "200"})
@@ -413,7 +432,7 @@ def test_an_expired_payment_link_opens_a_fresh_checkout(
     app: Flask, stripe_live: Any, dash: DashboardClient, connected: int
 ) -> None:
     held = hold(app, connected)
-    pay(stripe_live, held, CARD_3DS)
+    pay(stripe_live, held, CARD_3DS_ALWAYS)
     authenticate(stripe_live, held)
     settle(stripe_live)
     charged = dash.post(f"/dashboard/bookings/{held.booking_id}/balance", {"final_amount": "200"})

@@ -3,6 +3,7 @@ on the tradie's account, declines the customer can retry, 3-D Secure, late succe
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -78,7 +79,7 @@ def test_declines_are_explained_and_the_customer_can_retry(
     assert "Your card was declined." in page.text
     settle(stripe_live)
     row = booking(app, held.booking_id)
-    assert row.status == Status.PAYMENT_FAILED
+    assert row.status == Status.PENDING_PAYMENT  # still held: they may retry in the same form
     (deposit,) = payments(app, held.booking_id)
     assert deposit.status == PaymentStatus.FAILED
     assert deposit.failure_code == "generic_decline"
@@ -89,9 +90,10 @@ def test_declines_are_explained_and_the_customer_can_retry(
     settle(stripe_live)
     (deposit,) = payments(app, held.booking_id)
     assert deposit.failure_code == "insufficient_funds"
-    assert booking(app, held.booking_id).status == Status.PAYMENT_FAILED
+    assert booking(app, held.booking_id).status == Status.PENDING_PAYMENT
     assert count("failed") == failed_before + 1  # one failed deposit, however many attempts
-    assert outbox(app, held.booking_id).count(("payment_failed", "email")) == 1
+    # No "did not go through" email while they can still retry.
+    assert ("payment_failed", "email") not in outbox(app, held.booking_id)
 
     # The same PaymentIntent still takes a good card, and the time was still free.
     page = pay(stripe_live, held)
@@ -100,6 +102,18 @@ def test_declines_are_explained_and_the_customer_can_retry(
     assert booking(app, held.booking_id).status == Status.CONFIRMED
     (deposit,) = payments(app, held.booking_id)
     assert deposit.status == PaymentStatus.SUCCEEDED and deposit.failure_code is None
+
+
+def expire_holds(app: Flask, now: Any) -> int:
+    from peepopay.bookings.services import expire_holds as expire
+
+    with app.app_context():
+        try:
+            expired = expire(db.session, now)
+            db.session.commit()
+            return expired
+        finally:
+            db.session.remove()
 
 
 def test_three_d_secure_then_success(app: Flask, stripe_live: Any, tradie: int) -> None:
@@ -123,7 +137,12 @@ def test_failed_authentication_leaves_the_booking_unpaid(
     page = authenticate(stripe_live, held, "fail")
     assert "failed authentication" in page.text
     settle(stripe_live)
+    assert booking(app, held.booking_id).status == Status.PENDING_PAYMENT
+    assert ("payment_failed", "email") not in outbox(app, held.booking_id)
+    # The customer leaves: the hold runs out, the time goes and only now are they told.
+    expire_holds(app, utcnow() + timedelta(minutes=16))
     assert booking(app, held.booking_id).status == Status.PAYMENT_FAILED
+    assert outbox(app, held.booking_id).count(("payment_failed", "email")) == 1
     (deposit,) = payments(app, held.booking_id)
     assert deposit.failure_code == "payment_intent_authentication_failure"
 

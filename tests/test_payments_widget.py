@@ -4,6 +4,7 @@ confirmation steps, in demo mode (the emulator's card form) and real mode (Strip
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 import pytest
@@ -94,7 +95,15 @@ def test_payment_step_embeds_the_demo_card_form(
     text = page.get_data(as_text=True)
     pi_id = body["stripeClientSecret"].split("_secret_")[0]
     assert page.status_code == 200
-    assert "Demo payments — no real money" in text
+    assert text.count("Demo payments — no real money") == 1  # one notice, ours
+    assert "Paid?" not in text and "Continue to your booking" not in text  # nothing before paying
+    assert 'style="' not in text  # the card frame is sized by CSS and payment.js
+    # The hold as a countdown (payment.js ticks it) and a local time with its zone.
+    countdown = re.search(r'role="timer" data-seconds-left="(\d+)">(\d+) min<', text)
+    assert countdown and 14 * 60 <= int(countdown[1]) <= 15 * 60 and countdown[2] in ("14", "15")
+    assert re.search(r"\(until \d{1,2}:\d\d [ap]m NZ[DS]T\)", text)
+    # The amount comes before the card form.
+    assert text.index("Deposit now") < text.index("pp-card-frame")
     assert f"{stripe_live.url}/hosted/elements/{pi_id}" in text
     assert "parent_origin=http%3A%2F%2Flocalhost" in text
     assert "widget/payment.js" in text and "js.stripe.com" not in text

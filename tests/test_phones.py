@@ -23,3 +23,18 @@ def test_numbers_become_e164(raw, country, expected):
 def test_example_is_a_national_mobile_number():
     assert phones.example("NZ") == "021 123 4567"
     assert phones.example("AU") == "0412 345 678"
+
+
+@pytest.mark.parametrize(
+    ("stored", "country", "shown"),
+    [
+        ("+64215550456", "NZ", "021 555 0456"),
+        ("+61412345678", "AU", "0412 345 678"),
+        ("+61412345678", "NZ", "+61 412 345 678"),  # another country's number stays dialable
+        ("", "NZ", ""),
+        (None, "NZ", ""),
+        ("not a number", "NZ", "not a number"),
+    ],
+)
+def test_stored_numbers_are_shown_in_the_tradies_national_format(stored, country, shown):
+    assert phones.display(stored, country) == shown

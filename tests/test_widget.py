@@ -227,7 +227,7 @@ def test_summary_shows_deposit_balance_and_policy(client, kiwi, htmx):
     assert "Review your booking" in html
     assert "$50.00" in html and "$150.00" in html  # deposit now, balance after the job
     assert "48 hours" in html and "15 minutes" in html
-    assert "+64211234567" in html  # the phone as stored
+    assert "<br>021 123 4567</dd>" in html and "+64211234567" not in html  # national format
     # Everything typed travels on in hidden fields, and every change button is a real form post.
     assert '<input type="hidden" name="phone" value="021 123 4567">' in html
     assert f'formaction="{BOOK}/details"' in html and f'formaction="{BOOK}/date"' in html
@@ -326,6 +326,15 @@ def test_confirmation_page_and_expired_hold(app, client, kiwi):
         db.session.commit()
     html = page(client.get(f"{BOOK}/done/{token}"))
     assert "You're booked" in html and "Aroha Smith" in html
+    # What was paid and what is left, the time with its zone, the address, the reference.
+    assert re.search(r"Paid now</dt><dd><strong>\$50\.00</strong>", html)
+    assert re.search(r"After the job</dt><dd>\$150\.00", html)
+    assert re.search(r"11:00 am NZ[DS]T</dd>", html)
+    assert CUSTOMER["address"] in html and "#1</dd>" in html
+    # Calendar and booking page as buttons in the brand colour (.pp-links), not bare links.
+    links = re.search(r'<ul class="pp-links">(.*?)</ul>', html, re.S)
+    assert links and "Add to calendar" in links[1] and "Manage your booking" in links[1]
+    assert re.search(r"\.pp-links a\{[^}]*color:var\(--brand\)", widget_css())
     with app.app_context():
         booking = db.session.get(Booking, booking_id)
         booking.status = Status.PENDING_PAYMENT
@@ -336,7 +345,25 @@ def test_confirmation_page_and_expired_hold(app, client, kiwi):
     assert client.get(f"{BOOK}/done/{token}x").status_code == 404
 
 
+def widget_css() -> str:
+    from peepopay.config import ROOT
+
+    return (ROOT / "static" / "widget" / "widget.css").read_text()
+
+
 # --- theming, embedding, limits ---------------------------------------------------------------
+
+
+def test_the_tradies_logo_heads_the_widget(app, client, kiwi):
+    from peepopay.accounts.models import Tradie
+
+    assert 'class="pp-logo"' not in page(client.get(BOOK))  # none yet: the name alone
+    with app.app_context():
+        db.session.get(Tradie, kiwi[0]).logo_path = "b" * 64 + ".webp"
+        db.session.commit()
+    html = page(client.get(BOOK))
+    assert f'<img class="pp-logo" src="/dashboard/logo/{"b" * 64}.webp" alt="">' in html
+    assert "pp-biz" in html  # the business name stays beside it
 
 
 @pytest.mark.parametrize(
@@ -381,12 +408,41 @@ def test_framing_defaults_to_any_site(client, kiwi):
 
 def test_allowed_origins_restrict_framing_and_messages(app, client):
     widget_tradie(app, allowed_origins="https://a.example\nhttps://b.example:8443\n")
-    response = client.get(BOOK, query_string={"origin": "https://evil.example"})
+    response = client.get(BOOK)
     csp = response.headers["Content-Security-Policy"]
     assert "frame-ancestors 'self' https://a.example https://b.example:8443" in csp
     assert "data-parent-origin" not in page(response)
     html = page(client.get(BOOK, query_string={"origin": "https://b.example:8443"}))
     assert 'data-parent-origin="https://b.example:8443"' in html
+    assert "Choose a service" in html
+
+
+@pytest.mark.parametrize("via", ["loader", "plain iframe"])
+def test_a_site_not_allowed_gets_a_page_for_its_owner_not_a_broken_frame(app, client, via):
+    widget_tradie(app, allowed_origins="https://a.example\n")
+    if via == "loader":
+        response = client.get(BOOK, query_string={"origin": "https://other.example"})
+    else:
+        headers = {"Sec-Fetch-Dest": "iframe", "Referer": "https://other.example/contact"}
+        response = client.get(BOOK, headers=headers)
+    # It books nothing, so any page may show it (no grey box), and names the site to add.
+    assert "frame-ancestors *" in response.headers["Content-Security-Policy"]
+    html = page(response)
+    assert "isn't allowed on <strong>https://other.example</strong>" in html
+    assert "Settings → Embedding" in html and "Choose a service" not in html
+    assert 'data-parent-origin="https://other.example" data-blocked' in html
+    assert f'href="{BOOK}" target="_blank"' in html  # customers can still book
+    # The allowed site, and the widget opened on its own, get the steps as before.
+    for query in ({"origin": "https://a.example"}, {}):
+        assert "Choose a service" in page(client.get(BOOK, query_string=query))
+
+
+def test_the_loader_names_the_origin_to_add_in_the_console(client):
+    loader = client.get("/embed.js").get_data(as_text=True)
+    assert '"peepopay:blocked"' in loader and "console.warn(" in loader
+    assert "location.origin" in loader.split("peepopay:blocked")[1]
+    with client.get("/static/widget/widget.js") as response:
+        assert 'type: "peepopay:blocked" }, parentOrigin' in response.get_data(as_text=True)
 
 
 @pytest.fixture
@@ -422,7 +478,7 @@ def test_embed_loader(client):
     assert len(gzip.compress(body, 9)) <= 1536
     text = body.decode()
     assert "window.PeepoPay" in text and '"*"' not in text and "'*'" not in text
-    assert "x.origin === e.origin" in text  # resize messages only from the widget's origin
+    assert "x.origin !== e.origin" in text  # messages only from the widget's own origin
     again = client.get("/embed.js", headers={"If-None-Match": response.headers["ETag"]})
     assert again.status_code == 304
 

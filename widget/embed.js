@@ -31,11 +31,17 @@
   // Only the widget's own origin may resize its frame, and only the frame that sent it.
   w.addEventListener("message", function (e) {
     var m = e.data;
-    if (!m || m.type !== "peepopay:height" || typeof m.height !== "number") return;
+    if (!m) return;
     for (var i = 0; i < api.frames.length; i++) {
       var x = api.frames[i];
-      if (x.frame.contentWindow === e.source && x.origin === e.origin) {
+      if (x.frame.contentWindow !== e.source || x.origin !== e.origin) continue;
+      if (m.type === "peepopay:height" && typeof m.height === "number") {
         x.frame.style.height = Math.max(120, Math.min(m.height, 20000)) + "px";
+      } else if (m.type === "peepopay:step" && x.frame.getBoundingClientRect().top < 0) {
+        x.frame.scrollIntoView();
+      } else if (m.type === "peepopay:blocked" && w.console) {
+        console.warn("PeepoPay: this site isn't allowed to show the booking widget. Add " +
+          location.origin + " to the allowed websites (PeepoPay dashboard: Settings, Embedding).");
       }
     }
   });

@@ -126,7 +126,6 @@ def downgrade():
     op.drop_index('ix_bookings_customer_id', table_name='bookings')
     if op.get_bind().dialect.name != 'sqlite':
         op.drop_constraint('fk_bookings_customer_id_customers', 'bookings', type_='foreignkey')
-        op.drop_column('bookings', 'customer_id')
-    # SQLite cannot drop a column with a REFERENCES clause, and a batch rebuild would cascade
-    # to the payments: there the column stays, and dropping the table sets it to NULL.
+    # A plain DROP COLUMN (SQLite 3.35+): a batch rebuild would cascade to the payments.
+    op.drop_column('bookings', 'customer_id')
     op.drop_table('customers')

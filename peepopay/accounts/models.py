@@ -55,6 +55,8 @@ class Tradie(UserMixin, db.Model):  # type: ignore[name-defined]
     # Charged to the saved card when a customer is a no-show; never more than the job's price
     # minus its deposit (capped per booking when charged). 0: no fee.
     no_show_fee_minor: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The last per-tradie booking number handed out (bookings.reference).
+    last_booking_reference: Mapped[int] = mapped_column(default=0, server_default="0")
 
     allowed_origins: Mapped[str] = mapped_column(sa.Text, default="")  # one origin per line
     notify_new_booking_email: Mapped[bool] = mapped_column(default=True)

@@ -6,10 +6,11 @@
        │   └──fail──> payment_failed ────┴──confirm (if the time is still free)──> confirmed
        └──cancel──> cancelled
 
-Every operation checks its step against `TRANSITIONS`, so a late or repeated event never moves
-a booking backwards, and this is the one place the database's overlap refusal becomes
-`SlotTaken`. What a step means for other areas (a refund, a message, the audit trail) is the
-explicit calls at the end of each operation, nowhere else.
+A declined deposit fails the booking only once its hold has run out: until then the customer
+may retry in the same card form. Every operation checks its step against `TRANSITIONS`, so a
+late or repeated event never moves a booking backwards, and this is the one place the
+database's overlap refusal becomes `SlotTaken`. What a step means for other areas (a refund, a
+message, the audit trail) is the explicit calls at the end of each operation, nowhere else.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from peepopay.db_setup import DbSession
 from peepopay.notifications import calendar, messages
 from peepopay.ops import metrics
 from peepopay.payments.ledger import ledger, lock_booking, tradie_of
+from peepopay.payments.models import Payment, PaymentKind, PaymentStatus
 from peepopay.payments.refunds import PURPOSE_CANCELLATION, refund_charges
 
 # Where each status may go. Monotonic: a step never lowers `RANK` (tests walk every pair).
@@ -143,18 +145,41 @@ def book_by_hand(
 
 
 def expire_stale(session: DbSession, now: datetime, tradie_id: int | None = None) -> int:
-    """Every pending booking whose hold has run out lets its time go; returns how many.
+    """Every pending booking whose hold has run out lets its time go; returns how many. One
+    whose deposit was declined and never retried successfully fails, and only now is the
+    customer told the payment did not go through (they could retry until the hold ran out).
 
     The first write of a booking transaction, so on SQLite it also takes the write lock."""
-    query = (
+    lapsed = [Booking.status == Status.PENDING_PAYMENT, Booking.hold_expires_at <= now]
+    if tradie_id is not None:
+        lapsed.append(Booking.tradie_id == tradie_id)
+    declined = (
+        sa.select(Payment.id)
+        .where(
+            Payment.booking_id == Booking.id,
+            Payment.kind == PaymentKind.DEPOSIT,
+            Payment.status == PaymentStatus.FAILED,
+        )
+        .exists()
+    )
+    failed_ids = session.scalars(
         sa.update(Booking)
-        .where(Booking.status == Status.PENDING_PAYMENT, Booking.hold_expires_at <= now)
+        .where(*lapsed, declined)
+        .values(status=Status.PAYMENT_FAILED, updated_at=now)
+        .returning(Booking.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    for booking_id in failed_ids:
+        booking = session.get(Booking, booking_id, populate_existing=True)
+        if booking is not None:
+            _tell_payment_failed(session, booking, now, actor="system")
+    expired = session.execute(
+        sa.update(Booking)
+        .where(*lapsed)
         .values(status=Status.EXPIRED, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    if tradie_id is not None:
-        query = query.where(Booking.tradie_id == tradie_id)
-    return int(session.execute(query).rowcount or 0)  # type: ignore[attr-defined]
+    return len(failed_ids) + int(expired.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def release(session: DbSession, booking: Booking, now: datetime, *, actor: str) -> None:
@@ -204,22 +229,47 @@ def confirm(
 
 
 def fail(session: DbSession, booking: Booking, payment: Any, now: datetime) -> bool:
-    """The deposit was declined: the hold lets its time go and the customer hears why.
-    False when the booking had moved on (a later success, an expiry) and nothing changed."""
+    """The deposit was declined. While the hold is live the customer may retry in the same
+    form, so the time stays held and nobody is emailed; once the hold has run out the booking
+    lets its time go and the customer hears why. False when nothing changed."""
     if booking.status != Status.PENDING_PAYMENT:
+        return False
+    if booking.hold_expires_at is None or booking.hold_expires_at > now:
         return False
     booking.status = Status.PAYMENT_FAILED
     booking.updated_at = now
+    _tell_payment_failed(session, booking, now, actor="stripe", payment=payment)
+    return True
+
+
+def _tell_payment_failed(
+    session: DbSession,
+    booking: Booking,
+    now: datetime,
+    *,
+    actor: str,
+    payment: Payment | None = None,
+) -> None:
+    """Audit the failure and send "payment did not go through" about the latest deposit."""
+    payment = (
+        payment
+        or session.scalars(
+            sa.select(Payment)
+            .where(Payment.booking_id == booking.id, Payment.kind == PaymentKind.DEPOSIT)
+            .order_by(Payment.id.desc())
+            .limit(1)
+        ).first()
+    )
     audit.record(
         session,
         tradie_id=booking.tradie_id,
-        actor="stripe",
+        actor=actor,
         action="booking.payment_failed",
         entity=booking,
-        summary={"code": payment.failure_code},
+        summary={"code": payment.failure_code if payment else None},
     )
-    messages.payment_failed(session, booking, payment, now)
-    return True
+    if payment is not None:
+        messages.payment_failed(session, booking, payment, now)
 
 
 # --------------------------------------------------------------------------- after the job

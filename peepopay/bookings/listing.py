@@ -20,6 +20,7 @@ from peepopay.formatting import csv_line, format_money, local_time, plain_amount
 from peepopay.notifications.models import OutboxMessage, OutboxStatus
 from peepopay.payments import reports
 from peepopay.payments.models import Payment, PaymentStatus
+from peepopay.phones import display as display_phone
 from peepopay.rules import owned
 
 PER_PAGE = 25
@@ -145,6 +146,7 @@ CSV_HEADER = (
     "Booked at",
     "Paid",
     "Paid how",
+    "Phone (local)",
 )
 
 
@@ -152,10 +154,10 @@ def csv_lines(session: DbSession, tradie: Tradie, filters: Filters, now: datetim
     """The filtered list (every page) as CSV lines, times in the tradie's zone. What it needs
     of the tradie is read now: the lines are written after the request's commit."""
     query = filtered(tradie.id, filters, now).add_columns(*reports.paid_columns())
-    return _csv_rows(session, query, tradie.timezone)
+    return _csv_rows(session, query, tradie.timezone, tradie.country)
 
 
-def _csv_rows(session: DbSession, query: sa.Select[Any], zone: str) -> Iterator[str]:
+def _csv_rows(session: DbSession, query: sa.Select[Any], zone: str, country: str) -> Iterator[str]:
     yield csv_line(CSV_HEADER)
     iso = "%Y-%m-%d %H:%M"
     for b, paid_minor, method in session.execute(query.execution_options(yield_per=500)):
@@ -177,6 +179,7 @@ def _csv_rows(session: DbSession, query: sa.Select[Any], zone: str) -> Iterator[
                 local_time(b.created_at, zone, iso),
                 plain_amount(paid_minor, b.currency),
                 reports.paid_how(paid_minor, method),
+                display_phone(b.customer_phone, country),
             )
         )
 

@@ -43,10 +43,14 @@ class Booking(db.Model):  # type: ignore[name-defined]
         # Finding a customer's earlier bookings by their email or phone.
         sa.Index("ix_bookings_tradie_email", "tradie_id", sa.text("lower(customer_email)")),
         sa.Index("ix_bookings_tradie_phone", "tradie_id", "customer_phone"),
+        sa.Index("uq_bookings_tradie_id_reference", "tradie_id", "reference", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     tradie_id: Mapped[int] = mapped_column(sa.ForeignKey("tradies.id", ondelete="CASCADE"))
+    # The tradie's own booking number (1, 2, 3 …): what the customer and the tradie quote to
+    # each other, instead of the global id. Set on insert by `_number_per_tradie`.
+    reference: Mapped[int] = mapped_column(server_default="0")
     service_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("services.id", ondelete="SET NULL"), index=True
     )
@@ -87,3 +91,23 @@ class Booking(db.Model):  # type: ignore[name-defined]
     def balance_minor(self) -> int | None:
         total = self.final_amount_minor if self.final_amount_minor is not None else self.price_minor
         return None if total is None else max(total - self.deposit_minor, 0)
+
+
+# The tradies table's counter, without importing the accounts area's model.
+_TRADIE_COUNTER = sa.table("tradies", sa.column("id"), sa.column("last_booking_reference"))
+
+
+@sa.event.listens_for(Booking, "before_insert")
+def _number_per_tradie(_mapper: object, connection: sa.Connection, booking: Booking) -> None:
+    """Take the tradie's next booking number in the insert's own transaction (and savepoint):
+    one atomic UPDATE … RETURNING, which PostgreSQL serialises on the tradie's row and SQLite
+    under its write lock, so two concurrent bookings never share a number; an insert that is
+    refused (an overlap) rolls its number back with it."""
+    if booking.reference:
+        return
+    booking.reference = connection.execute(
+        sa.update(_TRADIE_COUNTER)
+        .where(_TRADIE_COUNTER.c.id == booking.tradie_id)
+        .values(last_booking_reference=_TRADIE_COUNTER.c.last_booking_reference + 1)
+        .returning(_TRADIE_COUNTER.c.last_booking_reference)
+    ).scalar_one()

@@ -54,7 +54,7 @@ def _render(page: str, fragment: str, booking: Booking, status: int, **ctx: obje
         booking=booking,
         tradie=tradie,
         tz=tradie.timezone,
-        logo_url=links.logo_url(tradie),
+        logo_url=links.logo_src(tradie),
         **ctx,
     )
 

@@ -20,6 +20,7 @@ from peepopay.formatting import csv_line, plain_amount
 from peepopay.notifications.models import OutboxMessage
 from peepopay.payments import reports
 from peepopay.payments.models import Payment
+from peepopay.phones import display as display_phone
 from peepopay.rules import actor, owned
 
 PER_PAGE = 25
@@ -404,6 +405,7 @@ CSV_HEADER = (
     "Refunded",
     "Last job",
     "Notes",
+    "Phone (local)",
 )
 
 
@@ -411,10 +413,13 @@ def csv_lines(session: DbSession, tradie: Tradie, q: str) -> Iterator[str]:
     """Every customer the search finds as CSV lines, in pages of 500 so memory stays flat.
     What it needs of the tradie is read now: the lines are written after the request's
     commit."""
-    return _csv_rows(session, _searched(tradie.id, q.strip()[:100]), tradie.currency)
+    query = _searched(tradie.id, q.strip()[:100])
+    return _csv_rows(session, query, tradie.currency, tradie.country)
 
 
-def _csv_rows(session: DbSession, query: sa.Select[Customer], currency: str) -> Iterator[str]:
+def _csv_rows(
+    session: DbSession, query: sa.Select[Customer], currency: str, country: str
+) -> Iterator[str]:
     yield csv_line(CSV_HEADER)
     offset = 0
     while chunk := list(session.scalars(query.limit(500).offset(offset))):
@@ -435,6 +440,7 @@ def _csv_rows(session: DbSession, query: sa.Select[Customer], currency: str) -> 
                     plain_amount(t.refunded_minor, currency),
                     t.last_start.date().isoformat() if t.last_start else "",
                     c.notes,
+                    display_phone(c.phone, country) if c.phone else "",
                 )
             )
         offset += len(chunk)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from flask import current_app
+from flask import current_app, url_for
 
 if TYPE_CHECKING:
     from peepopay.accounts.models import Tradie
@@ -33,6 +33,14 @@ def widget_url(tradie: Tradie) -> str:
 
 def dashboard_booking_url(booking: Booking) -> str:
     return external_url("dashboard.booking_detail", booking_id=booking.id)
+
+
+def logo_src(tradie: Tradie) -> str | None:
+    """The tradie's logo for our own pages: a path on this origin, the only one their CSP
+    takes images from (a logo kept elsewhere is left out there)."""
+    if not tradie.logo_path or tradie.logo_path.startswith(("https://", "http://")):
+        return None
+    return url_for("dashboard.logo", name=tradie.logo_path)
 
 
 def logo_url(tradie: Tradie) -> str | None:

@@ -42,14 +42,26 @@ def build_email(message: OutboxMessage) -> EmailMessage:
     email.set_content(payload["text"])
     email.add_alternative(payload["html"], subtype="html")
     for attachment in payload.get("attachments", []):
-        maintype, subtype = attachment["content_type"].split(";")[0].split("/")
+        kind, *options = attachment["content_type"].split(";")
+        maintype, subtype = kind.strip().split("/")
+        # The type's parameters travel too: without charset=utf-8 mail clients read the UTF-8
+        # text as Latin-1 (a dash turns into "â€"").
+        params = dict(_parameter(option) for option in options if "=" in option)
         email.add_attachment(
             attachment["content"].encode(),
             maintype=maintype,
             subtype=subtype,
             filename=attachment["filename"],
+            params=params,
         )
     return email
+
+
+def _parameter(option: str) -> tuple[str, str]:
+    name, _, value = option.strip().partition("=")
+    name = name.strip().lower()
+    value = value.strip().strip('"')
+    return name, value.lower() if name == "charset" else value
 
 
 def send_email(email: EmailMessage) -> None:

@@ -174,7 +174,11 @@ def add_blocked(
     reason: str,
     now: datetime,
 ) -> BlockedPeriod:
-    end = end or start
+    if end is None:
+        # A single day: only "First day" was filled in, so that is the field to blame.
+        if start < local_today(tradie, now):
+            raise FormError("start_date", "First day is in the past.")
+        end = start
     if end < start:
         raise FormError("end_date", "Last day must be on or after the first day.")
     if end < local_today(tradie, now):

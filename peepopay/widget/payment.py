@@ -5,6 +5,7 @@ and only its response's Content-Security-Policy allows them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urljoin
 
 from flask import g, request
 
@@ -57,7 +58,10 @@ def payment_view(
             publishable_key=publishable_key,
             payment_intent_id=payment_intent_id,
             confirm_url=confirm_url,
-            frame_url=gateway.elements_url(payment_intent_id, client_secret, own_origin),
+            # Without JavaScript the card form offers "Continue" here, once paid (not before).
+            frame_url=gateway.elements_url(
+                payment_intent_id, client_secret, own_origin, urljoin(request.host_url, confirm_url)
+            ),
             frame_origin=frame_origin,
         )
     g.widget_csp = widget_csp(

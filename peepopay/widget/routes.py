@@ -10,6 +10,7 @@ import calendar
 import contextlib
 from datetime import date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -30,6 +31,7 @@ from peepopay.htmx import is_htmx, render
 from peepopay.inputs import parse_id, storable
 from peepopay.money import deposit_for
 from peepopay.net import client_key
+from peepopay.notifications import links
 from peepopay.payments.deposits import DepositsUnavailable
 from peepopay.payments.gateway import PaymentError
 from peepopay.scheduling import services as scheduling
@@ -113,6 +115,7 @@ def show(fragment: str, status: int = 200, **context: Any) -> Response:
         state=state,
         brand=brand,
         brand_fg=colours.text_on(brand),
+        logo=links.logo_src(tradie) if tradie else None,
         detail_fields=DETAIL_FIELDS,
         **context,
     )
@@ -350,8 +353,30 @@ def payment_step(
         token=token,
         payment=payment,
         pay=pay,
-        minutes_left=max(1, int(((booking.hold_expires_at or now) - now).total_seconds() // 60)),
+        seconds_left=max(0, int(((booking.hold_expires_at or now) - now).total_seconds())),
     )
+
+
+def blocked_origin() -> str | None:
+    """The embedding page's origin when the tradie listed the sites allowed to frame the widget
+    and it is not one: the loader's `origin`, or a plain iframe's Referer. None otherwise."""
+    allowed = tradie().origins
+    if not allowed:
+        return None
+    claimed = parse_origin(request.args.get("origin"), [])
+    if claimed is None and request.headers.get("Sec-Fetch-Dest") == "iframe":
+        referer = urlsplit(request.referrer or "")
+        claimed = parse_origin(f"{referer.scheme}://{referer.netloc}", [])
+    if claimed is None or claimed == request.host_url.rstrip("/"):
+        return None
+    return None if parse_origin(claimed, allowed) else claimed
+
+
+def blocked_step(origin: str) -> Response:
+    """A short page for the site owner instead of the browser's broken-frame box: it books
+    nothing, so any page may show it; it also tells the loader, which logs what to add."""
+    g.widget_csp = widget_csp("*")
+    return show("widget/_blocked.html", blocked_origin=origin)
 
 
 # --- steps ---------------------------------------------------------------------------------
@@ -360,6 +385,8 @@ def payment_step(
 @bp.route("/widget/<slug>", methods=["GET", "POST"])
 @bp.route("/book/<slug>", methods=["GET", "POST"])
 def start(slug: str) -> ResponseReturnValue:
+    if request.method == "GET" and (origin := blocked_origin()):
+        return blocked_step(origin)
     # A view for the dashboard's funnel: a page load from another site or typed in, not an
     # htmx swap, a step back within the widget, or the dashboard's own preview (same origin).
     if (

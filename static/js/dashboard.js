@@ -49,6 +49,29 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { enableCopyButtons(document); });
-  document.addEventListener("htmx:afterSettle", function (event) { enableCopyButtons(event.target); });
+  // The service form shows only the chosen deposit type's field. Without this file both show
+  // (the server reads the one the type names); `hidden`, never a style: CSP is style-src 'self'.
+  function showChosenDeposit() {
+    var form = document.getElementById("service-form");
+    if (!form) { return; }
+    var chosen = form.querySelector("input[name=deposit_type]:checked");
+    var type = chosen ? chosen.value : "fixed";
+    var fields = { fixed: "field-deposit_amount", percentage: "field-deposit_percent" };
+    Object.keys(fields).forEach(function (kind) {
+      var field = document.getElementById(fields[kind]);
+      if (field) { field.hidden = kind !== type; }
+    });
+  }
+
+  document.addEventListener("change", function (event) {
+    if (event.target.name === "deposit_type") { showChosenDeposit(); }
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    enableCopyButtons(document);
+    showChosenDeposit();
+  });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    enableCopyButtons(event.target);
+    showChosenDeposit();
+  });
 })();

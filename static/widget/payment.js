@@ -1,6 +1,7 @@
 /* PeepoPay widget, payment step: the Stripe Payment Element on the tradie's account (real
    mode) or the Stripe emulator's demo card form in an iframe (demo mode). Once paid, on to the
-   confirmation step, which asks the server to check with Stripe. */
+   confirmation step, which asks the server to check with Stripe. The hold counts down; when
+   it runs out, the confirmation step says so. */
 (function () {
   var box = document.getElementById("payment");
   if (!box) return;
@@ -8,11 +9,32 @@
   var confirmUrl = data("confirm-url");
   function done() { window.location.assign(confirmUrl); }
 
+  // The countdown counts from the server's figure, so a wrong clock on the phone can't skew it.
+  var clock = document.querySelector(".pp-countdown");
+  if (clock) {
+    var ends = Date.now() + 1000 * Number(clock.getAttribute("data-seconds-left"));
+    var tick = function () {
+      var left = Math.max(0, Math.round((ends - Date.now()) / 1000));
+      var hours = Math.floor(left / 3600), minutes = Math.floor(left / 60) % 60, seconds = left % 60;
+      // A deposit asked for by link may have days to go: hours and minutes, not 2879:59.
+      clock.textContent = hours ? hours + " h " + minutes + " min"
+        : minutes + ":" + (seconds < 10 ? "0" : "") + seconds;
+      if (left === 0) { window.clearInterval(timer); done(); }
+    };
+    var timer = window.setInterval(tick, 1000);
+    tick();
+  }
+
   if (data("mode") === "demo") {
-    // Only the emulator's own frame, about this PaymentIntent, may move us on.
+    var frame = box.querySelector("iframe");
+    // Only the emulator's own frame, about this PaymentIntent, may resize it or move us on.
     window.addEventListener("message", function (event) {
       var message = event.data || {};
-      if (event.origin !== data("frame-origin")) return;
+      if (event.origin !== data("frame-origin") || event.source !== frame.contentWindow) return;
+      if (message.type === "peepopay:stripe-emulator-height" && typeof message.height === "number") {
+        frame.style.height = Math.max(100, Math.min(message.height, 3000)) + "px";
+        return;
+      }
       if (message.type !== "peepopay:stripe-emulator" || message.paymentIntent !== data("payment-intent")) return;
       if (message.status === "succeeded" || message.status === "processing") done();
     });

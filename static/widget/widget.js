@@ -17,12 +17,19 @@
 
   function step() { return doc.getElementById("step"); }
 
+  // A new step: the loader brings the frame's top back into view if the page was scrolled
+  // past it (after "Continue to payment" at the foot of a long step, say).
+  function stepShown() {
+    if (framed && parentOrigin) window.parent.postMessage({ type: "peepopay:step" }, parentOrigin);
+  }
+
   doc.addEventListener("htmx:beforeRequest", function () { step().setAttribute("aria-busy", "true"); });
   doc.addEventListener("htmx:afterRequest", function () { step().removeAttribute("aria-busy"); });
   doc.addEventListener("htmx:afterSettle", function () {
     var heading = doc.getElementById("step-title");
     if (heading) heading.focus();
     report();
+    stepShown();
   });
   doc.addEventListener("htmx:sendError", function () {
     var box = doc.createElement("p");
@@ -33,6 +40,10 @@
   });
 
   if (window.ResizeObserver) new ResizeObserver(report).observe(doc.body);
-  window.addEventListener("load", report);
+  window.addEventListener("load", function () { report(); stepShown(); });
   report();
+  // Shown on a site the tradie hasn't allowed: the loader there logs which origin to add.
+  if (framed && parentOrigin && root.hasAttribute("data-blocked")) {
+    window.parent.postMessage({ type: "peepopay:blocked" }, parentOrigin);
+  }
 })();

@@ -57,16 +57,55 @@ def playwright() -> Iterator[Any]:
     manager.stop()
 
 
+# Answers a browser logs as "Failed to load resource" that are the product working as meant:
+# htmx's inline validation (422) and refusals (409) come back as fragments to show.
+EXPECTED_CONSOLE = ("the server responded with a status of 422", "responded with a status of 409")
+
+
+class WatchedBrowser:
+    """The browser, every context it opens reporting console errors (a CSP violation, a 404
+    favicon, a script error) and uncaught page errors to `problems`."""
+
+    def __init__(self, chromium: Any) -> None:
+        self.chromium = chromium
+        self.problems: list[str] = []
+
+    def new_context(self, **options: Any) -> Any:
+        context = self.chromium.new_context(**options)
+        context.on("console", self._console)
+        context.on("weberror", lambda error: self.problems.append(f"page error: {error.error}"))
+        return context
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error" and not any(s in message.text for s in EXPECTED_CONSOLE):
+            self.problems.append(f"{message.text} (on {message.location.get('url')})")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.chromium, name)
+
+
 @pytest.fixture(scope="session")
-def browser(playwright: Any, chromium_path: Path) -> Iterator[Any]:
-    """The system Chromium, headless, with third-party cookies blocked."""
+def browser(playwright: Any, chromium_path: Path) -> Iterator[WatchedBrowser]:
+    """The system Chromium, headless, with third-party cookies blocked, its console watched."""
     chromium = playwright.chromium.launch(
         executable_path=str(chromium_path),
         headless=True,
         args=CHROMIUM_ARGS + BLOCK_THIRD_PARTY_COOKIES,
     )
-    yield chromium
+    yield WatchedBrowser(chromium)
     chromium.close()
+
+
+@pytest.fixture(autouse=True)
+def no_console_errors(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every browser test: no console error on any widget or dashboard page it visited."""
+    if "browser" not in request.fixturenames:
+        yield
+        return
+    watched: WatchedBrowser = request.getfixturevalue("browser")
+    watched.problems.clear()
+    yield
+    assert watched.problems == [], "console errors:\n" + "\n".join(watched.problems)
 
 
 @pytest.fixture

@@ -103,3 +103,14 @@ def test_a_wrong_client_secret_is_not_found(emulator, intent, http):
 def test_the_home_page_says_what_this_is(emulator, http):
     page = http.get(emulator.url + "/")
     assert "PeepoPay Stripe emulator — demo payments only" in page.text
+
+
+def test_embedded_the_card_form_reports_its_height_and_leaves_the_notice_to_the_widget(
+    emulator, intent, http
+):
+    embedded = http.get(element_url(emulator, intent)).text
+    assert '"peepopay:stripe-emulator-height"' in embedded  # sized to its content
+    assert "Test mode: PeepoPay Stripe emulator" not in embedded  # the widget says it once
+    assert "Pay $50.00</button>" in embedded or "Pay A$50.00</button>" in embedded
+    alone = http.get(element_url(emulator, intent, parent_origin="*")).text
+    assert "Test mode: PeepoPay Stripe emulator" in alone and "stripe-emulator-height" not in alone
