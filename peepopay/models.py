@@ -4,6 +4,7 @@ from peepopay.accounts.models import Tradie
 from peepopay.analytics.models import WidgetView
 from peepopay.audit import AuditLog
 from peepopay.bookings.models import Booking, Status
+from peepopay.calendars.models import BusyTime, CalendarFeed, FeedKind
 from peepopay.notifications.models import OutboxMessage, OutboxStatus
 from peepopay.payments.models import Payment, PaymentKind, StripeEvent
 from peepopay.scheduling.models import AvailabilityRule, BlockedPeriod, DepositType, Service
@@ -13,7 +14,10 @@ __all__ = [
     "AvailabilityRule",
     "BlockedPeriod",
     "Booking",
+    "BusyTime",
+    "CalendarFeed",
     "DepositType",
+    "FeedKind",
     "OutboxMessage",
     "OutboxStatus",
     "Payment",
