@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -348,3 +348,43 @@ def busy_between(
         .order_by(BusyTime.starts_at)
     )
     return [(s, e, name) for s, e, name in rows]
+
+
+def merged_busy(
+    session: DbSession, tradie_id: int, start: datetime, end: datetime
+) -> list[tuple[datetime, datetime, str]]:
+    """As `busy_between`, with each calendar's day pieces joined again: what the tradie sees."""
+    by_name: dict[str, list[tuple[datetime, datetime]]] = {}
+    for s, e, name in busy_between(session, tradie_id, start, end):
+        spans = by_name.setdefault(name, [])
+        if spans and s <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], e))
+        else:
+            spans.append((s, e))
+    return sorted((s, e, name) for name, spans in by_name.items() for s, e in spans)
+
+
+def _clock(moment: datetime) -> str:
+    return f"{moment.hour % 12 or 12}:{moment.minute:02d} {'am' if moment.hour < 12 else 'pm'}"
+
+
+def busy_by_day(
+    session: DbSession, tradie: Tradie, first: date, days: int
+) -> dict[date, list[str]]:
+    """For each local day from `first`, its busy times as the tradie reads them:
+    "Busy (Personal): 10:00 am – 11:30 am", or "Busy (Personal): all day"."""
+    tz = ZoneInfo(tradie.timezone)
+    found: dict[date, list[str]] = {}
+    for n in range(days):
+        day = first + timedelta(days=n)
+        start = datetime.combine(day, time(), tz).astimezone(UTC)
+        end = datetime.combine(day + timedelta(days=1), time(), tz).astimezone(UTC)
+        for s, e, name in merged_busy(session, tradie.id, start, end):
+            if s <= start and e >= end:
+                when = "all day"
+            else:
+                when = (
+                    f"{_clock(max(s, start).astimezone(tz))} – {_clock(min(e, end).astimezone(tz))}"
+                )
+            found.setdefault(day, []).append(f"Busy ({name}): {when}")
+    return found
