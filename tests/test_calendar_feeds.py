@@ -417,3 +417,41 @@ def test_webcal_addresses_are_fetched_over_https(app, kiwi):
     assert normalise_url(" webcal://p01-calendars.icloud.com/published/2/abc ") == (
         "https://p01-calendars.icloud.com/published/2/abc"
     )
+
+
+# --------------------------------------------------------------------------- the worker
+
+
+def test_the_worker_syncs_each_due_feed_once(app, feed_server, kiwi):
+    """The sweep gives a due feed one RQ job (never two while it waits); a worker runs it."""
+    from rq import Queue, SimpleWorker
+
+    from peepopay.calendars import tasks
+    from peepopay.tasks import periodic_duties
+
+    url = feed_server.serve("/w.ics", ics("DTSTART:20300110T010000Z\nDTEND:20300110T020000Z"))
+    feed_id = connect(app, kiwi[0], url)
+    later = DASH_NOW + timedelta(minutes=5)
+    with app.app_context():
+        conn = app.extensions["redis"]
+        queue = Queue(app.config["RQ_QUEUE"], connection=conn)
+        assert tasks.enqueue_due(db.session, DASH_NOW + timedelta(minutes=4)) == 0
+        periodic_duties(db.session, later)  # the sweep loop's duties
+        assert queue.job_ids == [f"calendar-{feed_id}"]
+        assert tasks.enqueue_due(db.session, later) == 0
+        assert queue.job_ids == [f"calendar-{feed_id}"]
+        feed_server.serve("/w.ics", ics("DTSTART:20300111T010000Z\nDTEND:20300111T020000Z"))
+        app.config["CLOCK"].set(later)
+        SimpleWorker([queue], connection=conn).work(burst=True)
+        db.session.remove()
+    assert busy(app, feed_id) == [
+        (datetime(2030, 1, 11, 1, tzinfo=UTC), datetime(2030, 1, 11, 2, tzinfo=UTC))
+    ]
+    assert feed_row(app, feed_id).next_sync_at == later + timedelta(minutes=5)
+
+
+def test_the_refresh_interval_is_configurable(app, feed_server, kiwi):
+    app.config["CALENDAR_REFRESH_MINUTES"] = 15
+    url = feed_server.serve("/i.ics", ics())
+    feed_id = connect(app, kiwi[0], url)
+    assert feed_row(app, feed_id).next_sync_at == DASH_NOW + timedelta(minutes=15)
