@@ -1,15 +1,20 @@
-"""A real HTTP server serving calendar files for the calendar tests, and the ICS they serve.
+"""A real HTTP server serving calendar files for the calendar tests, the ICS they serve, and a
+real CalDAV server (Radicale).
 
 Each test sets what a path answers (status, body, headers, a delay) and can read back the
 requests it got (the conditional headers among them)."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -111,3 +116,85 @@ def ics(*events: str, extra: str = "") -> str:
         lines.append("END:VEVENT")
     lines.append("END:VCALENDAR")
     return "\r\n".join(lines) + "\r\n"
+
+
+# --------------------------------------------------------------------------- CalDAV
+
+
+class RadicaleServer:
+    """A real CalDAV server (Radicale, from PyPI) on a free loopback port, one user with an app
+    password; it can be stopped and started again on the same port and storage (an outage)."""
+
+    USER = "tradie"
+    PASSWORD = "app-password-1234"
+
+    def __init__(self, folder: Path) -> None:
+        from tests.servers import free_port
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.folder = folder
+        self.process: subprocess.Popen[bytes] | None = None
+        users = folder / "users"
+        users.write_text(f"{self.USER}:{self.PASSWORD}\n")
+        self.config = folder / "radicale.conf"
+        self.config.write_text(
+            "\n".join(
+                [
+                    "[server]",
+                    f"hosts = 127.0.0.1:{self.port}",
+                    "[auth]",
+                    "type = htpasswd",
+                    f"htpasswd_filename = {users}",
+                    "htpasswd_encryption = plain",
+                    "delay = 0",
+                    "[storage]",
+                    f"filesystem_folder = {folder / 'collections'}",
+                    "[rights]",
+                    "type = owner_only",
+                    "[logging]",
+                    "level = warning",
+                    "mask_passwords = True",
+                    "",
+                ]
+            )
+        )
+
+    def start(self) -> RadicaleServer:
+        from tests.servers import wait_for_port
+
+        if shutil.which("radicale") is None and not _has_module("radicale"):
+            raise RuntimeError("Radicale is not installed: pip install radicale (make install)")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "radicale", "--config", str(self.config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+    def client(self) -> Any:
+        import caldav
+
+        return caldav.DAVClient(url=self.url, username=self.USER, password=self.PASSWORD)
+
+
+def _has_module(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
+@pytest.fixture
+def radicale(tmp_path: Path) -> Iterator[RadicaleServer]:
+    folder = tmp_path / "radicale"
+    folder.mkdir()
+    server = RadicaleServer(folder).start()
+    yield server
+    server.stop()
