@@ -455,3 +455,31 @@ def test_the_refresh_interval_is_configurable(app, feed_server, kiwi):
     url = feed_server.serve("/i.ics", ics())
     feed_id = connect(app, kiwi[0], url)
     assert feed_row(app, feed_id).next_sync_at == DASH_NOW + timedelta(minutes=15)
+
+
+@pytest.mark.both_databases
+def test_busy_times_at_the_edges_of_the_working_day(app, client, feed_server, kiwi):
+    """The hot path reads only busy times meeting the day's working span; one starting before
+    the day's first slot or running past its last still takes those slots."""
+    tradie_id, service = kiwi
+    day = date(2030, 1, 10)
+    url = feed_server.serve(
+        "/edges.ics",
+        ics(
+            # 07:30–08:30, 16:45–18:00, and the evening before (touching nothing).
+            "DTSTART:20300109T183000Z\nDTEND:20300109T193000Z",
+            "DTSTART:20300110T034500Z\nDTEND:20300110T050000Z",
+            "DTSTART:20300109T060000Z\nDTEND:20300109T090000Z",
+        ),
+    )
+    connect(app, tradie_id, url)
+    times = api_times(client, service, day)
+    assert times[0] == "08:30" and times[-1] == "15:30"
+    with app.app_context():
+        from peepopay.models import Service
+
+        tradie = db.session.get(Tradie, tradie_id)
+        slow = scheduling.day_slots(
+            db.session, tradie, db.session.get(Service, service), day, DASH_NOW
+        )
+        assert [s.starts_at_utc.astimezone(ZONE).strftime("%H:%M") for s in slow] == times

@@ -83,7 +83,7 @@ def busy_between(
 
 def away_between(
     session: DbSession, tradie_id: int, start: datetime, end: datetime
-) -> list[slots.Busy]:
+) -> list[slots.Away]:
     """Busy times from the tradie's own calendars overlapping [start, end), read through the
     (tradie_id, starts_at) index of busy_times (stored in pieces of at most a day)."""
     query = sa.select(BusyTime.starts_at, BusyTime.ends_at).where(
@@ -92,7 +92,7 @@ def away_between(
         BusyTime.starts_at >= start - MAX_BUSY_PIECE,
         BusyTime.ends_at > start,
     )
-    return [slots.Busy(s, e) for s, e in session.execute(query)]
+    return [(s, e) for s, e in session.execute(query)]
 
 
 def slot_inputs(

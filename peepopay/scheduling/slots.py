@@ -23,6 +23,7 @@ __all__ = [
     "month_window",
     "next_free_slots",
     "slots_for_date",
+    "working_span",
 ]
 
 _DAY = timedelta(days=1)
@@ -154,9 +155,28 @@ def _is_blocked(
     return any(p.start_date <= last and first <= p.end_date for p in blocked)
 
 
-def _is_away(start_utc: datetime, end_utc: datetime, away: Sequence[Busy]) -> bool:
+# A busy time from the tradie's own calendar: UTC [start, end), aware. Plain pairs, not `Busy`:
+# the hot path may pass hundreds of them per request.
+Away = tuple[datetime, datetime]
+
+
+def _is_away(start_utc: datetime, end_utc: datetime, away: Sequence[Away]) -> bool:
     """The tradie's own calendar is busy at some moment of [start, end)."""
-    return any(b.starts_at_utc < end_utc and start_utc < b.ends_at_utc for b in away)
+    return any(s < end_utc and start_utc < e for s, e in away)
+
+
+def working_span(
+    day: date, rules: SlotRules, weekly: Sequence[WeeklyRule]
+) -> tuple[datetime, datetime] | None:
+    """UTC [start, end) holding every slot `slots_for_date` can offer on `day` (None: no
+    working hours that day). Busy times outside it cannot change the day's slots."""
+    found = [
+        (_utc_bounds(local, rules.tz)[0], range_end_utc)
+        for local, range_end_utc in _candidates(day, rules, weekly)
+    ]
+    if not found:
+        return None
+    return min(s for s, _ in found), max(e for _, e in found)
 
 
 def _local_today(now_utc: datetime, rules: SlotRules) -> date:
@@ -189,7 +209,7 @@ def slots_for_date(
     blocked: Sequence[BlockedPeriod],
     busy: Sequence[Busy],
     now_utc: datetime,
-    away: Sequence[Busy] = (),
+    away: Sequence[Away] = (),
 ) -> list[Slot]:
     """Offered slots whose local start is on `day`, in order; taken ones have available=False.
 
@@ -204,7 +224,7 @@ def slots_for_date(
     buffer = timedelta(minutes=rules.buffer_minutes)
     window_start, window_end = busy_window(day, rules)
     nearby = [b for b in busy if b.starts_at_utc < window_end and b.ends_at_utc > window_start]
-    away = [b for b in away if b.starts_at_utc < window_end and b.ends_at_utc > window_start]
+    away = [(s, e) for s, e in away if s < window_end and e > window_start]
     slots = []
     for local, range_end_utc in _candidates(day, rules, weekly):
         start_utc = _existing_utc(local, rules.tz)
@@ -232,13 +252,13 @@ def days_with_free_slots(
     blocked: Sequence[BlockedPeriod],
     busy: Sequence[Busy],
     now_utc: datetime,
-    away: Sequence[Busy] = (),
+    away: Sequence[Away] = (),
 ) -> list[date]:
     """Local dates of a month with at least one available slot."""
     window_start, window_end = month_window(year, month, rules)
     # Narrow once per month so each day scans only this month's bookings.
     busy = [b for b in busy if b.starts_at_utc < window_end and b.ends_at_utc > window_start]
-    away = [b for b in away if b.starts_at_utc < window_end and b.ends_at_utc > window_start]
+    away = [(s, e) for s, e in away if s < window_end and e > window_start]
     days = (date(year, month, d) for d in range(1, calendar.monthrange(year, month)[1] + 1))
     return [
         day
@@ -266,7 +286,7 @@ def is_bookable(
     blocked: Sequence[BlockedPeriod],
     busy: Sequence[Busy],
     now_utc: datetime,
-    away: Sequence[Busy] = (),
+    away: Sequence[Away] = (),
 ) -> bool:
     """True when `start_utc` is exactly an offered, available slot right now."""
     _require_aware(start_utc, "start_utc")
@@ -286,7 +306,7 @@ def next_free_slots(
     busy: Sequence[Busy],
     now_utc: datetime,
     limit: int = 3,
-    away: Sequence[Busy] = (),
+    away: Sequence[Away] = (),
 ) -> list[Slot]:
     """Up to `limit` available slots starting at or after `after_utc`, within the horizon."""
     _require_aware(after_utc, "after_utc")

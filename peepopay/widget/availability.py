@@ -91,11 +91,13 @@ _BUSY = sa.union_all(
         Booking.ends_at > sa.bindparam("start"),
         scheduling.active_condition(sa.bindparam("now")),  # type: ignore[arg-type]
     ),
+    # Only the busy times meeting the day's working span (slots.working_span): the others
+    # cannot change a slot, so they are not even read.
     sa.select(BusyTime.starts_at, BusyTime.ends_at, sa.literal(1)).where(
         BusyTime.tradie_id == sa.bindparam("tradie_id"),
-        BusyTime.starts_at < sa.bindparam("end"),
+        BusyTime.starts_at < sa.bindparam("away_end"),
         BusyTime.starts_at >= sa.bindparam("away_earliest"),
-        BusyTime.ends_at > sa.bindparam("start"),
+        BusyTime.ends_at > sa.bindparam("away_start"),
     ),
 )
 
@@ -173,18 +175,24 @@ def day_view(conn: sa.Connection, offer: Offer, day: date, now: datetime) -> Day
     """Every slot offered on local `day` (taken ones with available=False); `offer` must have
     been found for this `day`."""
     start, end = slots.busy_window(day, offer.rules)
+    away_start, away_end = _working_span(day, offer.rules, offer.weekly) or (start, start)
     params = {
         "tradie_id": offer.tradie_id,
         "start": start,
         "end": end,
         "earliest": start - scheduling.MAX_DURATION,
-        "away_earliest": start - MAX_BUSY_PIECE,
+        "away_start": away_start,
+        "away_end": away_end,
+        "away_earliest": away_start - MAX_BUSY_PIECE,
         "now": now,
     }
     busy: list[slots.Busy] = []
-    away: list[slots.Busy] = []
-    for s, e, kind in conn.execute(_BUSY, params):
-        (away if kind else busy).append(slots.Busy(s, e))
+    away: list[slots.Away] = []
+    for s, e, kind in conn.execute(_BUSY, params).all():
+        if kind:
+            away.append((s, e))
+        else:
+            busy.append(slots.Busy(s, e))
     earliest = now + timedelta(minutes=offer.rules.min_notice_minutes)
     today = now.astimezone(offer.rules.tz).date()
     cut = _cut_slots(day, offer.rules, offer.weekly, offer.blocked, tuple(busy), tuple(away), today)
@@ -198,6 +206,9 @@ def day_slots(conn: sa.Connection, offer: Offer, day: date, now: datetime) -> li
     return day_view(conn, offer, day, now).offered
 
 
+_working_span = lru_cache(maxsize=1024)(slots.working_span)
+
+
 @lru_cache(maxsize=1024)
 def _cut_slots(
     day: date,
@@ -205,7 +216,7 @@ def _cut_slots(
     weekly: tuple[slots.WeeklyRule, ...],
     blocked: tuple[slots.BlockedPeriod, ...],
     busy: tuple[slots.Busy, ...],
-    away: tuple[slots.Busy, ...],
+    away: tuple[slots.Away, ...],
     today: date,
 ) -> _Cut:
     """The engine's slots before the minimum-notice cut, memoised on every input it reads.
