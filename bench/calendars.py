@@ -306,10 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         and found[BUSY]["busy_statements"] == 1,
     }
     print()
-    print(
-        f"  slots offered: no calendar {offered[PLAIN]}, with {BUSY_TIMES} busy times "
-        f"{offered[BUSY]}"
-    )
+    print("  slots offered: " + ", ".join(f"{slug} {count}" for slug, count in offered.items()))
     for slug, q in found.items():
         print(f"  {slug}: {q['statements']} SELECTs per request; plan: {q.get('plan', '-')}")
     for limiter, values in ratios.items():

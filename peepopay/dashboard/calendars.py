@@ -18,22 +18,24 @@ from peepopay.htmx import after_change, render
 from peepopay.rules import FormError
 
 
-def _page(status: int = 200, notice: str = "", **forms: Any) -> Response:
+def _page(status: int = 200, notice: str = "", category: str = "success", **forms: Any) -> Response:
     context: dict[str, Any] = {
         "tradie": current_user,
         "feeds": own_calendars.feeds(db.session, current_user.id),
         "feed_form": FeedForm(formdata=None),
         "caldav_form": CalDAVForm(formdata=None),
         "notice": notice,
-        "notice_section": "calendars",
+        "notice_category": category,
     }
     context.update(forms)
     return render("dashboard/calendars.html", "dashboard/_calendars.html", status, **context)
 
 
-def _done(notice: str) -> ResponseReturnValue:
+def _done(notice: str, category: str = "success") -> ResponseReturnValue:
     target = url_for("dashboard.calendars")
-    return after_change(target, lambda: _page(notice=notice), notice)
+    return after_change(
+        target, lambda: _page(notice=notice, category=category), notice, category=category
+    )
 
 
 def _connect(form: DashboardForm, form_key: str, **values: str) -> ResponseReturnValue:
@@ -69,7 +71,7 @@ def calendars_add_caldav() -> ResponseReturnValue:
 @bp.post("/calendars/<int:feed_id>/sync")
 def calendars_sync(feed_id: int) -> ResponseReturnValue:
     feed = own_calendars.sync_now(db.session, current_user, feed_id, utcnow())
-    return _done(own_calendars.synced_notice(feed))
+    return _done(own_calendars.synced_notice(feed), "warning" if feed.last_error else "success")
 
 
 @bp.post("/calendars/<int:feed_id>/delete")
