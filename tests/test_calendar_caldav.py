@@ -186,10 +186,16 @@ def test_an_outage_during_a_move_delays_the_update_then_applies_it_once(
         assert "Connection refused" in (failed.last_error or "")
         retry_at = failed.next_attempt_at
     assert retry_at > DASH_NOW  # backed off, not lost
+    with app.app_context():
+        problems = feeds.write_problems(db.session, tradie_id)
+    assert problems[connected].startswith("1 job update(s) waiting to be retried.")
+    assert "Connection refused" in problems[connected]
     radicale.start()
     frozen_clock.set(retry_at)
     deliver_outbox(app)
     deliver_outbox(app)  # a second run sends nothing again
     assert caldav_messages(app) == [("sent", 1), ("sent", 2)]
+    with app.app_context():
+        assert feeds.write_problems(db.session, tradie_id) == {}
     event = job_on_server(radicale, booking_id)
     assert event is not None and event.decoded("DTSTART").astimezone(UTC) == moved

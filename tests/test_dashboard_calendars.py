@@ -154,3 +154,27 @@ def test_the_calendars_notice_counts_busy_times(app, tradie_id, dash_now):
         assert feeds.connected_notice(feed, tradie) == (
             "Connected Work: 1 busy time in the next 60 days."
         )
+
+
+def test_the_export_has_the_calendars_but_not_the_app_password(app, dash, tradie_id):
+    from peepopay import secretbox
+
+    with app.app_context():
+        feed = CalendarFeed(
+            tradie_id=tradie_id,
+            kind="caldav",
+            name="Work",
+            url="https://caldav.example.com/",
+            username="me@example.com",
+            password_encrypted=secretbox.encrypt("hunter2-app-password"),
+            failures=0,
+            busy_count=0,
+        )
+        db.session.add(feed)
+        db.session.commit()
+    response = dash.get("/dashboard/settings/export.json")
+    data = response.get_json()
+    assert [c["name"] for c in data["calendars"]] == ["Work"]
+    assert "password_encrypted" not in data["calendars"][0]
+    assert "hunter2" not in response.get_data(as_text=True)
+    assert data["busy_times"] == []

@@ -22,6 +22,7 @@ from peepopay.calendars import parse
 from peepopay.calendars.models import BusyTime, CalendarFeed, FeedKind
 from peepopay.db_setup import DbSession
 from peepopay.notifications import caldav, links, messages, outbox
+from peepopay.notifications.models import OutboxMessage, OutboxStatus
 from peepopay.rules import FormError, actor, owned
 
 log = logging.getLogger(__name__)
@@ -251,6 +252,37 @@ def feeds(session: DbSession, tradie_id: int) -> list[CalendarFeed]:
             .order_by(CalendarFeed.created_at, CalendarFeed.id)
         )
     )
+
+
+def write_problems(session: DbSession, tradie_id: int) -> dict[int, str]:
+    """For each CalDAV calendar, what went wrong writing jobs into it: updates being retried
+    after a failure, and updates given up on, with the last error."""
+    rows = session.execute(
+        sa.select(OutboxMessage.payload, OutboxMessage.status, OutboxMessage.last_error)
+        .where(
+            OutboxMessage.tradie_id == tradie_id,
+            OutboxMessage.channel == caldav.CHANNEL,
+            OutboxMessage.last_error.is_not(None),
+            OutboxMessage.status.in_([OutboxStatus.PENDING, OutboxStatus.FAILED]),
+        )
+        .order_by(OutboxMessage.id)
+    )
+    counts: dict[int, dict[str, int]] = {}
+    last: dict[int, str] = {}
+    for payload, status, error in rows:
+        feed_id = int(payload["feed_id"])
+        counts.setdefault(feed_id, {}).setdefault(status, 0)
+        counts[feed_id][status] += 1
+        last[feed_id] = error
+    problems = {}
+    for feed_id, by_status in counts.items():
+        parts = []
+        if by_status.get(OutboxStatus.PENDING):
+            parts.append(f"{by_status[OutboxStatus.PENDING]} job update(s) waiting to be retried")
+        if by_status.get(OutboxStatus.FAILED):
+            parts.append(f"{by_status[OutboxStatus.FAILED]} could not be written")
+        problems[feed_id] = f"{'; '.join(parts)}. Last error: {last[feed_id][:300]}"
+    return problems
 
 
 def remove_feed(session: DbSession, tradie: Tradie, feed_id: int) -> CalendarFeed:

@@ -22,6 +22,7 @@ def _page(status: int = 200, notice: str = "", category: str = "success", **form
     context: dict[str, Any] = {
         "tradie": current_user,
         "feeds": own_calendars.feeds(db.session, current_user.id),
+        "write_problems": own_calendars.write_problems(db.session, current_user.id),
         "feed_form": FeedForm(formdata=None),
         "caldav_form": CalDAVForm(formdata=None),
         "notice": notice,
