@@ -483,3 +483,20 @@ def test_busy_times_at_the_edges_of_the_working_day(app, client, feed_server, ki
             db.session, tradie, db.session.get(Service, service), day, DASH_NOW
         )
         assert [s.starts_at_utc.astimezone(ZONE).strftime("%H:%M") for s in slow] == times
+
+
+def test_an_unexpected_parser_error_is_a_failed_sync_not_a_lost_one(
+    app, feed_server, kiwi, monkeypatch
+):
+    from peepopay.calendars import parse
+
+    url = feed_server.serve("/p.ics", ics("DTSTART:20300110T010000Z\nDTEND:20300110T020000Z"))
+    feed_id = connect(app, kiwi[0], url)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(parse, "busy_intervals", broken)
+    assert sync(app, feed_id, DASH_NOW + timedelta(minutes=5)) == "failed"
+    assert "unexpected error" in feed_row(app, feed_id).last_error
+    assert len(busy(app, feed_id)) == 1

@@ -96,6 +96,9 @@ def read_feed(feed: CalendarFeed, tradie: Tradie, now: datetime, conditional: bo
         return Outcome(error=str(problem))
     except secretbox.NoKey as problem:
         return Outcome(error=str(problem))
+    except Exception:  # a parser or client bug must still show as a failed sync, not vanish
+        log.exception("calendar %s could not be read", feed.id)
+        return Outcome(error="The calendar could not be read (an unexpected error was logged).")
 
 
 def _conditional(feed: CalendarFeed, now: datetime) -> bool:
