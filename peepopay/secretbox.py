@@ -19,7 +19,10 @@ def _box() -> MultiFernet:
     keys = [k.strip() for k in (current_app.config.get("CALENDAR_SECRET_KEYS") or "").split(",")]
     keys = [k for k in keys if k]
     if not keys:
-        raise NoKey("CALENDAR_SECRET_KEYS is not set: secrets cannot be stored.")
+        raise NoKey(
+            "CalDAV calendars are not available on this server yet: no key to encrypt app "
+            "passwords with (CALENDAR_SECRET_KEYS)."
+        )
     return MultiFernet([Fernet(k.encode()) for k in keys])
 
 

@@ -199,3 +199,34 @@ def test_an_outage_during_a_move_delays_the_update_then_applies_it_once(
         assert feeds.write_problems(db.session, tradie_id) == {}
     event = job_on_server(radicale, booking_id)
     assert event is not None and event.decoded("DTSTART").astimezone(UTC) == moved
+
+
+def test_without_an_encryption_key_caldav_is_refused_and_nothing_stored(app, tradie_id):
+    app.config["CALENDAR_SECRET_KEYS"] = None  # as production without the setting
+    with app.app_context():
+        tradie = db.session.get(Tradie, tradie_id)
+        with pytest.raises(feeds.FormError, match="CALENDAR_SECRET_KEYS"):
+            feeds.add_feed(
+                db.session,
+                tradie,
+                "https://caldav.example.com/",
+                DASH_NOW,
+                username="a",
+                password="b",
+            )
+        db.session.rollback()
+        assert db.session.scalar(sa.select(sa.func.count(CalendarFeed.id))) == 0
+
+
+def test_passwords_encrypted_with_an_old_key_still_read_after_rotation(app):
+    from cryptography.fernet import Fernet
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    with app.app_context():
+        app.config["CALENDAR_SECRET_KEYS"] = old
+        token = secretbox.encrypt("app-password")
+        app.config["CALENDAR_SECRET_KEYS"] = f"{new},{old}"
+        assert secretbox.decrypt(token) == "app-password"
+        app.config["CALENDAR_SECRET_KEYS"] = new
+        with pytest.raises(secretbox.NoKey):
+            secretbox.decrypt(token)
