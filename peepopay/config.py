@@ -99,6 +99,15 @@ class Config:
     TWILIO_FROM_NUMBER = _env("TWILIO_FROM_NUMBER")
     TWILIO_API_BASE = _env("TWILIO_API_BASE")  # tests point the SDK at a local endpoint
 
+    # Calendars: how often feeds are fetched, and the limits of one fetch.
+    CALENDAR_REFRESH_MINUTES = _int("CALENDAR_REFRESH_MINUTES", 5)
+    CALENDAR_FETCH_TIMEOUT_SECONDS = float(_env("CALENDAR_FETCH_TIMEOUT_SECONDS", "10") or 10)
+    CALENDAR_FETCH_MAX_BYTES = _int("CALENDAR_FETCH_MAX_BYTES", 5 * 1024 * 1024)
+    # Only development and tests fetch from loopback (a local server serving feeds).
+    CALENDAR_FETCH_ALLOW_LOOPBACK = False
+    # Fernet keys for CalDAV passwords at rest, newest first (peepopay/secretbox.py).
+    CALENDAR_SECRET_KEYS = _env("CALENDAR_SECRET_KEYS")
+
     SENTRY_DSN = _env("SENTRY_DSN")
     SENTRY_TRACES_SAMPLE_RATE = float(_env("SENTRY_TRACES_SAMPLE_RATE", "0") or 0)
     RELEASE = _env("RELEASE")  # shown in Sentry; the Dockerfile can pass the git revision
@@ -116,6 +125,11 @@ class DevelopmentConfig(Config):
     ENV_NAME = "development"
     SECRET_KEY = _env("SECRET_KEY", "dev-only-not-secret")
     DEV_MAILBOX = True
+    CALENDAR_FETCH_ALLOW_LOOPBACK = True
+    # A fixed development key: never for real credentials.
+    CALENDAR_SECRET_KEYS = _env(
+        "CALENDAR_SECRET_KEYS", "ZGV2LW9ubHktY2FsZW5kYXItc2VjcmV0LWtleS0zMjE="
+    )
     STRIPE_SECRET_KEY = _env("STRIPE_SECRET_KEY", "sk_test_peepopay_demo")
     STRIPE_PUBLISHABLE_KEY = _env("STRIPE_PUBLISHABLE_KEY", "pk_test_peepopay_demo")
     STRIPE_WEBHOOK_SECRET = _env("STRIPE_WEBHOOK_SECRET", "whsec_peepopay_demo_platform")

@@ -4,6 +4,7 @@ from peepopay.accounts.models import Tradie
 from peepopay.analytics.models import WidgetView
 from peepopay.audit import AuditLog
 from peepopay.bookings.models import Booking, Status
+from peepopay.calendars.models import BusyTime, CalendarFeed, FeedKind
 from peepopay.customers.models import Customer
 from peepopay.notifications.models import OutboxMessage, OutboxStatus
 from peepopay.payments.models import Payment, PaymentKind, StripeEvent
@@ -14,8 +15,11 @@ __all__ = [
     "AvailabilityRule",
     "BlockedPeriod",
     "Booking",
+    "BusyTime",
+    "CalendarFeed",
     "Customer",
     "DepositType",
+    "FeedKind",
     "OutboxMessage",
     "OutboxStatus",
     "Payment",

@@ -16,12 +16,25 @@ _last_reconcile: datetime | None = None
 
 
 def periodic_duties(session: DbSession, now: datetime) -> None:
-    """Expire stale holds, then reconcile deposits whose webhook never came."""
+    """Expire stale holds, reconcile deposits whose webhook never came, sync due calendars."""
     from peepopay.bookings.services import expire_holds
 
     expire_holds(session, now)
     session.commit()
     reconcile_deposits(session, now)
+    sync_calendars(session, now)
+
+
+def sync_calendars(session: DbSession, now: datetime) -> None:
+    """A sync job for each calendar due (every CALENDAR_REFRESH_MINUTES, later after failures);
+    a failure here is logged so the rest of the sweep still runs."""
+    from peepopay.calendars.tasks import enqueue_due
+
+    try:
+        enqueue_due(session, now)
+    except Exception:
+        log.exception("calendar sync scheduling failed")
+        session.rollback()
 
 
 def reconcile_deposits(session: DbSession, now: datetime) -> None:

@@ -9,4 +9,5 @@ pytest_plugins = [
     "tests.fixtures.clients",
     "tests.fixtures.stripe",
     "tests.fixtures.clock",
+    "tests.calendar_support",  # a feed server, a CalDAV server (Radicale)
 ]

@@ -13,7 +13,14 @@ import sqlalchemy as sa
 from peepopay import create_app
 from peepopay.config import TestingConfig
 from peepopay.extensions import db
-from peepopay.models import AuditLog, AvailabilityRule, BlockedPeriod, Booking, Service
+from peepopay.models import (
+    AuditLog,
+    AvailabilityRule,
+    BlockedPeriod,
+    Booking,
+    CalendarFeed,
+    Service,
+)
 
 _RULES = [
     rule
@@ -46,10 +53,20 @@ def owned_ids(app, tradie_id, add_booking):
             tradie_id=tradie_id, start_date=date(2030, 2, 1), end_date=date(2030, 2, 2)
         )
         db.session.add(period)
+        # A calendar nothing answers for (a sync fails fast, on loopback, which tests allow).
+        feed = CalendarFeed(
+            tradie_id=tradie_id,
+            name="Personal",
+            url="http://127.0.0.1:9/cal.ics",
+            failures=0,
+            busy_count=0,
+        )
+        db.session.add(feed)
         db.session.commit()
         customer_id = db.session.get(Booking, booking_id).customer_id
         return {
             "customer_id": customer_id,
+            "feed_id": feed.id,
             "service_id": service_id,
             "rule_id": rule_id,
             "period_id": period.id,
@@ -133,6 +150,7 @@ def test_another_tradie_gets_404_for_every_id(app, owned_ids, other_dash):
         assert db.session.get(Service, owned_ids["service_id"]).archived is False
         assert db.session.get(AvailabilityRule, owned_ids["rule_id"]) is not None
         assert db.session.get(BlockedPeriod, owned_ids["period_id"]) is not None
+        assert db.session.get(CalendarFeed, owned_ids["feed_id"]).last_attempt_at is None
 
 
 def test_lists_show_only_your_own_rows(app, dash_now, owned_ids, other_dash):

@@ -20,6 +20,7 @@ from peepopay.accounts.models import Tradie
 from peepopay.analytics.models import WidgetView
 from peepopay.audit import AuditLog
 from peepopay.bookings.models import Booking, Status
+from peepopay.calendars.models import BusyTime, CalendarFeed
 from peepopay.customers.models import Customer
 from peepopay.db_setup import DbSession
 from peepopay.payments.models import Payment
@@ -300,7 +301,9 @@ def end_other_sessions(session: DbSession, tradie: Tradie) -> None:
 
 
 # Never exported: secrets that would let someone act as the tradie.
-SECRET_COLUMNS = frozenset({"password_hash", "calendar_token", "session_token"})
+SECRET_COLUMNS = frozenset(
+    {"password_hash", "calendar_token", "session_token", "password_encrypted"}
+)
 
 
 def _row(obj: Any) -> dict[str, Any]:
@@ -332,6 +335,8 @@ def export(session: DbSession, tradie: Tradie, now: datetime) -> dict[str, Any]:
         "payments": rows(Payment, Payment.created_at, Payment.id),
         "audit_log": rows(AuditLog, AuditLog.created_at, AuditLog.id),
         "widget_views": rows(WidgetView, WidgetView.day),
+        "calendars": rows(CalendarFeed, CalendarFeed.id),
+        "busy_times": rows(BusyTime, BusyTime.starts_at, BusyTime.id),
     }
     audit.record(
         session, tradie_id=tradie.id, actor=actor(tradie), action="account.exported", entity=tradie

@@ -299,6 +299,7 @@ def move_slots(
         busy=scheduling.busy_between(session, tradie.id, start, end, now, booking.id),
         now_utc=now,
         limit=limit,
+        away=scheduling.away_between(session, tradie.id, start, end),
     )
     return found
 

@@ -45,6 +45,7 @@ import peepopay.dashboard.availability  # noqa: E402
 import peepopay.dashboard.bookings  # noqa: E402
 import peepopay.dashboard.bookings_by_hand  # noqa: E402
 import peepopay.dashboard.calendar  # noqa: E402
+import peepopay.dashboard.calendars  # noqa: E402
 import peepopay.dashboard.common  # noqa: E402
 import peepopay.dashboard.customers  # noqa: E402
 import peepopay.dashboard.overview  # noqa: E402

@@ -8,6 +8,7 @@ from flask import Response, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
+from peepopay.calendars import services as own_calendars
 from peepopay.clock import local_today, utcnow
 from peepopay.dashboard import bp
 from peepopay.dashboard.forms import BlockedForm, CopyForm, DashboardForm, HoursForm, RulesForm
@@ -42,6 +43,7 @@ def _page(
         "week": hours.week(db.session, tradie.id),
         "blocked": hours.blocked(db.session, tradie.id, local_today(tradie, now)),
         "preview": hours.preview(db.session, tradie, service, now) if service else [],
+        "preview_away": own_calendars.busy_by_day(db.session, tradie, local_today(tradie, now), 7),
         "preview_service": service,
         "service_choices": choices,
         "hours_form": HoursForm(formdata=None),

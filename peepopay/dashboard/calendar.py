@@ -19,6 +19,7 @@ from flask_login import current_user
 from peepopay.accounts.models import Tradie
 from peepopay.bookings.lifecycle import LABELS
 from peepopay.bookings.models import Booking, Status
+from peepopay.calendars import services as own_calendars
 from peepopay.clock import local_today, utcnow
 from peepopay.dashboard import bp
 from peepopay.db_setup import DbSession
@@ -178,9 +179,10 @@ def round_up(moment: datetime, tz: ZoneInfo, minutes: int) -> datetime:
 
 @dataclass(frozen=True)
 class Item:
-    """One line of a day: a job, a live hold, or a free stretch of working time."""
+    """One line of a day: a job, a live hold, a busy time from the tradie's own calendar, or a
+    free stretch of working time."""
 
-    kind: str  # "job", "hold" or "free"
+    kind: str  # "job", "hold", "away" or "free"
     starts_at: datetime
     ends_at: datetime
     when: str
@@ -229,7 +231,7 @@ class CalendarView:
 def build(
     session: DbSession, tradie: Tradie, wanted: Wanted, now: datetime, interval_minutes: int = 30
 ) -> CalendarView:
-    """The days `wanted` asks for, from three queries scoped to `tradie`."""
+    """The days `wanted` asks for, from four queries scoped to `tradie`."""
     tz = ZoneInfo(tradie.timezone)
     today = now.astimezone(tz).date()
     dates = [wanted.first + timedelta(days=n) for n in range(wanted.days)]
@@ -273,6 +275,7 @@ def build(
         .order_by(AvailabilityRule.weekday, AvailabilityRule.start_local)
     ).all()
     weekly = [(weekday, start, end) for weekday, start, end in rules]
+    away = own_calendars.merged_busy(session, tradie.id, range_start, range_end)
     monday = monday_of(wanted.first)
     strip = [monday + timedelta(days=n) for n in range(7)]
     # What a phone shows of the week: today if it is in it, else the Monday.
@@ -280,7 +283,8 @@ def build(
     if wanted.mode == "day":
         focus = wanted.first
     days = [
-        _day(d, tz, now, today, bookings, blocked, weekly, interval_minutes, focus) for d in dates
+        _day(d, tz, now, today, bookings, blocked, weekly, interval_minutes, focus, away)
+        for d in dates
     ]
     if wanted.mode == "day":
         prev = {"day": (focus - _DAY).isoformat()}
@@ -326,6 +330,7 @@ def _day(
     weekly: Sequence[tuple[int, time, time]],
     interval_minutes: int,
     focus: date,
+    away: Sequence[tuple[datetime, datetime, str]] = (),
 ) -> Day:
     start, end = day_bounds(day, tz)
     change = clock_change(start, end, tz)
@@ -377,6 +382,20 @@ def _day(
                 booking=booking,
                 label=status_label(booking.status),
                 note=note,
+            )
+        )
+
+    for away_start, away_end, name in away:
+        if away_end <= start or away_start >= end:
+            continue
+        busy.append((away_start, away_end))
+        result.items.append(
+            Item(
+                kind="away",
+                starts_at=away_start,
+                ends_at=away_end,
+                when=span(away_start.astimezone(tz), away_end.astimezone(tz), zoned, day),
+                label=f"Busy ({name})",
             )
         )
 

@@ -32,6 +32,8 @@ TRADIE_KINDS = frozenset(
         "balance_paid",
         "dispute_opened",
         "delivery_failed",
+        "calendar_write",  # the tradie's own calendar: shown on the calendars page instead
+        "calendar_failing",
     }
 )
 REMINDER = "reminder"

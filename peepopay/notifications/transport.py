@@ -24,6 +24,10 @@ def send(message: OutboxMessage) -> None:
         send_email(build_email(message))
     elif message.channel == "sms":
         send_sms(message.recipient, message.payload["body"], message.idempotency_key)
+    elif message.channel == "caldav":
+        from peepopay.notifications import caldav
+
+        caldav.deliver(message.payload)
     else:
         raise ValueError(f"unknown channel {message.channel!r}")
 

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from peepopay.accounts.models import Tradie
 from peepopay.bookings.models import Booking, Status
+from peepopay.calendars.models import MAX_BUSY_PIECE, BusyTime
 from peepopay.db_setup import DbSession
 from peepopay.scheduling import slots
 from peepopay.scheduling.models import AvailabilityRule, BlockedPeriod, Service
@@ -80,6 +81,20 @@ def busy_between(
     return [slots.Busy(s, e) for s, e in session.execute(query)]
 
 
+def away_between(
+    session: DbSession, tradie_id: int, start: datetime, end: datetime
+) -> list[slots.Away]:
+    """Busy times from the tradie's own calendars overlapping [start, end), read through the
+    (tradie_id, starts_at) index of busy_times (stored in pieces of at most a day)."""
+    query = sa.select(BusyTime.starts_at, BusyTime.ends_at).where(
+        BusyTime.tradie_id == tradie_id,
+        BusyTime.starts_at < end,
+        BusyTime.starts_at >= start - MAX_BUSY_PIECE,
+        BusyTime.ends_at > start,
+    )
+    return [(s, e) for s, e in session.execute(query)]
+
+
 def slot_inputs(
     session: DbSession,
     tradie: Tradie,
@@ -98,6 +113,7 @@ def slot_inputs(
         "weekly": weekly_rules(session, tradie.id),
         "blocked": blocked_periods(session, tradie.id, first, last),
         "busy": busy_between(session, tradie.id, start, end, now, exclude_booking_id),
+        "away": away_between(session, tradie.id, start, end),
         "now_utc": now,
     }
 

@@ -23,6 +23,7 @@ __all__ = [
     "month_window",
     "next_free_slots",
     "slots_for_date",
+    "working_span",
 ]
 
 _DAY = timedelta(days=1)
@@ -54,7 +55,7 @@ class BlockedPeriod:
 
 @dataclass(frozen=True)
 class Busy:
-    """An active booking as UTC instants [start, end)."""
+    """An active booking, or a busy time from the tradie's own calendar, as UTC [start, end)."""
 
     starts_at_utc: datetime
     ends_at_utc: datetime
@@ -154,6 +155,30 @@ def _is_blocked(
     return any(p.start_date <= last and first <= p.end_date for p in blocked)
 
 
+# A busy time from the tradie's own calendar: UTC [start, end), aware. Plain pairs, not `Busy`:
+# the hot path may pass hundreds of them per request.
+Away = tuple[datetime, datetime]
+
+
+def _is_away(start_utc: datetime, end_utc: datetime, away: Sequence[Away]) -> bool:
+    """The tradie's own calendar is busy at some moment of [start, end)."""
+    return any(s < end_utc and start_utc < e for s, e in away)
+
+
+def working_span(
+    day: date, rules: SlotRules, weekly: Sequence[WeeklyRule]
+) -> tuple[datetime, datetime] | None:
+    """UTC [start, end) holding every slot `slots_for_date` can offer on `day` (None: no
+    working hours that day). Busy times outside it cannot change the day's slots."""
+    found = [
+        (_utc_bounds(local, rules.tz)[0], range_end_utc)
+        for local, range_end_utc in _candidates(day, rules, weekly)
+    ]
+    if not found:
+        return None
+    return min(s for s, _ in found), max(e for _, e in found)
+
+
 def _local_today(now_utc: datetime, rules: SlotRules) -> date:
     return now_utc.astimezone(rules.tz).date()
 
@@ -184,8 +209,12 @@ def slots_for_date(
     blocked: Sequence[BlockedPeriod],
     busy: Sequence[Busy],
     now_utc: datetime,
+    away: Sequence[Away] = (),
 ) -> list[Slot]:
-    """Offered slots whose local start is on `day`, in order; taken ones have available=False."""
+    """Offered slots whose local start is on `day`, in order; taken ones have available=False.
+
+    `away` are busy times from the tradie's own calendars: like blocked dates, a slot meeting
+    one is not offered at all (no buffer: the tradie set that time themselves)."""
     _require_aware(now_utc, "now_utc")
     today = _local_today(now_utc, rules)
     if not today <= day <= today + timedelta(days=rules.horizon_days):
@@ -195,6 +224,7 @@ def slots_for_date(
     buffer = timedelta(minutes=rules.buffer_minutes)
     window_start, window_end = busy_window(day, rules)
     nearby = [b for b in busy if b.starts_at_utc < window_end and b.ends_at_utc > window_start]
+    away = [(s, e) for s, e in away if s < window_end and e > window_start]
     slots = []
     for local, range_end_utc in _candidates(day, rules, weekly):
         start_utc = _existing_utc(local, rules.tz)
@@ -202,6 +232,8 @@ def slots_for_date(
             continue
         end_utc = start_utc + duration
         if end_utc > range_end_utc or _is_blocked(start_utc, end_utc, rules.tz, blocked):
+            continue
+        if away and _is_away(start_utc, end_utc, away):
             continue
         taken = any(
             b.starts_at_utc < end_utc + buffer and start_utc - buffer < b.ends_at_utc
@@ -220,11 +252,13 @@ def days_with_free_slots(
     blocked: Sequence[BlockedPeriod],
     busy: Sequence[Busy],
     now_utc: datetime,
+    away: Sequence[Away] = (),
 ) -> list[date]:
     """Local dates of a month with at least one available slot."""
     window_start, window_end = month_window(year, month, rules)
     # Narrow once per month so each day scans only this month's bookings.
     busy = [b for b in busy if b.starts_at_utc < window_end and b.ends_at_utc > window_start]
+    away = [(s, e) for s, e in away if s < window_end and e > window_start]
     days = (date(year, month, d) for d in range(1, calendar.monthrange(year, month)[1] + 1))
     return [
         day
@@ -232,7 +266,13 @@ def days_with_free_slots(
         if any(
             slot.available
             for slot in slots_for_date(
-                day, rules=rules, weekly=weekly, blocked=blocked, busy=busy, now_utc=now_utc
+                day,
+                rules=rules,
+                weekly=weekly,
+                blocked=blocked,
+                busy=busy,
+                now_utc=now_utc,
+                away=away,
             )
         )
     ]
@@ -246,12 +286,13 @@ def is_bookable(
     blocked: Sequence[BlockedPeriod],
     busy: Sequence[Busy],
     now_utc: datetime,
+    away: Sequence[Away] = (),
 ) -> bool:
     """True when `start_utc` is exactly an offered, available slot right now."""
     _require_aware(start_utc, "start_utc")
     day = start_utc.astimezone(rules.tz).date()
     slots = slots_for_date(
-        day, rules=rules, weekly=weekly, blocked=blocked, busy=busy, now_utc=now_utc
+        day, rules=rules, weekly=weekly, blocked=blocked, busy=busy, now_utc=now_utc, away=away
     )
     return any(s.available and s.starts_at_utc == start_utc for s in slots)
 
@@ -265,6 +306,7 @@ def next_free_slots(
     busy: Sequence[Busy],
     now_utc: datetime,
     limit: int = 3,
+    away: Sequence[Away] = (),
 ) -> list[Slot]:
     """Up to `limit` available slots starting at or after `after_utc`, within the horizon."""
     _require_aware(after_utc, "after_utc")
@@ -275,7 +317,7 @@ def next_free_slots(
     found: list[Slot] = []
     while day <= last_day and len(found) < limit:
         for slot in slots_for_date(
-            day, rules=rules, weekly=weekly, blocked=blocked, busy=busy, now_utc=now_utc
+            day, rules=rules, weekly=weekly, blocked=blocked, busy=busy, now_utc=now_utc, away=away
         ):
             if slot.available and slot.starts_at_utc >= after_utc and len(found) < limit:
                 found.append(slot)

@@ -3,7 +3,9 @@
 The same inputs as `scheduling.services.day_slots`, read in two statements built once at
 import (building SQLAlchemy expressions per request cost more than running them): the tradie,
 service, weekly hours and nearby blocked days in one, then the bookings of the day's window in
-one range scan of the (tradie_id, starts_at) index, so the cost does not grow with history.
+one range scan of the (tradie_id, starts_at) index, with the busy times from the tradie's own
+calendars in the same round trip (UNION ALL, one range scan of busy_times' own
+(tradie_id, starts_at) index), so the cost does not grow with history.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import sqlalchemy as sa
 
 from peepopay.accounts.models import Tradie
 from peepopay.bookings.models import Booking
+from peepopay.calendars.models import MAX_BUSY_PIECE, BusyTime
 from peepopay.inputs import parse_id, storable
 from peepopay.scheduling import services as scheduling
 from peepopay.scheduling import slots
@@ -78,13 +81,24 @@ _OFFER = (
     )
     .where(Tradie.slug == sa.bindparam("slug"))
 )
-# As scheduling.services.busy_between: active bookings overlapping [start, end).
-_BUSY = sa.select(Booking.starts_at, Booking.ends_at).where(
-    Booking.tradie_id == sa.bindparam("tradie_id"),
-    Booking.starts_at < sa.bindparam("end"),
-    Booking.starts_at >= sa.bindparam("earliest"),
-    Booking.ends_at > sa.bindparam("start"),
-    scheduling.active_condition(sa.bindparam("now")),  # type: ignore[arg-type]
+# As scheduling.services.busy_between (active bookings overlapping [start, end), kind 0) and
+# away_between (the tradie's calendars, kind 1), one range scan of each table's index.
+_BUSY = sa.union_all(
+    sa.select(Booking.starts_at, Booking.ends_at, sa.literal(0)).where(
+        Booking.tradie_id == sa.bindparam("tradie_id"),
+        Booking.starts_at < sa.bindparam("end"),
+        Booking.starts_at >= sa.bindparam("earliest"),
+        Booking.ends_at > sa.bindparam("start"),
+        scheduling.active_condition(sa.bindparam("now")),  # type: ignore[arg-type]
+    ),
+    # Only the busy times meeting the day's working span (slots.working_span): the others
+    # cannot change a slot, so they are not even read.
+    sa.select(BusyTime.starts_at, BusyTime.ends_at, sa.literal(1)).where(
+        BusyTime.tradie_id == sa.bindparam("tradie_id"),
+        BusyTime.starts_at < sa.bindparam("away_end"),
+        BusyTime.starts_at >= sa.bindparam("away_earliest"),
+        BusyTime.ends_at > sa.bindparam("away_start"),
+    ),
 )
 
 
@@ -161,17 +175,27 @@ def day_view(conn: sa.Connection, offer: Offer, day: date, now: datetime) -> Day
     """Every slot offered on local `day` (taken ones with available=False); `offer` must have
     been found for this `day`."""
     start, end = slots.busy_window(day, offer.rules)
+    away_start, away_end = _working_span(day, offer.rules, offer.weekly) or (start, start)
     params = {
         "tradie_id": offer.tradie_id,
         "start": start,
         "end": end,
         "earliest": start - scheduling.MAX_DURATION,
+        "away_start": away_start,
+        "away_end": away_end,
+        "away_earliest": away_start - MAX_BUSY_PIECE,
         "now": now,
     }
-    busy = tuple(slots.Busy(s, e) for s, e in conn.execute(_BUSY, params))
+    busy: list[slots.Busy] = []
+    away: list[slots.Away] = []
+    for s, e, kind in conn.execute(_BUSY, params).all():
+        if kind:
+            away.append((s, e))
+        else:
+            busy.append(slots.Busy(s, e))
     earliest = now + timedelta(minutes=offer.rules.min_notice_minutes)
     today = now.astimezone(offer.rules.tz).date()
-    cut = _cut_slots(day, offer.rules, offer.weekly, offer.blocked, busy, today)
+    cut = _cut_slots(day, offer.rules, offer.weekly, offer.blocked, tuple(busy), tuple(away), today)
     # The engine answers in start order, so the notice cut leaves a suffix.
     first = next((i for i, s in enumerate(cut.found) if s.starts_at_utc >= earliest), None)
     return DayView(cut, len(cut.found) if first is None else first)
@@ -182,6 +206,9 @@ def day_slots(conn: sa.Connection, offer: Offer, day: date, now: datetime) -> li
     return day_view(conn, offer, day, now).offered
 
 
+_working_span = lru_cache(maxsize=1024)(slots.working_span)
+
+
 @lru_cache(maxsize=1024)
 def _cut_slots(
     day: date,
@@ -189,6 +216,7 @@ def _cut_slots(
     weekly: tuple[slots.WeeklyRule, ...],
     blocked: tuple[slots.BlockedPeriod, ...],
     busy: tuple[slots.Busy, ...],
+    away: tuple[slots.Away, ...],
     today: date,
 ) -> _Cut:
     """The engine's slots before the minimum-notice cut, memoised on every input it reads.
@@ -206,6 +234,7 @@ def _cut_slots(
                 blocked=blocked,
                 busy=busy,
                 now_utc=start_of_today,
+                away=away,
             )
         )
     )
