@@ -5,7 +5,15 @@ from peepopay.analytics.models import WidgetView
 from peepopay.audit import AuditLog
 from peepopay.bookings.models import Booking, Status
 from peepopay.notifications.models import OutboxMessage, OutboxStatus
-from peepopay.payments.models import Payment, PaymentKind, StripeEvent
+from peepopay.payments.models import (
+    Dispute,
+    Invoice,
+    InvoiceCounter,
+    Payment,
+    PaymentKind,
+    PaymentMethodDomain,
+    StripeEvent,
+)
 from peepopay.scheduling.models import AvailabilityRule, BlockedPeriod, DepositType, Service
 
 __all__ = [
@@ -14,10 +22,14 @@ __all__ = [
     "BlockedPeriod",
     "Booking",
     "DepositType",
+    "Dispute",
+    "Invoice",
+    "InvoiceCounter",
     "OutboxMessage",
     "OutboxStatus",
     "Payment",
     "PaymentKind",
+    "PaymentMethodDomain",
     "Service",
     "Status",
     "StripeEvent",

@@ -8,7 +8,7 @@ from typing import Any
 from flask import url_for
 
 from . import charges, payment_methods, refunds
-from .cards import AUTHENTICATION_REQUIRED, DECLINED, Decline
+from .cards import AUTHENTICATION_REQUIRED, AUTOMATIC_PAYMENT_METHOD_TYPES, DECLINED, Decline
 from .errors import StripeError, card_error, invalid_request, unexpected_state
 from .formdata import apply_metadata, get_bool, get_dict, get_int, get_list, get_str
 from .money import money
@@ -86,11 +86,21 @@ def create_intent(emu: Emulator, ctx: Ctx, params: Mapping[str, Any]) -> Record:
     if types is not None:
         pi["payment_method_types"] = [str(t) for t in types]
     else:
+        # Neither given: Stripe's current API versions turn automatic payment methods on.
         automatic = get_dict(params, "automatic_payment_methods")
+        enabled = get_bool(automatic, "enabled") is not False
         pi["automatic_payment_methods"] = {
-            "allow_redirects": automatic.get("allow_redirects", "always"),
-            "enabled": get_bool(automatic, "enabled") is not False,
+            "allow_redirects": get_str(
+                automatic,
+                "allow_redirects",
+                choices=["always", "never"],
+                label="automatic_payment_methods[allow_redirects]",
+            )
+            or "always",
+            "enabled": enabled,
         }
+        if enabled:
+            pi["payment_method_types"] = list(AUTOMATIC_PAYMENT_METHOD_TYPES)
     record = emu.store.add(pi, ctx.account, return_url=None)
     _apply_fields(emu, ctx, record, params)
     _set_payment_method(emu, ctx, record, params)

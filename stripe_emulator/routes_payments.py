@@ -8,7 +8,7 @@ import stripe.params as sp
 import stripe.params.checkout as sp_checkout
 from flask import Response
 
-from . import checkout, customers, payment_methods, payments, refunds
+from . import checkout, customers, domains, payment_methods, payments, refunds
 from .api import bp, call, emulator, params, publishable_ok, respond, respond_list
 from .errors import invalid_request
 from .formdata import apply_metadata, get_str
@@ -263,3 +263,40 @@ def _intent_for_key(pi_id: str, given: dict[str, Any]) -> Record:
             param="client_secret",
         )
     return record
+
+
+@bp.post("/payment_method_domains")
+def create_payment_method_domain() -> tuple[Response, int]:
+    given = params(sp.PaymentMethodDomainCreateParams)
+    return respond(domains.create(emulator(), call().ctx, given).obj)
+
+
+@bp.get("/payment_method_domains")
+def list_payment_method_domains() -> Response:
+    given = params(sp.PaymentMethodDomainListParams)
+    found = _filtered("payment_method_domain", given, "domain_name")
+    if "enabled" in given:
+        wanted = get_str(given, "enabled") == "true"
+        found = [domain for domain in found if domain["enabled"] == wanted]
+    return respond_list(found)
+
+
+@bp.get("/payment_method_domains/<domain_id>")
+def retrieve_payment_method_domain(domain_id: str) -> tuple[Response, int]:
+    params(sp.PaymentMethodDomainRetrieveParams)
+    return respond(_record(domain_id, "payment_method_domain").obj)
+
+
+@bp.post("/payment_method_domains/<domain_id>")
+def update_payment_method_domain(domain_id: str) -> tuple[Response, int]:
+    record = _record(domain_id, "payment_method_domain")
+    domains.update(record, params(sp.PaymentMethodDomainUpdateParams))
+    return respond(record.obj)
+
+
+@bp.post("/payment_method_domains/<domain_id>/validate")
+def validate_payment_method_domain(domain_id: str) -> tuple[Response, int]:
+    params(sp.PaymentMethodDomainValidateParams)
+    record = _record(domain_id, "payment_method_domain")
+    domains.validate(record)
+    return respond(record.obj)

@@ -103,7 +103,11 @@ def test_confirmation_reaches_customer_and_tradie_by_email_and_sms(
         assert f"{local:%-I:%M}" in body and "Pacific/Auckland" in body
     assert "#0f766e" in html  # the tradie's brand colour
 
-    [attachment] = list(mail.iter_attachments())
+    attachment, receipt = list(mail.iter_attachments())
+    # The receipt for the deposit goes along, as a PDF (see test_receipts.py for its text).
+    assert receipt.get_filename().startswith("receipt")  # numbered when a payment flow paid it
+    assert receipt.get_content_type() == "application/pdf"
+    assert receipt.get_content().startswith(b"%PDF-")
     assert attachment.get_filename() == "booking.ics"
     assert attachment.get_content_type() == "text/calendar"
     cal = icalendar.Calendar.from_ical(attachment.get_content())
@@ -197,6 +201,7 @@ def test_every_message_renders_both_bodies_for_the_right_person(app, tradie_id, 
         ("balance_link", "sms"),
         ("late_deposit_refunded", "email"),
         ("cancelled", "email"),
+        ("balance_receipt", "email"),
     }
     tradie = {("balance_paid", "email"), ("dispute_opened", "email")}
     tradie |= {("cancelled_by_customer", "email")}

@@ -36,11 +36,13 @@ from peepopay.payments.ledger import (
     minimum_charge,
     record_charge,
     record_failure,
+    record_method,
     stripe_id,
     tradie_of,
 )
 from peepopay.payments.models import PURPOSE_NO_SHOW_FEE, Payment, PaymentKind, PaymentStatus
 from peepopay.payments.refunds import PURPOSE_LATE, refund_charges
+from peepopay.receipts import numbers
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +179,8 @@ def deposit_succeeded(
     if payment.status != PaymentStatus.SUCCEEDED:
         payment.status = PaymentStatus.SUCCEEDED
         record_charge(payment, pi)
+        _note_how_paid(session, booking, payment, pi)
+        numbers.number_for(session, booking, now)
         metrics.deposits.labels(outcome="paid").inc()
     outcome = lifecycle.confirm(session, booking, now, actor=actor)
     if outcome == "taken" or booking.status == Status.CANCELLED:
@@ -208,6 +212,24 @@ def _refund_unusable_deposit(session: DbSession, booking: Booking, now: datetime
     )
     messages.late_deposit_refunded(session, booking, now)
     return "refunded"
+
+
+def _note_how_paid(
+    session: DbSession, booking: Booking, payment: Payment, pi: dict[str, Any]
+) -> None:
+    """Card brand, last four and wallet for the receipt, from the charge. Best effort: a Stripe
+    hiccup leaves them empty (the receipt then says "Card") rather than losing the payment."""
+    charge = pi.get("latest_charge")
+    if not isinstance(charge, dict):
+        account = tradie_of(session, booking).stripe_account_id
+        if not account or not payment.stripe_charge_id:
+            return
+        try:
+            charge = as_dict(gateway.retrieve_charge(account, payment.stripe_charge_id))
+        except PaymentError as error:
+            log.warning("card details of %s: %s", payment.stripe_charge_id, error.message)
+            return
+    record_method(payment, charge)
 
 
 def deposit_failed(
@@ -496,6 +518,8 @@ def balance_succeeded(
         return "unchanged"
     payment.status = PaymentStatus.SUCCEEDED
     record_charge(payment, pi)
+    _note_how_paid(session, booking, payment, pi)
+    numbers.number_for(session, booking, now)
     _complete(session, booking, now, actor)
     messages.balance_paid(session, booking, payment, now)
     return "balance_paid"

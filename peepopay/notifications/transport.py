@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import smtplib
 import ssl
@@ -43,8 +44,13 @@ def build_email(message: OutboxMessage) -> EmailMessage:
     email.add_alternative(payload["html"], subtype="html")
     for attachment in payload.get("attachments", []):
         maintype, subtype = attachment["content_type"].split(";")[0].split("/")
+        content = (
+            base64.b64decode(attachment["content_b64"])
+            if "content_b64" in attachment
+            else attachment["content"].encode()
+        )
         email.add_attachment(
-            attachment["content"].encode(),
+            content,
             maintype=maintype,
             subtype=subtype,
             filename=attachment["filename"],

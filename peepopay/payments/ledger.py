@@ -183,6 +183,19 @@ def record_charge(payment: Payment, pi: dict[str, Any]) -> None:
     payment.failure_code = payment.failure_message = None
 
 
+def record_method(payment: Payment, charge: dict[str, Any]) -> None:
+    """How the customer paid, from the charge: card brand and last four, and the wallet."""
+    details = charge.get("payment_method_details") or {}
+    card = details.get("card")
+    if details.get("type") == "card" and card:
+        payment.card_brand = str(card.get("brand") or "")[:20] or None
+        payment.card_last4 = str(card.get("last4") or "")[:4] or None
+        wallet = card.get("wallet") or {}
+        payment.wallet = str(wallet.get("type"))[:20] if wallet.get("type") else None
+    elif details.get("type"):
+        payment.wallet = str(details["type"])[:20]  # link, and other non-card methods
+
+
 def record_failure(payment: Payment, pi: dict[str, Any]) -> None:
     """Why Stripe declined the attempt, as the booking pages show it."""
     error = pi.get("last_payment_error") or {}
