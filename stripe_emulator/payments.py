@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import url_for
 
-from . import charges, payment_methods, refunds
+from . import balance, charges, payment_methods, refunds
 from .cards import AUTHENTICATION_REQUIRED, AUTOMATIC_PAYMENT_METHOD_TYPES, DECLINED, Decline
 from .errors import StripeError, card_error, invalid_request, unexpected_state
 from .formdata import apply_metadata, get_bool, get_dict, get_int, get_list, get_str
@@ -285,6 +285,17 @@ def _succeed(
             emu.emit("payment_method.attached", pm, account=account, ctx=ctx)
     if pi["application_fee_amount"] and account is not None:
         charge["application_fee"] = refunds.create_application_fee(emu, charge, account)
+    charge["balance_transaction"] = balance.add_transaction(
+        emu,
+        account,
+        amount=charge["amount"],
+        currency=charge["currency"],
+        kind="charge",
+        source=charge["id"],
+        category="charge",
+        fee=pi["application_fee_amount"] or 0,
+        description=pi["description"],
+    )["id"]
     emu.emit("charge.succeeded", charge, account=account, ctx=ctx)
     emu.emit("payment_intent.succeeded", pi, account=account, ctx=ctx)
     if payment_methods.profile_of(pm_record).dispute:

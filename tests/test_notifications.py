@@ -16,6 +16,7 @@ from peepopay.clock import utcnow
 from peepopay.extensions import db
 from peepopay.models import Booking, OutboxMessage, Payment, Tradie
 from peepopay.notifications import messages, outbox, sms
+from peepopay.payments.models import Dispute
 from tests.notify_support import (
     TWILIO_FROM,
     TWILIO_SID,
@@ -187,7 +188,15 @@ def test_every_message_renders_both_bodies_for_the_right_person(app, tradie_id, 
         messages.refund_processed(db.session, booking, payment, now)
         messages.balance_payment_link(db.session, booking, "https://pay.example/cs_123", 15000, now)
         messages.balance_paid(db.session, booking, payment, now)
-        messages.dispute_opened(db.session, booking, now)
+        dispute = Dispute(
+            stripe_dispute_id="dp_1",
+            amount_minor=5000,
+            currency="NZD",
+            status="needs_response",
+            reason="fraudulent",
+            evidence_due_at=now + timedelta(days=7),
+        )
+        messages.dispute_opened(db.session, booking, dispute, "https://stripe.example/dp_1", now)
         messages.late_deposit_refunded(db.session, booking, now)
         booking.status = "cancelled"
         messages.booking_cancelled(db.session, booking, "customer", 5000, now)

@@ -24,7 +24,7 @@ from peepopay.formatting import plain_amount
 from peepopay.htmx import after_change, render
 from peepopay.payments import gateway, ledger, onboarding, refunds, reports
 from peepopay.payments.gateway import PaymentError
-from peepopay.payments.models import Payment, PaymentKind, PaymentStatus
+from peepopay.payments.models import Dispute, Payment, PaymentKind, PaymentStatus
 from peepopay.security import DASHBOARD_CSP
 
 log = logging.getLogger(__name__)
@@ -161,8 +161,14 @@ def payment_helpers() -> dict[str, Any]:
     def booking_payments(booking: Booking) -> Panel:
         return panel_for(booking)
 
+    def dispute_url(dispute: Dispute) -> str:
+        return gateway.dispute_dashboard_url(
+            current_user.stripe_account_id or "", dispute.stripe_dispute_id
+        )
+
     return {
         "booking_payments": booking_payments,
+        "dispute_url": dispute_url,
         "booking_page": _booking_page,
         "demo_payments": gateway.demo_mode,
         "payment_kinds": PaymentKind,

@@ -21,7 +21,7 @@ from peepopay.bookings.models import Booking, Status
 from peepopay.db_setup import DbSession
 from peepopay.notifications import calendar, links, outbox, sms
 from peepopay.notifications.models import OutboxMessage, OutboxStatus
-from peepopay.payments.models import Payment
+from peepopay.payments.models import Dispute, Payment
 from peepopay.receipts.build import build_receipt
 from peepopay.receipts.pdf import receipt_filename, render_pdf
 
@@ -315,9 +315,18 @@ def no_show(session: DbSession, booking: Booking, fee_minor: int, now: datetime)
     cancel_reminder(session, booking)
 
 
-def dispute_opened(session: DbSession, booking: Booking, now: datetime) -> None:
-    send = _sender(session, booking, now)
-    send.email("dispute_opened", to=tradie_email(send.tradie), template="dispute_opened")
+def dispute_opened(
+    session: DbSession, booking: Booking, dispute: Dispute, respond_url: str, now: datetime
+) -> None:
+    """The customer's bank disputes a payment: the tradie hears the amount, the reason, the
+    deadline for evidence and where to answer in Stripe (once per dispute)."""
+    send = _sender(session, booking, now, dispute=dispute, respond_url=respond_url)
+    send.email(
+        "dispute_opened",
+        to=tradie_email(send.tradie),
+        template="dispute_opened",
+        extra=dispute.stripe_dispute_id,
+    )
 
 
 def late_deposit_refunded(session: DbSession, booking: Booking, now: datetime) -> None:

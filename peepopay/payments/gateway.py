@@ -349,6 +349,13 @@ def payout_transactions(account: str, payout_id: str) -> list[Any]:
     return list(page.data)
 
 
+def dispute_dashboard_url(account_id: str, dispute_id: str) -> str:
+    """Where the tradie answers a dispute: the dispute's page in their Stripe dashboard."""
+    if demo_mode():
+        return f"{hosted_base()}/hosted/dashboard/{account_id}#{dispute_id}"
+    return f"{STRIPE_DASHBOARD_URL}/disputes/{dispute_id}"
+
+
 def dashboard_link(account_id: str) -> str:
     """Where the tradie manages their Stripe account: a login link for an Express account,
     Stripe's own dashboard (which they sign in to) for a Standard one."""

@@ -127,6 +127,28 @@ class DisputeStatus:
         return 1 if status in cls.REVIEW else 0
 
 
+DISPUTE_REASONS = {
+    "fraudulent": "the cardholder says they did not make the payment",
+    "product_not_received": "the customer says the job was not done",
+    "product_unacceptable": "the customer says the work was not as described",
+    "duplicate": "the customer says they were charged twice",
+    "subscription_canceled": "the customer says they cancelled",
+    "credit_not_processed": "the customer says a refund was promised",
+    "unrecognized": "the customer does not recognise the payment",
+    "general": "the bank gave no particular reason",
+}
+DISPUTE_STATUS_LABELS = {
+    "warning_needs_response": "Inquiry: respond in Stripe",
+    "needs_response": "Needs your response",
+    "warning_under_review": "Inquiry under review",
+    "under_review": "Under review by the bank",
+    "warning_closed": "Inquiry closed",
+    "won": "Won: the money is back",
+    "lost": "Lost: the money stays with the customer",
+    "prevented": "Prevented",
+}
+
+
 class Dispute(db.Model):  # type: ignore[name-defined]
     """A customer's bank disputing a charge: its stage, and the money it took and gave back."""
 
@@ -162,6 +184,14 @@ class Dispute(db.Model):  # type: ignore[name-defined]
     @property
     def open(self) -> bool:
         return self.status in DisputeStatus.OPEN
+
+    @property
+    def reason_text(self) -> str:
+        return DISPUTE_REASONS.get(self.reason, self.reason.replace("_", " "))
+
+    @property
+    def status_label(self) -> str:
+        return DISPUTE_STATUS_LABELS.get(self.status, self.status.replace("_", " ").capitalize())
 
     @property
     def closed(self) -> bool:
