@@ -22,6 +22,18 @@ def periodic_duties(session: DbSession, now: datetime) -> None:
     expire_holds(session, now)
     session.commit()
     reconcile_deposits(session, now)
+    register_domains(session, now)
+
+
+def register_domains(session: DbSession, now: datetime) -> None:
+    """Payment method domains a Stripe outage or a lost job left unregistered."""
+    from peepopay.payments import domains
+
+    try:
+        domains.sync_due(session, now)
+    except Exception:
+        log.exception("payment method domain sync failed")
+        session.rollback()
 
 
 def reconcile_deposits(session: DbSession, now: datetime) -> None:

@@ -20,7 +20,9 @@ from peepopay.accounts.models import Tradie
 from peepopay.analytics.models import WidgetView
 from peepopay.audit import AuditLog
 from peepopay.bookings.models import Booking, Status
+from peepopay.clock import utcnow
 from peepopay.db_setup import DbSession
+from peepopay.payments import domains
 from peepopay.payments.models import Payment
 from peepopay.rules import FormError, actor, update_tradie
 from peepopay.scheduling.models import AvailabilityRule, BlockedPeriod, Service
@@ -210,12 +212,16 @@ def parse_origins(text: str) -> list[str]:
 
 
 def update_embedding(session: DbSession, tradie: Tradie, text: str) -> dict[str, list[Any]]:
-    return update_tradie(
+    """The sites allowed to frame the widget; their domains are registered with Stripe for
+    wallets (after the commit, retried until Stripe has them)."""
+    changed = update_tradie(
         session,
         tradie,
         "settings.embedding_updated",
         {"allowed_origins": "\n".join(parse_origins(text))},
     )
+    domains.plan(session, tradie, utcnow())
+    return changed
 
 
 # --- tax ---------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from peepopay.dashboard.forms import (
 )
 from peepopay.extensions import db
 from peepopay.htmx import after_change, render
+from peepopay.payments import domains
 from peepopay.rules import FormError
 
 LOGO_MAX_AGE = 365 * 24 * 3600
@@ -70,6 +71,7 @@ def _page(section: str = "", status: int = 200, notice: str = "", **forms: Any) 
         "embedding_form": EmbeddingForm(formdata=None, obj=tradie),
         "notifications_form": NotificationsForm(formdata=None, obj=tradie),
         "tax_form": _tax_form(tradie),
+        "wallet_domains": domains.rows_of(db.session, tradie.id),
         "email_form": EmailForm(formdata=None),
         "password_form": PasswordForm(formdata=None),
         "delete_form": DeleteForm(formdata=None),
