@@ -63,12 +63,15 @@ def pay_out(emu: Emulator, account: str, params: dict[str, Any]) -> dict[str, An
     amount = sum(r.obj["net"] for r in records)
     now = emu.store.now()
     status = str(params.get("status") or "paid")
+    # A paid payout has arrived; one on its way arrives in a couple of days.
+    days = params.get("arrival_days")
+    days = int(days) if days is not None else (0 if status == "paid" else 2)
     payout_id = emu.store.new_id("po")
     payout = {
         "id": payout_id,
         "object": "payout",
         "amount": amount,
-        "arrival_date": now + int(params.get("arrival_days") or 2) * DAY,
+        "arrival_date": now + days * DAY,
         "automatic": True,
         "balance_transaction": None,
         "created": now,

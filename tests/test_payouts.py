@@ -69,8 +69,8 @@ def test_payouts_list_the_bookings_they_paid_out(
     # Each payment's line: what the customer paid, and what reached the bank.
     rows = re.findall(r"<tr>(.*?)</tr>", first_card, re.S)
     cells = [re.findall(r"<td>(?:<a [^>]*>)?([^<]*)", row) for row in rows]
-    assert ["Aroha Smith · Leak repair", "Payment", "$180.00", "$175.50"] in cells
-    assert cells.count(["Aroha Smith · Leak repair", "Payment", "$50.00", "$48.75"]) == 2
+    assert ["Aroha Smith · Leak repair", "Balance", "$180.00", "$175.50"] in cells
+    assert cells.count(["Aroha Smith · Leak repair", "Deposit", "$50.00", "$48.75"]) == 2
     # The fragment for htmx.
     fragment = dash.get("/dashboard/payouts", htmx=True).get_data(as_text=True)
     assert "<html" not in fragment and on_its_way["id"] in fragment

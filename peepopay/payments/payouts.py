@@ -77,34 +77,50 @@ def _add_lines(session: DbSession, tradie: Tradie, view: PayoutView, txns: list[
     for txn in txns:
         if txn.get("type") == "payout":
             continue
-        booking = _booking_of(session, tradie.id, txn.get("source"))
+        booking, payment = _booking_of(session, tradie.id, txn.get("source"))
         amount, net = int(txn.get("amount") or 0), int(txn.get("net") or 0)
         if booking is None:
             view.other_minor += net
             continue
-        what = WHAT.get(str(txn.get("type")), str(txn.get("type")).replace("_", " ").capitalize())
+        kind = str(txn.get("type"))
+        what = WHAT.get(kind, kind.replace("_", " ").capitalize())
+        if payment is not None and kind in ("charge", "payment", "refund"):
+            what = payment.label
         view.lines.append(PayoutLine(booking, what, amount, net))
 
 
-def _booking_of(session: DbSession, tradie_id: int, source: Any) -> Booking | None:
-    """The booking of a charge, refund or dispute (expanded or not), among the tradie's own."""
+def _booking_of(
+    session: DbSession, tradie_id: int, source: Any
+) -> tuple[Booking | None, Payment | None]:
+    """The booking (and payment) of a charge, refund or dispute (expanded or not), among the
+    tradie's own."""
     if source is None:
-        return None
+        return None, None
     obj = source if isinstance(source, dict) else {"id": str(source)}
     source_id = str(obj.get("id"))
     pi_id = stripe_id(obj.get("payment_intent"))
-    conditions = [Payment.stripe_charge_id == source_id, Payment.stripe_refund_id == source_id]
-    if pi_id:
-        conditions.append(Payment.stripe_payment_intent_id == pi_id)
-    booking_id = session.scalar(
-        sa.select(Payment.booking_id)
-        .where(Payment.tradie_id == tradie_id, sa.or_(*conditions))
+    # The refund's own record first, then the charge's (a refund shares the charge's intent).
+    payment = session.scalar(
+        sa.select(Payment)
+        .where(
+            Payment.tradie_id == tradie_id,
+            sa.or_(Payment.stripe_refund_id == source_id, Payment.stripe_charge_id == source_id),
+        )
+        .order_by(Payment.stripe_refund_id.is_(None))
         .limit(1)
     )
+    if payment is None and pi_id and str(obj.get("object")) != "dispute":
+        payment = session.scalar(
+            sa.select(Payment)
+            .where(Payment.tradie_id == tradie_id, Payment.stripe_payment_intent_id == pi_id)
+            .limit(1)
+        )
+    booking_id = payment.booking_id if payment is not None else None
     if booking_id is None:
         booking_id = session.scalar(
             sa.select(Dispute.booking_id).where(
                 Dispute.tradie_id == tradie_id, Dispute.stripe_dispute_id == source_id
             )
         )
-    return session.get(Booking, booking_id) if booking_id is not None else None
+    booking = session.get(Booking, booking_id) if booking_id is not None else None
+    return booking, payment
