@@ -345,3 +345,44 @@ def test_invoice_numbers_stay_gapless_under_concurrent_bookings(
     assert confirmed == CONCURRENT
     assert numbers == list(range(1, CONCURRENT + 1))
     stripe_live.control("config", {"hold_events": False})
+
+
+def test_refunds_and_money_paid_another_way_on_the_receipt(
+    app: Flask, stripe_live: Any, dash: DashboardClient, client: FlaskClient, tradie_id: int
+) -> None:
+    from tests.booking_helpers import at, local_day
+    from tests.test_bookings_by_hand import NEW, form
+
+    connect(app, tradie_id, stripe_live)
+    held = hold(app, tradie_id)
+    pay(stripe_live, held)
+    settle(stripe_live)
+    refunded = dash.post(
+        f"/dashboard/bookings/{held.booking_id}/refund",
+        {"refund_amount": "12.50", "refund_reason": "Finished early"},
+    )
+    assert refunded.status_code in (200, 303)
+    settle(stripe_live)
+    nzd = lambda minor: format_money(minor, "NZD")  # noqa: E731
+    text = pdf_text(client.get(f"/b/{booking(app, held.booking_id).public_token}/receipt.pdf").data)
+    assert line_with(text, "Paid").endswith(nzd(5000))
+    assert line_with(text, "Refunded").endswith(nzd(-1250))
+    refund_line = [line for line in text.splitlines() if "Refund - to the original" in line]
+    assert refund_line and refund_line[0].endswith(nzd(-1250))
+    assert received(app, held.booking_id) == 3750
+    assert line_with(text, "Balance due").endswith(nzd(20000 - 3750))
+
+    # A deposit taken in cash by a booking made by hand: a receipt, numbered next.
+    made = dash.post(
+        NEW, form(app, tradie_id, at(local_day(5), 10), deposit="offline", method="cash")
+    )
+    assert made.status_code == 303
+    with app.app_context():
+        cash = db.session.scalar(
+            sa.select(Booking).where(Booking.id != held.booking_id, Booking.tradie_id == tradie_id)
+        )
+        token, cash_id = cash.public_token, cash.id
+        db.session.remove()
+    text = pdf_text(client.get(f"/b/{token}/receipt.pdf").data)
+    assert "Deposit - Cash" in text and line_with(text, "Receipt number").endswith(" 2")
+    assert line_with(text, "Paid").endswith(nzd(received(app, cash_id)))

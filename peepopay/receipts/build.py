@@ -111,17 +111,13 @@ def _lines(payments: list[Payment]) -> list[ReceiptLine]:
             payment.kind == PaymentKind.REFUND and payment.status in PaymentStatus.REFUND_HOLDING
         ):
             continue
+        # When it was made: a later update of the record (a reconcile check) moves nothing.
+        when = payment.created_at
         if payment.kind == PaymentKind.REFUND:
-            lines.append(
-                ReceiptLine(
-                    payment.updated_at, "Refund", "To the card paid with", -payment.amount_minor
-                )
-            )
+            lines.append(ReceiptLine(when, "Refund", REFUND_HOW, -payment.amount_minor))
         else:
             what = "No-show fee" if payment.is_no_show_fee else payment.kind.capitalize()
-            lines.append(
-                ReceiptLine(payment.updated_at, what, how_paid(payment), payment.amount_minor)
-            )
+            lines.append(ReceiptLine(when, what, how_paid(payment), payment.amount_minor))
     return sorted(lines, key=lambda line: line.when)
 
 

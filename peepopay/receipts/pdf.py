@@ -7,7 +7,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from fpdf import FPDF
-from fpdf.enums import XPos, YPos
+from fpdf.enums import MethodReturnValue, XPos, YPos
 
 from peepopay.formatting import format_money
 from peepopay.receipts.build import Receipt
@@ -42,9 +42,17 @@ def render_pdf(receipt: Receipt, timezone: str) -> bytes:
     width = pdf.w - 2 * MARGIN
 
     def row(label: str, value: str, *, bold: bool = False) -> None:
+        # A long label (a service name) wraps in its column; the amount stays on its first line.
         pdf.set_font("Helvetica", "B" if bold else "", 10)
-        pdf.cell(width * 0.45, LINE, _text(label))
-        pdf.cell(width * 0.55, LINE, _text(value), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        left, top = pdf.get_x(), pdf.get_y()
+        text, label_width = _text(label), width * 0.72
+        wrapped = pdf.multi_cell(
+            label_width, LINE, text, dry_run=True, output=MethodReturnValue.LINES
+        )
+        pdf.multi_cell(label_width, LINE, text, new_x=XPos.RIGHT, new_y=YPos.TOP)
+        pdf.cell(width - label_width, LINE, _text(value), align="R")
+        count = len(wrapped) if isinstance(wrapped, list) else 1
+        pdf.set_xy(left, top + LINE * max(count, 1))
 
     def line(text: str, size: int = 10, style: str = "") -> None:
         pdf.set_font("Helvetica", style, size)
