@@ -7,7 +7,15 @@ from peepopay.bookings.models import Booking, Status
 from peepopay.calendars.models import BusyTime, CalendarFeed, FeedKind
 from peepopay.customers.models import Customer
 from peepopay.notifications.models import OutboxMessage, OutboxStatus
-from peepopay.payments.models import Payment, PaymentKind, StripeEvent
+from peepopay.payments.models import (
+    Dispute,
+    Invoice,
+    InvoiceCounter,
+    Payment,
+    PaymentKind,
+    PaymentMethodDomain,
+    StripeEvent,
+)
 from peepopay.scheduling.models import AvailabilityRule, BlockedPeriod, DepositType, Service
 
 __all__ = [
@@ -19,11 +27,15 @@ __all__ = [
     "CalendarFeed",
     "Customer",
     "DepositType",
+    "Dispute",
     "FeedKind",
+    "Invoice",
+    "InvoiceCounter",
     "OutboxMessage",
     "OutboxStatus",
     "Payment",
     "PaymentKind",
+    "PaymentMethodDomain",
     "Service",
     "Status",
     "StripeEvent",

@@ -16,13 +16,15 @@ _last_reconcile: datetime | None = None
 
 
 def periodic_duties(session: DbSession, now: datetime) -> None:
-    """Expire stale holds, reconcile deposits whose webhook never came, sync due calendars."""
+    """Expire stale holds, reconcile deposits whose webhook never came, sync due calendars and
+    payment method domains."""
     from peepopay.bookings.services import expire_holds
 
     expire_holds(session, now)
     session.commit()
     reconcile_deposits(session, now)
     sync_calendars(session, now)
+    register_domains(session, now)
 
 
 def sync_calendars(session: DbSession, now: datetime) -> None:
@@ -34,6 +36,17 @@ def sync_calendars(session: DbSession, now: datetime) -> None:
         enqueue_due(session, now)
     except Exception:
         log.exception("calendar sync scheduling failed")
+        session.rollback()
+
+
+def register_domains(session: DbSession, now: datetime) -> None:
+    """Payment method domains a Stripe outage or a lost job left unregistered."""
+    from peepopay.payments import domains
+
+    try:
+        domains.sync_due(session, now)
+    except Exception:
+        log.exception("payment method domain sync failed")
         session.rollback()
 
 

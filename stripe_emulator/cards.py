@@ -126,6 +126,17 @@ PAYMENT_METHOD_ALIASES = {
     "pm_card_processing": "4000000000007007",
 }
 
+# Emulator only: a card from a wallet, as Apple Pay or Google Pay hand it to a PaymentIntent
+# (a device-specific number behind the card; `wallet` on the card and on its charge says so).
+WALLET_ALIASES = {
+    "pm_card_visa_apple_pay": ("4242424242424242", "apple_pay"),
+    "pm_card_mastercard_google_pay": ("5555555555554444", "google_pay"),
+}
+WALLETS = {"apple_pay": "Apple Pay", "google_pay": "Google Pay"}
+
+# What automatic_payment_methods turns on for an account in test mode (wallets are cards).
+AUTOMATIC_PAYMENT_METHOD_TYPES = ["card", "link"]
+
 # Shown on the hosted pages.
 CARD_HINTS = [
     ("4242 4242 4242 4242", "succeeds"),

@@ -69,7 +69,7 @@ def new_charge(
                     if authenticated
                     else None
                 ),
-                "wallet": None,
+                "wallet": snapshot(card["wallet"]),
             },
             "type": "card",
         },

@@ -8,6 +8,7 @@ from typing import Any
 from flask import url_for
 
 from . import payments
+from .cards import AUTOMATIC_PAYMENT_METHOD_TYPES
 from .errors import invalid_request, missing_param
 from .formdata import apply_metadata, get_dict, get_int, get_list, get_str
 from .state import Ctx, Emulator
@@ -35,7 +36,10 @@ def create_session(emu: Emulator, ctx: Ctx, params: Mapping[str, Any]) -> Record
                 "You may only specify one of these parameters: customer, customer_email.",
                 param="customer_email",
             )
-    pi_params = _payment_intent_params(params, total, currency)
+    # Without payment_method_types, Checkout shows the account's enabled payment methods.
+    given_types = get_list(params, "payment_method_types")
+    types = given_types if given_types is not None else AUTOMATIC_PAYMENT_METHOD_TYPES
+    pi_params = _payment_intent_params(params, total, currency, given_types)
     payments.check_amounts(ctx, pi_params, total, currency)
     now = emu.store.now()
     expires_at = get_int(params, "expires_at") or now + MAX_LIFETIME
@@ -72,7 +76,7 @@ def create_session(emu: Emulator, ctx: Ctx, params: Mapping[str, Any]) -> Record
         "payment_intent": None,
         "payment_link": None,
         "payment_method_collection": "if_required",
-        "payment_method_types": ["card"],
+        "payment_method_types": [str(t) for t in types],
         "payment_status": "unpaid",
         "status": "open",
         "success_url": get_str(params, "success_url"),
@@ -135,7 +139,9 @@ def _complete_on_payment(emu: Emulator, event: dict[str, Any]) -> None:
     emu.emit("checkout.session.completed", session, account=record.account)
 
 
-def _payment_intent_params(params: Mapping[str, Any], total: int, currency: str) -> dict[str, Any]:
+def _payment_intent_params(
+    params: Mapping[str, Any], total: int, currency: str, types: list[Any] | None
+) -> dict[str, Any]:
     """payment_intent_data as PaymentIntent create parameters, checked now, used on payment."""
     data = get_dict(params, "payment_intent_data")
     allowed = {
@@ -157,7 +163,10 @@ def _payment_intent_params(params: Mapping[str, Any], total: int, currency: str)
     get_str(data, "setup_future_usage", choices=["on_session", "off_session"])
     apply_metadata({}, data)
     result = {**data, "amount": str(total), "currency": currency}
-    result["allowed_payment_method_types"] = ["card"]
+    if types is not None:
+        result["allowed_payment_method_types"] = [str(t) for t in types]
+    else:
+        result["automatic_payment_methods"] = {"enabled": "true"}
     if params.get("customer"):
         result["customer"] = params["customer"]
     return result

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from . import connect, payments, refunds
+from . import balance, connect, payments, refunds
 from .api import emulator
 from .errors import StripeError
 from .state import Ctx
@@ -148,6 +148,28 @@ def dispute(charge_id: str) -> Response:
         record = _record(charge_id, "charge")
         body = {key: str(value) for key, value in _body().items()}
         return jsonify(refunds.open_dispute(emu, Ctx(account=record.account), record.obj, body))
+
+
+@bp.post("/disputes/<dispute_id>/close")
+def close_dispute(dispute_id: str) -> Response:
+    """The bank's decision: {"outcome": "won"} gives the money back, "lost" keeps it."""
+    emu = emulator()
+    with emu.lock:
+        record = _record(dispute_id, "dispute")
+        outcome = str(_body().get("outcome") or "won")
+        if outcome not in ("won", "lost"):
+            raise StripeError(400, "invalid_request_error", "outcome must be won or lost")
+        refunds.close_dispute(emu, Ctx(account=record.account), record, outcome)
+        return jsonify(record.obj)
+
+
+@bp.post("/accounts/<account_id>/payouts")
+def payout(account_id: str) -> Response:
+    """Pay out the account's available balance now (Stripe's daily automatic payout)."""
+    emu = emulator()
+    with emu.lock:
+        record = _record(account_id, "account")
+        return jsonify(balance.pay_out(emu, record.id, _body()))
 
 
 def _settle(pi_id: str, *, success: bool) -> Response:

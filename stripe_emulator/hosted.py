@@ -11,9 +11,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from . import checkout, connect, payment_methods, payments
+from . import checkout, connect, domains, payment_methods, payments
 from .api import emulator
-from .cards import CARD_HINTS
+from .cards import CARD_HINTS, WALLET_ALIASES, WALLETS
 from .errors import StripeError, card_error
 from .state import Ctx
 from .store import Record
@@ -111,6 +111,7 @@ def elements(pi_id: str) -> str | BaseResponse:
             error=error,
             hints=CARD_HINTS,
             form=request.form,
+            wallets=[(kind, WALLETS[kind]) for kind in _wallets(record)],
             message=_post_message(pi),
             parent_origin=_origin(),
             return_link=return_link,
@@ -171,13 +172,36 @@ def _pay(record: Record, return_url: str) -> str | None:
     emu = emulator()
     ctx = Ctx(account=record.account)
     try:
-        pm = payment_methods.from_data(emu, record.account, _card_data(request.form), label="")
+        wallet = request.form.get("wallet", "")
+        if wallet:
+            pm = payment_methods.resolve(emu, record.account, _wallet_method(record, wallet))
+        else:
+            pm = payment_methods.from_data(emu, record.account, _card_data(request.form), label="")
         payments.confirm_intent(
             emu, ctx, record, {"payment_method": pm.id, "return_url": return_url}
         )
     except StripeError as exc:
         return exc.message
     return None
+
+
+def _wallet_method(record: Record, wallet: str) -> str:
+    if wallet not in _wallets(record):
+        raise card_error("This wallet is not available here.", "payment_method_unavailable")
+    return next(alias for alias, (_n, kind) in WALLET_ALIASES.items() if kind == wallet)
+
+
+def _wallets(record: Record) -> list[str]:
+    """Wallets the Payment Element shows: automatic payment methods with cards on, and the
+    embedding page's domain registered on the account (as Apple Pay and Google Pay demand)."""
+    pi = record.obj
+    automatic = pi.get("automatic_payment_methods") or {}
+    if not automatic.get("enabled") or "card" not in pi["payment_method_types"]:
+        return []
+    host = urlsplit(_arg("parent_origin") or "").hostname or ""
+    if not domains.active_for(emulator(), record.account, host):
+        return []
+    return list(WALLETS)
 
 
 def _card_data(form: Mapping[str, str]) -> dict[str, Any]:

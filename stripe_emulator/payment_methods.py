@@ -8,7 +8,13 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from .cards import PAYMENT_METHOD_ALIASES, CardProfile, card_for, validate_card
+from .cards import (
+    PAYMENT_METHOD_ALIASES,
+    WALLET_ALIASES,
+    CardProfile,
+    card_for,
+    validate_card,
+)
 from .errors import card_error, invalid_request
 from .formdata import apply_metadata, get_dict, get_int, get_str
 from .state import Ctx, Emulator
@@ -49,7 +55,12 @@ def from_data(emu: Emulator, account: str | None, data: Mapping[str, Any], *, la
 
 
 def new_card(
-    emu: Emulator, account: str | None, profile: CardProfile, exp_month: int, exp_year: int
+    emu: Emulator,
+    account: str | None,
+    profile: CardProfile,
+    exp_month: int,
+    exp_year: int,
+    wallet: str | None = None,
 ) -> Record:
     fingerprint = hashlib.sha256(profile.number.encode()).hexdigest()[:16]
     pm = {
@@ -74,7 +85,7 @@ def new_card(
             "last4": profile.number[-4:],
             "networks": {"available": [profile.brand], "preferred": None},
             "three_d_secure_usage": {"supported": True},
-            "wallet": None,
+            "wallet": _wallet(wallet, profile.number),
         },
         "created": emu.store.now(),
         "customer": None,
@@ -90,10 +101,13 @@ def resolve(
     emu: Emulator, account: str | None, pm_id: str, *, param: str = "payment_method"
 ) -> Record:
     """A PaymentMethod in this scope; a test id such as pm_card_visa makes a fresh card."""
+    year = time.gmtime(emu.store.now()).tm_year
     number = PAYMENT_METHOD_ALIASES.get(pm_id)
     if number is not None:
-        year = time.gmtime(emu.store.now()).tm_year
         return new_card(emu, account, card_for(number), 12, year + 3)
+    if pm_id in WALLET_ALIASES:
+        number, wallet = WALLET_ALIASES[pm_id]
+        return new_card(emu, account, card_for(number), 12, year + 3, wallet)
     return emu.store.record(pm_id, account, "payment_method", param=param)
 
 
@@ -134,6 +148,12 @@ def detach(emu: Emulator, ctx: Ctx, record: Record) -> dict[str, Any]:
         "payment_method.detached", pm, account=ctx.account, ctx=ctx, previous_attributes=previous
     )
     return pm
+
+
+def _wallet(wallet: str | None, number: str) -> dict[str, Any] | None:
+    if wallet is None:
+        return None
+    return {"type": wallet, wallet: {}, "dynamic_last4": number[-4:]}
 
 
 def _billing_details(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -7,8 +7,8 @@ from typing import Any
 
 from flask import url_for
 
-from . import charges, payment_methods, refunds
-from .cards import AUTHENTICATION_REQUIRED, DECLINED, Decline
+from . import balance, charges, payment_methods, refunds
+from .cards import AUTHENTICATION_REQUIRED, AUTOMATIC_PAYMENT_METHOD_TYPES, DECLINED, Decline
 from .errors import StripeError, card_error, invalid_request, unexpected_state
 from .formdata import apply_metadata, get_bool, get_dict, get_int, get_list, get_str
 from .money import money
@@ -86,11 +86,21 @@ def create_intent(emu: Emulator, ctx: Ctx, params: Mapping[str, Any]) -> Record:
     if types is not None:
         pi["payment_method_types"] = [str(t) for t in types]
     else:
+        # Neither given: Stripe's current API versions turn automatic payment methods on.
         automatic = get_dict(params, "automatic_payment_methods")
+        enabled = get_bool(automatic, "enabled") is not False
         pi["automatic_payment_methods"] = {
-            "allow_redirects": automatic.get("allow_redirects", "always"),
-            "enabled": get_bool(automatic, "enabled") is not False,
+            "allow_redirects": get_str(
+                automatic,
+                "allow_redirects",
+                choices=["always", "never"],
+                label="automatic_payment_methods[allow_redirects]",
+            )
+            or "always",
+            "enabled": enabled,
         }
+        if enabled:
+            pi["payment_method_types"] = list(AUTOMATIC_PAYMENT_METHOD_TYPES)
     record = emu.store.add(pi, ctx.account, return_url=None)
     _apply_fields(emu, ctx, record, params)
     _set_payment_method(emu, ctx, record, params)
@@ -276,6 +286,17 @@ def _succeed(
             emu.emit("payment_method.attached", pm, account=account, ctx=ctx)
     if pi["application_fee_amount"] and account is not None:
         charge["application_fee"] = refunds.create_application_fee(emu, charge, account)
+    charge["balance_transaction"] = balance.add_transaction(
+        emu,
+        account,
+        amount=charge["amount"],
+        currency=charge["currency"],
+        kind="charge",
+        source=charge["id"],
+        category="charge",
+        fee=pi["application_fee_amount"] or 0,
+        description=pi["description"],
+    )["id"]
     emu.emit("charge.succeeded", charge, account=account, ctx=ctx)
     emu.emit("payment_intent.succeeded", pi, account=account, ctx=ctx)
     if payment_methods.profile_of(pm_record).dispute:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from . import balance
 from .errors import invalid_request
-from .formdata import apply_metadata, get_bool, get_int, get_str
+from .formdata import apply_metadata, get_bool, get_dict, get_int, get_str
 from .money import money
 from .state import Ctx, Emulator
-from .store import Record
+from .store import Record, snapshot
 
 
 def create_refund(emu: Emulator, ctx: Ctx, params: Mapping[str, Any]) -> Record:
@@ -48,6 +49,15 @@ def create_refund(emu: Emulator, ctx: Ctx, params: Mapping[str, Any]) -> Record:
         "status": "succeeded",
         "transfer_reversal": None,
     }
+    refund["balance_transaction"] = balance.add_transaction(
+        emu,
+        ctx.account,
+        amount=-amount,
+        currency=charge["currency"],
+        kind="refund",
+        source=refund["id"],
+        category="refund",
+    )["id"]
     record = emu.store.add(refund, ctx.account)
     charge["amount_refunded"] += amount
     charge["refunded"] = charge["amount_refunded"] == charge["amount_captured"]
@@ -169,4 +179,61 @@ def open_dispute(
     emu.store.add(dispute, ctx.account)
     charge["disputed"] = True
     emu.emit("charge.dispute.created", dispute, account=ctx.account, ctx=ctx)
+    # Stripe takes the disputed amount from the balance at once.
+    _move_funds(emu, ctx, dispute, -amount, "dispute", "charge.dispute.funds_withdrawn")
     return dispute
+
+
+DISPUTE_OPEN = ("warning_needs_response", "needs_response", "warning_under_review", "under_review")
+
+
+def update_dispute(emu: Emulator, ctx: Ctx, record: Record, params: Mapping[str, Any]) -> None:
+    """Evidence from the merchant; `submit` sends it to the bank (status under_review)."""
+    dispute = record.obj
+    if dispute["status"] not in DISPUTE_OPEN:
+        raise invalid_request(
+            f"This dispute is already closed ({dispute['status']}); it can't be updated."
+        )
+    evidence = get_dict(params, "evidence")
+    dispute["evidence"] = {**dispute["evidence"], **{k: str(v) for k, v in evidence.items()}}
+    dispute["evidence_details"]["has_evidence"] = bool(dispute["evidence"])
+    dispute["metadata"] = apply_metadata(dispute["metadata"], params)
+    if get_bool(params, "submit") is not False:
+        dispute["status"] = "under_review"
+        dispute["evidence_details"]["submission_count"] += 1
+    emu.emit("charge.dispute.updated", dispute, account=ctx.account, ctx=ctx)
+
+
+def close_dispute(emu: Emulator, ctx: Ctx, record: Record, outcome: str) -> None:
+    """The bank decides (won: the money comes back) or the merchant accepts it (lost)."""
+    dispute = record.obj
+    if dispute["status"] not in DISPUTE_OPEN:
+        raise invalid_request(f"This dispute is already closed ({dispute['status']}).")
+    dispute["status"] = outcome
+    emu.emit("charge.dispute.closed", dispute, account=ctx.account, ctx=ctx)
+    if outcome == "won":
+        _move_funds(
+            emu,
+            ctx,
+            dispute,
+            dispute["amount"],
+            "dispute_reversal",
+            "charge.dispute.funds_reinstated",
+        )
+
+
+def _move_funds(
+    emu: Emulator, ctx: Ctx, dispute: dict[str, Any], amount: int, category: str, event: str
+) -> None:
+    txn = balance.add_transaction(
+        emu,
+        ctx.account,
+        amount=amount,
+        currency=dispute["currency"],
+        kind="adjustment",
+        source=dispute["id"],
+        category=category,
+        description=f"Chargeback {'withdrawal' if amount < 0 else 'reversal'}: {dispute['charge']}",
+    )
+    dispute["balance_transactions"].append(snapshot(txn))
+    emu.emit(event, dispute, account=ctx.account, ctx=ctx)

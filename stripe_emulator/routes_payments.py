@@ -8,7 +8,7 @@ import stripe.params as sp
 import stripe.params.checkout as sp_checkout
 from flask import Response
 
-from . import checkout, customers, payment_methods, payments, refunds
+from . import balance, checkout, customers, domains, payment_methods, payments, refunds
 from .api import bp, call, emulator, params, publishable_ok, respond, respond_list
 from .errors import invalid_request
 from .formdata import apply_metadata, get_str
@@ -202,6 +202,53 @@ def retrieve_dispute(dispute_id: str) -> tuple[Response, int]:
     return respond(_record(dispute_id, "dispute").obj)
 
 
+@bp.post("/disputes/<dispute_id>")
+def update_dispute(dispute_id: str) -> tuple[Response, int]:
+    record = _record(dispute_id, "dispute")
+    refunds.update_dispute(emulator(), call().ctx, record, params(sp.DisputeUpdateParams))
+    return respond(record.obj)
+
+
+@bp.post("/disputes/<dispute_id>/close")
+def close_dispute(dispute_id: str) -> tuple[Response, int]:
+    params(sp.DisputeCloseParams)
+    record = _record(dispute_id, "dispute")
+    refunds.close_dispute(emulator(), call().ctx, record, "lost")
+    return respond(record.obj)
+
+
+@bp.get("/payouts")
+def list_payouts() -> Response:
+    given = params(sp.PayoutListParams)
+    found = _filtered("payout", given, "status", "destination")
+    return respond_list(found)
+
+
+@bp.get("/payouts/<payout_id>")
+def retrieve_payout(payout_id: str) -> tuple[Response, int]:
+    params(sp.PayoutRetrieveParams)
+    return respond(_record(payout_id, "payout").obj)
+
+
+@bp.get("/balance_transactions")
+def list_balance_transactions() -> Response:
+    given = params(sp.BalanceTransactionListParams)
+    payout = get_str(given, "payout")
+    records = emulator().store.records("balance_transaction", call().ctx.account)
+    if payout is not None:
+        _record(payout, "payout")
+        records = [r for r in records if balance.in_payout(r, payout)]
+    wanted = {key: given[key] for key in ("type", "source", "currency") if given.get(key)}
+    found = [r.obj for r in records if all(r.obj.get(k) == v for k, v in wanted.items())]
+    return respond_list(found)
+
+
+@bp.get("/balance_transactions/<txn_id>")
+def retrieve_balance_transaction(txn_id: str) -> tuple[Response, int]:
+    params(sp.BalanceTransactionRetrieveParams)
+    return respond(_record(txn_id, "balance_transaction").obj)
+
+
 @bp.post("/checkout/sessions")
 def create_checkout_session() -> tuple[Response, int]:
     given = params(sp_checkout.SessionCreateParams)
@@ -263,3 +310,40 @@ def _intent_for_key(pi_id: str, given: dict[str, Any]) -> Record:
             param="client_secret",
         )
     return record
+
+
+@bp.post("/payment_method_domains")
+def create_payment_method_domain() -> tuple[Response, int]:
+    given = params(sp.PaymentMethodDomainCreateParams)
+    return respond(domains.create(emulator(), call().ctx, given).obj)
+
+
+@bp.get("/payment_method_domains")
+def list_payment_method_domains() -> Response:
+    given = params(sp.PaymentMethodDomainListParams)
+    found = _filtered("payment_method_domain", given, "domain_name")
+    if "enabled" in given:
+        wanted = get_str(given, "enabled") == "true"
+        found = [domain for domain in found if domain["enabled"] == wanted]
+    return respond_list(found)
+
+
+@bp.get("/payment_method_domains/<domain_id>")
+def retrieve_payment_method_domain(domain_id: str) -> tuple[Response, int]:
+    params(sp.PaymentMethodDomainRetrieveParams)
+    return respond(_record(domain_id, "payment_method_domain").obj)
+
+
+@bp.post("/payment_method_domains/<domain_id>")
+def update_payment_method_domain(domain_id: str) -> tuple[Response, int]:
+    record = _record(domain_id, "payment_method_domain")
+    domains.update(record, params(sp.PaymentMethodDomainUpdateParams))
+    return respond(record.obj)
+
+
+@bp.post("/payment_method_domains/<domain_id>/validate")
+def validate_payment_method_domain(domain_id: str) -> tuple[Response, int]:
+    params(sp.PaymentMethodDomainValidateParams)
+    record = _record(domain_id, "payment_method_domain")
+    domains.validate(record)
+    return respond(record.obj)

@@ -16,6 +16,7 @@ from peepopay.clock import utcnow
 from peepopay.extensions import db
 from peepopay.models import Booking, OutboxMessage, Payment, Tradie
 from peepopay.notifications import messages, outbox, sms
+from peepopay.payments.models import Dispute
 from tests.notify_support import (
     TWILIO_FROM,
     TWILIO_SID,
@@ -103,7 +104,11 @@ def test_confirmation_reaches_customer_and_tradie_by_email_and_sms(
         assert f"{local:%-I:%M}" in body and "Pacific/Auckland" in body
     assert "#0f766e" in html  # the tradie's brand colour
 
-    [attachment] = list(mail.iter_attachments())
+    attachment, receipt = list(mail.iter_attachments())
+    # The receipt for the deposit goes along, as a PDF (see test_receipts.py for its text).
+    assert receipt.get_filename().startswith("receipt")  # numbered when a payment flow paid it
+    assert receipt.get_content_type() == "application/pdf"
+    assert receipt.get_content().startswith(b"%PDF-")
     assert attachment.get_filename() == "booking.ics"
     assert attachment.get_content_type() == "text/calendar"
     # Declared UTF-8, so a mail client reads the description's dashes as dashes.
@@ -187,7 +192,15 @@ def test_every_message_renders_both_bodies_for_the_right_person(app, tradie_id, 
         messages.refund_processed(db.session, booking, payment, now)
         messages.balance_payment_link(db.session, booking, "https://pay.example/cs_123", 15000, now)
         messages.balance_paid(db.session, booking, payment, now)
-        messages.dispute_opened(db.session, booking, now)
+        dispute = Dispute(
+            stripe_dispute_id="dp_1",
+            amount_minor=5000,
+            currency="NZD",
+            status="needs_response",
+            reason="fraudulent",
+            evidence_due_at=now + timedelta(days=7),
+        )
+        messages.dispute_opened(db.session, booking, dispute, "https://stripe.example/dp_1", now)
         messages.late_deposit_refunded(db.session, booking, now)
         booking.status = "cancelled"
         messages.booking_cancelled(db.session, booking, "customer", 5000, now)
@@ -201,6 +214,7 @@ def test_every_message_renders_both_bodies_for_the_right_person(app, tradie_id, 
         ("balance_link", "sms"),
         ("late_deposit_refunded", "email"),
         ("cancelled", "email"),
+        ("balance_receipt", "email"),
     }
     tradie = {("balance_paid", "email"), ("dispute_opened", "email")}
     tradie |= {("cancelled_by_customer", "email")}

@@ -59,6 +59,11 @@ class Tradie(UserMixin, db.Model):  # type: ignore[name-defined]
     last_booking_reference: Mapped[int] = mapped_column(default=0, server_default="0")
 
     allowed_origins: Mapped[str] = mapped_column(sa.Text, default="")  # one origin per line
+    # A registered tradie's tax number (GST number, ABN, VAT number) makes every receipt a tax
+    # invoice; the rate is in basis points (1500 = 15 %), prices are entered including it.
+    tax_number: Mapped[str | None] = mapped_column(sa.String(32))
+    tax_rate_bps: Mapped[int] = mapped_column(default=0, server_default="0")
+    prices_include_tax: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     notify_new_booking_email: Mapped[bool] = mapped_column(default=True)
     notify_new_booking_sms: Mapped[bool] = mapped_column(default=True)
     reminder_hours: Mapped[int] = mapped_column(default=24)

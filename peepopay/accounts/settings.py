@@ -21,8 +21,10 @@ from peepopay.analytics.models import WidgetView
 from peepopay.audit import AuditLog
 from peepopay.bookings.models import Booking, Status
 from peepopay.calendars.models import BusyTime, CalendarFeed
+from peepopay.clock import utcnow
 from peepopay.customers.models import Customer
 from peepopay.db_setup import DbSession
+from peepopay.payments import domains
 from peepopay.payments.models import Payment
 from peepopay.rules import FormError, actor, update_tradie
 from peepopay.scheduling.models import AvailabilityRule, BlockedPeriod, Service
@@ -212,11 +214,69 @@ def parse_origins(text: str) -> list[str]:
 
 
 def update_embedding(session: DbSession, tradie: Tradie, text: str) -> dict[str, list[Any]]:
-    return update_tradie(
+    """The sites allowed to frame the widget; their domains are registered with Stripe for
+    wallets (after the commit, retried until Stripe has them)."""
+    changed = update_tradie(
         session,
         tradie,
         "settings.embedding_updated",
         {"allowed_origins": "\n".join(parse_origins(text))},
+    )
+    domains.plan(session, tradie, utcnow())
+    return changed
+
+
+# --- tax ---------------------------------------------------------------------------------------
+
+# Standard rates a tradie is most likely registered at, in basis points (a suggestion only).
+STANDARD_TAX_BPS = {"NZ": 1500, "AU": 1000, "GB": 2000, "IE": 2300}
+MAX_TAX_BPS = 3000
+
+
+def abn_valid(digits: str) -> bool:
+    """The ATO's ABN check: subtract 1 from the first digit, weight, sum, divisible by 89."""
+    if len(digits) != 11 or not digits.isdigit():
+        return False
+    weights = (10, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19)
+    values = [int(digits[0]) - 1, *(int(d) for d in digits[1:])]
+    return sum(w * v for w, v in zip(weights, values, strict=True)) % 89 == 0
+
+
+def clean_tax_number(text: str, country: str) -> str | None:
+    """A GST number (NZ: 8 or 9 digits), an ABN (AU: 11 digits, checked) or another country's
+    number as written; None when empty."""
+    raw = " ".join(text.split())
+    if not raw:
+        return None
+    digits = "".join(ch for ch in raw if ch.isdigit())
+    if country == "NZ":
+        if len(digits) not in (8, 9) or len(digits) != len(raw.replace(" ", "").replace("-", "")):
+            raise FormError("tax_number", "Enter your GST number: 8 or 9 digits, like 123-456-789.")
+        digits = digits.zfill(9)
+        return f"{digits[:3]}-{digits[3:6]}-{digits[6:]}"
+    if country == "AU":
+        if not abn_valid(digits):
+            raise FormError("tax_number", "Enter your ABN: 11 digits, like 51 824 753 556.")
+        return f"{digits[:2]} {digits[2:5]} {digits[5:8]} {digits[8:]}"
+    if len(raw) > 32:
+        raise FormError("tax_number", "Tax number must be at most 32 characters.")
+    return raw
+
+
+def update_tax(
+    session: DbSession, tradie: Tradie, tax_number: str, rate_bps: int, inclusive: bool
+) -> dict[str, list[Any]]:
+    """Tax registration: with a number and a rate, receipts become tax invoices."""
+    number = clean_tax_number(tax_number, tradie.country)
+    if not 0 <= rate_bps <= MAX_TAX_BPS:
+        raise FormError("tax_rate", "Tax rate must be between 0 and 30%.")
+    if number and rate_bps == 0:
+        raise FormError("tax_rate", "Enter the rate you charge, like 15 for NZ GST.")
+    return update_tradie(
+        session,
+        tradie,
+        "settings.tax_updated",
+        {"tax_number": number, "tax_rate_bps": rate_bps, "prices_include_tax": inclusive},
     )
 
 

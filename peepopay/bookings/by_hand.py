@@ -30,6 +30,7 @@ from peepopay.money import deposit_for
 from peepopay.notifications import links, messages
 from peepopay.payments.ledger import minimum_charge
 from peepopay.payments.models import Payment, PaymentKind, PaymentMethod, PaymentStatus
+from peepopay.receipts import numbers
 from peepopay.scheduling import services as scheduling
 from peepopay.scheduling import slots
 from peepopay.scheduling.models import Service
@@ -254,6 +255,7 @@ def record_offline(
     )
     session.add(payment)
     session.flush()
+    numbers.number_for(session, booking, now)
     audit.record(
         session,
         tradie_id=booking.tradie_id,

@@ -36,13 +36,24 @@ from peepopay.payments.ledger import (
     minimum_charge,
     record_charge,
     record_failure,
+    record_method,
     stripe_id,
     tradie_of,
 )
 from peepopay.payments.models import PURPOSE_NO_SHOW_FEE, Payment, PaymentKind, PaymentStatus
 from peepopay.payments.refunds import PURPOSE_LATE, refund_charges
+from peepopay.receipts import numbers
 
 log = logging.getLogger(__name__)
+
+# What an off-session attempt came to, as the audit trail records it (never "charged" unless
+# the money arrived).
+CHARGED = "charged"
+PROCESSING = "processing"
+NEEDS_CUSTOMER = "needs_customer"
+DECLINED = "declined"
+# Decline codes meaning the bank wants the customer present, not that the card is refused.
+ASKS_FOR_CUSTOMER = frozenset({"authentication_required"})
 
 
 def sync_deposit(session: DbSession, booking: Booking, now: datetime) -> str:
@@ -168,6 +179,8 @@ def deposit_succeeded(
     if payment.status != PaymentStatus.SUCCEEDED:
         payment.status = PaymentStatus.SUCCEEDED
         record_charge(payment, pi)
+        _note_how_paid(session, booking, payment, pi)
+        numbers.number_for(session, booking, now)
         metrics.deposits.labels(outcome="paid").inc()
     outcome = lifecycle.confirm(session, booking, now, actor=actor)
     if outcome == "taken" or booking.status == Status.CANCELLED:
@@ -199,6 +212,24 @@ def _refund_unusable_deposit(session: DbSession, booking: Booking, now: datetime
     )
     messages.late_deposit_refunded(session, booking, now)
     return "refunded"
+
+
+def _note_how_paid(
+    session: DbSession, booking: Booking, payment: Payment, pi: dict[str, Any]
+) -> None:
+    """Card brand, last four and wallet for the receipt, from the charge. Best effort: a Stripe
+    hiccup leaves them empty (the receipt then says "Card") rather than losing the payment."""
+    charge = pi.get("latest_charge")
+    if not isinstance(charge, dict):
+        account = tradie_of(session, booking).stripe_account_id
+        if not account or not payment.stripe_charge_id:
+            return
+        try:
+            charge = as_dict(gateway.retrieve_charge(account, payment.stripe_charge_id))
+        except PaymentError as error:
+            log.warning("card details of %s: %s", payment.stripe_charge_id, error.message)
+            return
+    record_method(payment, charge)
 
 
 def deposit_failed(
@@ -274,15 +305,7 @@ def charge_balance(
     )
     session.add(payment)
     session.flush()
-    audit.record(
-        session,
-        tradie_id=tradie.id,
-        actor=actor,
-        action="payment.balance_charged",
-        entity=booking,
-        summary={"final_minor": final_amount_minor, "balance_minor": balance},
-    )
-    _charge_saved_card(
+    outcome = _charge_saved_card(
         session,
         booking,
         tradie,
@@ -292,6 +315,16 @@ def charge_balance(
         actor=actor,
         description=f"Balance: {booking.service_name} ({tradie.business_name})",
         key=f"booking-{booking.id}-balance-{payment.id}-{balance}",
+    )
+    audit.record(
+        session,
+        tradie_id=tradie.id,
+        actor=actor,
+        action=f"payment.balance_{outcome}",
+        entity=booking,
+        summary=_attempt_summary(
+            payment, outcome, final_minor=final_amount_minor, balance_minor=balance
+        ),
     )
     return payment
 
@@ -307,14 +340,17 @@ def _charge_saved_card(
     actor: str,
     description: str,
     key: str,
-) -> None:
+) -> str:
     """Charge `payment` off-session to the card the deposit saved; when there is none, the bank
-    wants the customer, or the card fails, send the customer a payment link instead."""
+    wants the customer, or the card fails, send the customer a payment link instead.
+
+    Returns what happened, as the audit trail names it: "charged", "processing",
+    "needs_customer" (no saved card, or the bank wants the customer) or "declined"."""
     assert tradie.stripe_account_id is not None
     card = deposit.stripe_payment_method_id if deposit else None
     if not card or not payment.stripe_customer_id:
         send_payment_link(session, booking, tradie, payment, now)
-        return
+        return NEEDS_CUSTOMER
     try:
         pi = as_dict(
             gateway.create_payment_intent(
@@ -327,7 +363,9 @@ def _charge_saved_card(
                     "payment_method": card,
                     "off_session": True,
                     "confirm": True,
-                    "payment_method_types": ["card"],
+                    # The tradie's enabled methods; a saved wallet card charges as a card, and
+                    # off-session nothing can redirect.
+                    "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
                     "receipt_email": booking.customer_email,
                     "description": description,
                     "metadata": balance_metadata(booking, payment),
@@ -342,12 +380,24 @@ def _charge_saved_card(
         payment.failure_code = (error.decline_code or error.code or "card_error")[:64]
         payment.failure_message = error.message[:500]
         send_payment_link(session, booking, tradie, payment, now)
-        return
+        return NEEDS_CUSTOMER if payment.failure_code in ASKS_FOR_CUSTOMER else DECLINED
     payment.stripe_payment_intent_id = pi["id"]
     if pi["status"] == "succeeded":
         balance_succeeded(session, booking, payment, pi, now, actor=actor)
-    elif pi["status"] in ("requires_action", "requires_payment_method"):
+        return CHARGED
+    if pi["status"] in ("requires_action", "requires_payment_method"):
         send_payment_link(session, booking, tradie, payment, now)
+        return NEEDS_CUSTOMER
+    return PROCESSING
+
+
+def _attempt_summary(payment: Payment, outcome: str, **amounts: int) -> dict[str, Any]:
+    summary: dict[str, Any] = {**amounts, "outcome": outcome}
+    if outcome != CHARGED and payment.failure_code:
+        summary["failure_code"] = payment.failure_code
+    if payment.stripe_checkout_session_id:
+        summary["payment_link"] = True
+    return summary
 
 
 def no_show_fee_cap(booking: Booking) -> int:
@@ -396,15 +446,7 @@ def mark_no_show(
     )
     session.add(payment)
     session.flush()
-    audit.record(
-        session,
-        tradie_id=tradie.id,
-        actor=actor,
-        action="payment.no_show_fee_charged",
-        entity=booking,
-        summary={"fee_minor": fee, "cap_minor": no_show_fee_cap(booking)},
-    )
-    _charge_saved_card(
+    outcome = _charge_saved_card(
         session,
         booking,
         tradie,
@@ -415,6 +457,16 @@ def mark_no_show(
         description=f"No-show fee: {booking.service_name} ({tradie.business_name})",
         # One booking has one no-show, so its id alone keeps a retried request to one charge.
         key=f"booking-{booking.id}-no-show-fee",
+    )
+    audit.record(
+        session,
+        tradie_id=tradie.id,
+        actor=actor,
+        action=f"payment.no_show_fee_{outcome}",
+        entity=booking,
+        summary=_attempt_summary(
+            payment, outcome, fee_minor=fee, cap_minor=no_show_fee_cap(booking)
+        ),
     )
     return payment
 
@@ -466,6 +518,8 @@ def balance_succeeded(
         return "unchanged"
     payment.status = PaymentStatus.SUCCEEDED
     record_charge(payment, pi)
+    _note_how_paid(session, booking, payment, pi)
+    numbers.number_for(session, booking, now)
     _complete(session, booking, now, actor)
     messages.balance_paid(session, booking, payment, now)
     return "balance_paid"

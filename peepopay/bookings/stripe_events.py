@@ -20,7 +20,7 @@ from peepopay.accounts.models import Tradie
 from peepopay.bookings import payment_outcomes
 from peepopay.bookings.models import Booking
 from peepopay.db_setup import DbSession
-from peepopay.payments import gateway, ledger, onboarding, refunds
+from peepopay.payments import disputes, gateway, ledger, onboarding, refunds
 from peepopay.payments.models import Payment, PaymentKind, PaymentStatus, StripeEvent
 from peepopay.payments.webhooks import Event
 
@@ -212,7 +212,8 @@ def charge_refunded(session: DbSession, event: Event, now: datetime) -> str:
     return "refund_recorded" if "refund_recorded" in results else "unchanged"
 
 
-def dispute_created(session: DbSession, event: Event, now: datetime) -> str:
+def dispute_changed(session: DbSession, event: Event, now: datetime) -> str:
+    """Any dispute event, in any order: folded into the booking's dispute record."""
     dispute = _obj(event)
     pi_id = ledger.stripe_id(dispute.get("payment_intent"))
     booking_id = _booking_id_of(session, None, pi_id)
@@ -226,7 +227,7 @@ def dispute_created(session: DbSession, event: Event, now: datetime) -> str:
     booking = _locked_booking(session, booking_id, event.get("account"))
     if booking is None:
         return "ignored"
-    return refunds.dispute_opened(session, booking, now)
+    return disputes.apply(session, booking, dispute, str(event["type"]), now)
 
 
 def account_updated(session: DbSession, event: Event, now: datetime) -> str:
@@ -254,7 +255,11 @@ HANDLERS: dict[str, Handler] = {
     "refund.created": refund_changed,
     "refund.updated": refund_changed,
     "charge.refund.updated": refund_changed,
-    "charge.dispute.created": dispute_created,
+    "charge.dispute.created": dispute_changed,
+    "charge.dispute.updated": dispute_changed,
+    "charge.dispute.closed": dispute_changed,
+    "charge.dispute.funds_withdrawn": dispute_changed,
+    "charge.dispute.funds_reinstated": dispute_changed,
     "account.updated": account_updated,
     "account.application.deauthorized": account_deauthorized,
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date
 from zoneinfo import ZoneInfo
 
-from flask import Response, abort, g, request, url_for
+from flask import Response, abort, g, render_template, request, url_for
 
 from peepopay.bookings import customer_changes as customer
 from peepopay.bookings import lifecycle
@@ -17,6 +17,8 @@ from peepopay.extensions import db
 from peepopay.htmx import after_change, render
 from peepopay.notifications import calendar, links
 from peepopay.payments.ledger import payments_of
+from peepopay.receipts.build import build_receipt
+from peepopay.receipts.pdf import receipt_filename, render_pdf
 from peepopay.security import widget_csp
 from peepopay.widget.routes import frame_ancestors
 
@@ -96,6 +98,30 @@ def ics(token: str) -> Response:
     response = Response(body, mimetype="text/calendar")
     response.headers["Content-Disposition"] = f'attachment; filename="booking-{booking.id}.ics"'
     response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/b/<token>/receipt")
+def receipt(token: str) -> str:
+    booking = _booking(token)
+    tradie = customer.tradie_of(db.session, booking)
+    return render_template(
+        "receipts/receipt.html",
+        receipt=build_receipt(db.session, booking),
+        tz=tradie.timezone,
+        brand_color=tradie.brand_color or "#1d4ed8",
+        pdf_url=url_for("customer.receipt_pdf", token=token),
+        back_url=url_for("customer.page", token=token),
+    )
+
+
+@bp.get("/b/<token>/receipt.pdf")
+def receipt_pdf(token: str) -> Response:
+    booking = _booking(token)
+    receipt = build_receipt(db.session, booking)
+    body = render_pdf(receipt, customer.tradie_of(db.session, booking).timezone)
+    response = Response(body, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'inline; filename="{receipt_filename(receipt)}"'
     return response
 
 

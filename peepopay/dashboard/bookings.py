@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, abort, request, stream_with_context, url_for
+from flask import Response, abort, render_template, request, stream_with_context, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
@@ -14,6 +14,8 @@ from peepopay.extensions import db
 from peepopay.formatting import format_money
 from peepopay.htmx import after_change, render
 from peepopay.payments.gateway import PaymentError
+from peepopay.receipts.build import build_receipt
+from peepopay.receipts.pdf import receipt_filename, render_pdf
 from peepopay.rules import actor
 
 
@@ -39,6 +41,28 @@ def bookings_csv() -> Response:
     response = Response(stream_with_context(lines), mimetype="text/csv")
     day = local_today(current_user, now).isoformat()
     response.headers["Content-Disposition"] = f'attachment; filename="bookings-{day}.csv"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.get("/bookings/<int:booking_id>/receipt")
+def booking_receipt(booking_id: int) -> str:
+    booking = listing.get(db.session, current_user.id, booking_id)
+    return render_template(
+        "receipts/receipt.html",
+        receipt=build_receipt(db.session, booking),
+        tz=current_user.timezone,
+        brand_color=current_user.brand_color or "#1d4ed8",
+        pdf_url=url_for("dashboard.booking_receipt_pdf", booking_id=booking_id),
+        back_url=url_for("dashboard.booking_detail", booking_id=booking_id),
+    )
+
+
+@bp.get("/bookings/<int:booking_id>/receipt.pdf")
+def booking_receipt_pdf(booking_id: int) -> Response:
+    receipt = build_receipt(db.session, listing.get(db.session, current_user.id, booking_id))
+    response = Response(render_pdf(receipt, current_user.timezone), mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="{receipt_filename(receipt)}"'
     response.headers["Cache-Control"] = "private, no-store"
     return response
 

@@ -49,10 +49,24 @@ def day_filter(value: date) -> str:
     return value.strftime("%a %-d %b %Y")
 
 
+# Actions whose generic wording would say too little (or too much).
+AUDIT_LABELS = {
+    "payment.balance_charged": "Balance charged",
+    "payment.balance_processing": "Balance charged, the bank is still processing it",
+    "payment.balance_needs_customer": "Balance needs the customer: payment link sent",
+    "payment.balance_declined": "Balance declined: payment link sent",
+    "payment.no_show_fee_charged": "No-show fee charged",
+    "payment.no_show_fee_processing": "No-show fee charged, the bank is still processing it",
+    "payment.no_show_fee_needs_customer": "No-show fee needs the customer: payment link sent",
+    "payment.no_show_fee_declined": "No-show fee declined: payment link sent",
+}
+
+
 @bp.app_template_filter("audit_action")
 def audit_action_filter(action: str) -> str:
     """ "booking.payment_failed" -> "Payment failed"."""
-    return action.rpartition(".")[2].replace("_", " ").capitalize()
+    label = AUDIT_LABELS.get(action)
+    return label or action.rpartition(".")[2].replace("_", " ").capitalize()
 
 
 @bp.app_template_filter("actor_label")

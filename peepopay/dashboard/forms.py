@@ -331,6 +331,25 @@ class EmbeddingForm(DashboardForm):
     )
 
 
+class TaxForm(DashboardForm):
+    tax_number = StringField(
+        "Tax number (GST number, ABN or VAT number)",
+        validators=[Length(max=40, message="Tax number must be at most 40 characters.")],
+    )
+    tax_rate = StringField("Tax rate (%)", validators=[Optional()])
+    prices_include_tax = BooleanField("My prices include this tax")
+
+    def rate_bps(self) -> int:
+        """The rate in basis points ("15" -> 1500); a bad one is a FormError on the field."""
+        text = (self.tax_rate.data or "").strip()
+        if not text:
+            return 0
+        try:
+            return parse_percent(text)
+        except ValueError as error:
+            raise FormError("tax_rate", str(error)) from None
+
+
 class NotificationsForm(DashboardForm):
     notify_new_booking_email = BooleanField("Email me about each new booking")
     notify_new_booking_sms = BooleanField("Text me about each new booking")

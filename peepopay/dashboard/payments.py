@@ -23,8 +23,9 @@ from peepopay.extensions import db
 from peepopay.formatting import plain_amount
 from peepopay.htmx import after_change, render
 from peepopay.payments import gateway, ledger, onboarding, refunds, reports
+from peepopay.payments import payouts as payouts_module
 from peepopay.payments.gateway import PaymentError
-from peepopay.payments.models import Payment, PaymentKind, PaymentStatus
+from peepopay.payments.models import Dispute, Payment, PaymentKind, PaymentStatus
 from peepopay.security import DASHBOARD_CSP
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,34 @@ def dashboard() -> Response:
         stripe_dashboard_url=gateway.STRIPE_DASHBOARD_URL,
     )
     return _allow_onboarding(response)
+
+
+@bp.get("/payouts")
+def payouts() -> Response:
+    try:
+        shown, problem = payouts_module.payouts_for(db.session, current_user), None
+    except PaymentError as error:
+        shown, problem = [], error.message
+    return render(
+        "payments/payouts.html",
+        "payments/_payouts.html",
+        200 if problem is None else 503,
+        tradie=current_user,
+        payouts=shown,
+        problem=problem,
+    )
+
+
+@bp.get("/payments/stripe-dashboard")
+def stripe_dashboard() -> ResponseReturnValue:
+    """The tradie's own Stripe dashboard: a fresh login link (Express) or Stripe's sign-in."""
+    if not current_user.stripe_account_id:
+        return redirect(url_for(".dashboard"), 303)
+    try:
+        return redirect(gateway.dashboard_link(current_user.stripe_account_id), 303)
+    except PaymentError:
+        flash("Stripe is not answering right now. Please try again in a minute.", "error")
+        return redirect(url_for(".payouts"), 303)
 
 
 def _allow_onboarding(response: Response) -> Response:
@@ -161,8 +190,14 @@ def payment_helpers() -> dict[str, Any]:
     def booking_payments(booking: Booking) -> Panel:
         return panel_for(booking)
 
+    def dispute_url(dispute: Dispute) -> str:
+        return gateway.dispute_dashboard_url(
+            current_user.stripe_account_id or "", dispute.stripe_dispute_id
+        )
+
     return {
         "booking_payments": booking_payments,
+        "dispute_url": dispute_url,
         "booking_page": _booking_page,
         "demo_payments": gateway.demo_mode,
         "payment_kinds": PaymentKind,

@@ -21,6 +21,7 @@ from peepopay.accounts import sessions
 from peepopay.accounts import settings as account
 from peepopay.clock import utcnow
 from peepopay.dashboard import bp
+from peepopay.dashboard.common import format_percent
 from peepopay.dashboard.forms import (
     BrandingForm,
     DashboardForm,
@@ -31,9 +32,11 @@ from peepopay.dashboard.forms import (
     NotificationsForm,
     PasswordForm,
     ProfileForm,
+    TaxForm,
 )
 from peepopay.extensions import db
 from peepopay.htmx import after_change, render
+from peepopay.payments import domains
 from peepopay.rules import FormError
 
 LOGO_MAX_AGE = 365 * 24 * 3600
@@ -44,6 +47,7 @@ SECTIONS = {
     "branding": "dashboard/_settings_branding.html",
     "embedding": "dashboard/_settings_embedding.html",
     "notifications": "dashboard/_settings_notifications.html",
+    "tax": "dashboard/_settings_tax.html",
     "email": "dashboard/_settings_email.html",
     "password": "dashboard/_settings_password.html",
     "sessions": "dashboard/_settings_sessions.html",
@@ -66,6 +70,8 @@ def _page(section: str = "", status: int = 200, notice: str = "", **forms: Any) 
         "branding_form": BrandingForm(formdata=None, obj=tradie),
         "embedding_form": EmbeddingForm(formdata=None, obj=tradie),
         "notifications_form": NotificationsForm(formdata=None, obj=tradie),
+        "tax_form": _tax_form(tradie),
+        "wallet_domains": domains.rows_of(db.session, tradie.id),
         "email_form": EmailForm(formdata=None),
         "password_form": PasswordForm(formdata=None),
         "delete_form": DeleteForm(formdata=None),
@@ -156,6 +162,23 @@ def settings_embedding() -> ResponseReturnValue:
         account.update_embedding(db.session, current_user, form.allowed_origins.data or "")
 
     return _save("embedding", EmbeddingForm(), "Allowed sites saved.", apply)
+
+
+def _tax_form(tradie: Any) -> TaxForm:
+    form = TaxForm(formdata=None, obj=tradie)
+    rate = tradie.tax_rate_bps or account.STANDARD_TAX_BPS.get(tradie.country, 0)
+    form.tax_rate.data = format_percent(rate) if rate else ""
+    return form
+
+
+@bp.post("/settings/tax")
+def settings_tax() -> ResponseReturnValue:
+    def apply(form: TaxForm) -> None:
+        inclusive = bool(form.prices_include_tax.data)
+        number = form.tax_number.data or ""
+        account.update_tax(db.session, current_user, number, form.rate_bps(), inclusive)
+
+    return _save("tax", TaxForm(), "Tax details saved.", apply)
 
 
 @bp.post("/settings/notifications")

@@ -7,6 +7,7 @@ hours) and the customer's (an SMS only to a phone number that parses).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,7 +21,9 @@ from peepopay.bookings.models import Booking, Status
 from peepopay.db_setup import DbSession
 from peepopay.notifications import calendar, links, outbox, sms
 from peepopay.notifications.models import OutboxMessage, OutboxStatus
-from peepopay.payments.models import Payment
+from peepopay.payments.models import Dispute, Payment
+from peepopay.receipts.build import build_receipt
+from peepopay.receipts.pdf import receipt_filename, render_pdf
 
 # Kinds whose recipient is the tradie: a failure of one of these is not reported to the tradie
 # again (that message could fail the same way, and so on).
@@ -170,6 +173,24 @@ def _ics_attachment(session: DbSession, tradie: Tradie, booking: Booking) -> dic
     return calendar.attachment(ics, method)
 
 
+def _receipt_attachments(
+    session: DbSession, tradie: Tradie, booking: Booking
+) -> list[dict[str, str]]:
+    """The booking's receipt (a tax invoice for a registered tradie) as a PDF, once money has
+    come in; nothing before."""
+    receipt = build_receipt(session, booking)
+    if receipt.paid_minor <= 0:
+        return []
+    pdf = render_pdf(receipt, tradie.timezone)
+    return [
+        {
+            "filename": receipt_filename(receipt),
+            "content_type": "application/pdf",
+            "content_b64": base64.b64encode(pdf).decode("ascii"),
+        }
+    ]
+
+
 # ---------------------------------------------------------------------------- customer + tradie
 
 
@@ -184,7 +205,10 @@ def booking_confirmed(
         "confirmed",
         to=booking.customer_email,
         template="booking_confirmed",
-        attachments=[_ics_attachment(session, tradie, booking)],
+        attachments=[
+            _ics_attachment(session, tradie, booking),
+            *_receipt_attachments(session, tradie, booking),
+        ],
     )
     send.sms("confirmed", to=booking.customer_phone, template="booking_confirmed")
     if notify_tradie and tradie.notify_new_booking_email:
@@ -265,12 +289,22 @@ def balance_payment_link(
 
 
 def balance_paid(session: DbSession, booking: Booking, payment: Payment, now: datetime) -> None:
+    """The balance came in: the tradie hears, and the customer gets the receipt."""
     send = _sender(session, booking, now, payment=payment)
+    receipt = _receipt_attachments(session, send.tradie, booking)
     send.email(
         "balance_paid",
         to=tradie_email(send.tradie),
         template="balance_paid",
         extra=str(payment.id),
+        attachments=receipt,
+    )
+    send.email(
+        "balance_receipt",
+        to=booking.customer_email,
+        template="balance_receipt",
+        extra=str(payment.id),
+        attachments=receipt,
     )
 
 
@@ -283,9 +317,18 @@ def no_show(session: DbSession, booking: Booking, fee_minor: int, now: datetime)
     cancel_reminder(session, booking)
 
 
-def dispute_opened(session: DbSession, booking: Booking, now: datetime) -> None:
-    send = _sender(session, booking, now)
-    send.email("dispute_opened", to=tradie_email(send.tradie), template="dispute_opened")
+def dispute_opened(
+    session: DbSession, booking: Booking, dispute: Dispute, respond_url: str, now: datetime
+) -> None:
+    """The customer's bank disputes a payment: the tradie hears the amount, the reason, the
+    deadline for evidence and where to answer in Stripe (once per dispute)."""
+    send = _sender(session, booking, now, dispute=dispute, respond_url=respond_url)
+    send.email(
+        "dispute_opened",
+        to=tradie_email(send.tradie),
+        template="dispute_opened",
+        extra=dispute.stripe_dispute_id,
+    )
 
 
 def late_deposit_refunded(session: DbSession, booking: Booking, now: datetime) -> None:

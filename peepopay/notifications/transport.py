@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import smtplib
 import ssl
@@ -51,8 +52,13 @@ def build_email(message: OutboxMessage) -> EmailMessage:
         # The type's parameters travel too: without charset=utf-8 mail clients read the UTF-8
         # text as Latin-1 (a dash turns into "â€"").
         params = dict(_parameter(option) for option in options if "=" in option)
+        content = (
+            base64.b64decode(attachment["content_b64"])
+            if "content_b64" in attachment
+            else attachment["content"].encode()
+        )
         email.add_attachment(
-            attachment["content"].encode(),
+            content,
             maintype=maintype,
             subtype=subtype,
             filename=attachment["filename"],

@@ -108,7 +108,9 @@ def _start_deposit(
             "application_fee_amount": fee,
             "customer": customer.id,
             "setup_future_usage": "off_session",
-            "payment_method_types": ["card"],
+            # The tradie's enabled payment methods (cards, Apple Pay, Google Pay, Link): the
+            # Payment Element shows what fits the customer's device and the page's domain.
+            "automatic_payment_methods": {"enabled": True},
             "receipt_email": booking.customer_email,
             "description": f"Deposit: {booking.service_name} ({tradie.business_name})",
             "metadata": {"booking_id": str(booking.id), "kind": PaymentKind.DEPOSIT},

@@ -290,3 +290,82 @@ def list_refunds(account: str, charge_id: str) -> list[Any]:
     with mapped_errors():
         page = client().v1.refunds.list({"charge": charge_id, "limit": 100}, options=_opts(account))
     return list(page.data)
+
+
+def retrieve_charge(account: str, charge_id: str) -> Any:
+    with mapped_errors():
+        return client().v1.charges.retrieve(charge_id, options=_opts(account))
+
+
+# --- Payment method domains (wallets inside the widget) ------------------------------------
+
+
+def find_payment_method_domain(account: str, domain_name: str) -> Any | None:
+    with mapped_errors():
+        page = client().v1.payment_method_domains.list(
+            {"domain_name": domain_name, "limit": 1}, options=_opts(account)
+        )
+    return page.data[0] if page.data else None
+
+
+def register_payment_method_domain(account: str, domain_name: str, key: str) -> Any:
+    """Register (or re-enable) a domain on the connected account; Stripe validates it."""
+    with mapped_errors():
+        existing = find_payment_method_domain(account, domain_name)
+        if existing is None:
+            return client().v1.payment_method_domains.create(
+                {"domain_name": domain_name, "enabled": True}, options=_opts(account, key)
+            )
+        if not existing.enabled:
+            client().v1.payment_method_domains.update(
+                existing.id, {"enabled": True}, options=_opts(account)
+            )
+        return client().v1.payment_method_domains.validate(existing.id, options=_opts(account))
+
+
+def disable_payment_method_domain(account: str, domain_id: str) -> Any:
+    with mapped_errors():
+        return client().v1.payment_method_domains.update(
+            domain_id, {"enabled": False}, options=_opts(account)
+        )
+
+
+# --- Payouts -------------------------------------------------------------------------------
+
+
+def list_payouts(account: str, limit: int = 20) -> list[Any]:
+    with mapped_errors():
+        page = client().v1.payouts.list({"limit": limit}, options=_opts(account))
+    return list(page.data)
+
+
+def payout_transactions(account: str, payout_id: str) -> list[Any]:
+    """The balance transactions a payout paid out (charges, refunds, disputes), with sources."""
+    with mapped_errors():
+        page = client().v1.balance_transactions.list(
+            {"payout": payout_id, "limit": 100, "expand": ["data.source"]},
+            options=_opts(account),
+        )
+    return list(page.data)
+
+
+def dispute_dashboard_url(account_id: str, dispute_id: str) -> str:
+    """Where the tradie answers a dispute: the dispute's page in their Stripe dashboard."""
+    if demo_mode():
+        return f"{hosted_base()}/hosted/dashboard/{account_id}#{dispute_id}"
+    return f"{STRIPE_DASHBOARD_URL}/disputes/{dispute_id}"
+
+
+def dashboard_link(account_id: str) -> str:
+    """Where the tradie manages their Stripe account: a login link for an Express account,
+    Stripe's own dashboard (which they sign in to) for a Standard one."""
+    with mapped_errors():
+        account = client().v1.accounts.retrieve(account_id)
+        controller = account.controller
+        board = controller.stripe_dashboard if controller else None
+        kind = board.type if board else "full"
+        if kind == "express":
+            return str(client().v1.accounts.login_links.create(account_id).url)
+    if demo_mode():
+        return f"{hosted_base()}/hosted/dashboard/{account_id}"
+    return STRIPE_DASHBOARD_URL

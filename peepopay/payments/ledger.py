@@ -18,7 +18,7 @@ from peepopay.accounts.models import Tradie
 from peepopay.bookings.models import Booking
 from peepopay.db_setup import DbSession
 from peepopay.errors import RuleRefused
-from peepopay.payments.models import Payment, PaymentKind, PaymentStatus
+from peepopay.payments.models import Dispute, Payment, PaymentKind, PaymentStatus
 
 # The smallest card charge Stripe accepts, in minor units, by currency (50 elsewhere).
 MINIMUM_CHARGE = {"GBP": 30, "HKD": 400, "JPY": 50, "MXN": 1000, "DKK": 250, "NOK": 300}
@@ -103,11 +103,17 @@ class Ledger:
     refunded_minor: int = 0  # refunds Stripe accepted or is still processing
     fees_minor: int = 0
     offline_minor: int = 0  # received another way (cash, bank transfer): in `received_minor` too
+    # Taken back from the tradie by a dispute, and given back when it was won.
+    withdrawn_minor: int = 0
+    reinstated_minor: int = 0
+    disputes: list[Dispute] = field(default_factory=list)
     refundable_by_payment: dict[int, int] = field(default_factory=dict)
 
     @property
     def net_minor(self) -> int:
-        return self.received_minor - self.refunded_minor
+        return (
+            self.received_minor - self.refunded_minor - self.withdrawn_minor + self.reinstated_minor
+        )
 
     @property
     def refundable_minor(self) -> int:
@@ -138,7 +144,17 @@ class Ledger:
 
 def ledger(session: DbSession, booking_id: int) -> Ledger:
     rows = payments_of(session, booking_id)
-    book = Ledger(rows)
+    disputes = list(
+        session.scalars(
+            sa.select(Dispute).where(Dispute.booking_id == booking_id).order_by(Dispute.id)
+        )
+    )
+    book = Ledger(
+        rows,
+        withdrawn_minor=sum(d.withdrawn_minor for d in disputes),
+        reinstated_minor=sum(d.reinstated_minor for d in disputes),
+        disputes=disputes,
+    )
     refunded_by_pi: dict[str, int] = defaultdict(int)
     for row in rows:
         if row.kind == PaymentKind.REFUND and row.status in PaymentStatus.REFUND_HOLDING:
@@ -181,6 +197,19 @@ def record_charge(payment: Payment, pi: dict[str, Any]) -> None:
     )
     payment.stripe_customer_id = stripe_id(pi.get("customer")) or payment.stripe_customer_id
     payment.failure_code = payment.failure_message = None
+
+
+def record_method(payment: Payment, charge: dict[str, Any]) -> None:
+    """How the customer paid, from the charge: card brand and last four, and the wallet."""
+    details = charge.get("payment_method_details") or {}
+    card = details.get("card")
+    if details.get("type") == "card" and card:
+        payment.card_brand = str(card.get("brand") or "")[:20] or None
+        payment.card_last4 = str(card.get("last4") or "")[:4] or None
+        wallet = card.get("wallet") or {}
+        payment.wallet = str(wallet.get("type"))[:20] if wallet.get("type") else None
+    elif details.get("type"):
+        payment.wallet = str(details["type"])[:20]  # link, and other non-card methods
 
 
 def record_failure(payment: Payment, pi: dict[str, Any]) -> None:

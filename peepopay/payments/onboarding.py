@@ -9,7 +9,7 @@ from peepopay import audit
 from peepopay.accounts.models import Tradie
 from peepopay.db_setup import DbSession
 from peepopay.notifications.links import external_url
-from peepopay.payments import gateway
+from peepopay.payments import domains, gateway
 from peepopay.payments.gateway import PaymentError
 from peepopay.payments.ledger import as_dict
 
@@ -93,6 +93,9 @@ def refresh_account(session: DbSession, tradie: Tradie, now: datetime) -> None:
             return
         raise
     if apply_account(tradie, account):
+        if tradie.charges_enabled:
+            # Wallets need the tradie's domains registered on the account, now it can take them.
+            domains.plan(session, tradie, now)
         audit.record(
             session,
             tradie_id=tradie.id,

@@ -218,21 +218,3 @@ def _external_fee_refund(session: DbSession, booking: Booking, charge: Payment) 
         )
     )
     return max(returned - int(recorded or 0), 0)
-
-
-# --------------------------------------------------------------------------- disputes
-
-
-def dispute_opened(session: DbSession, booking: Booking, now: datetime) -> str:
-    if booking.disputed:
-        return "unchanged"
-    booking.disputed = True
-    audit.record(
-        session,
-        tradie_id=booking.tradie_id,
-        actor="stripe",
-        action="payment.disputed",
-        entity=booking,
-    )
-    messages.dispute_opened(session, booking, now)
-    return "disputed"

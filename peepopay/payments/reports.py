@@ -16,6 +16,7 @@ from peepopay.db_setup import DbSession
 from peepopay.money import BPS
 from peepopay.payments.ledger import CHARGE_KINDS, fee_bps
 from peepopay.payments.models import (
+    Dispute,
     Payment,
     PaymentKind,
     PaymentMethod,
@@ -37,10 +38,14 @@ class MonthTotals:
     # Received another way (cash, bank transfer), kept apart from the card deposits and balances.
     offline_minor: int = 0
     offline_methods: tuple[str, ...] = ()
+    # Taken back by disputes in the month, and given back in the month when one was won.
+    withdrawn_minor: int = 0
+    reinstated_minor: int = 0
 
     @property
     def net_minor(self) -> int:
-        return self.deposits_minor + self.balances_minor + self.offline_minor - self.refunds_minor
+        received = self.deposits_minor + self.balances_minor + self.offline_minor
+        return received - self.refunds_minor - self.withdrawn_minor + self.reinstated_minor
 
 
 def monthly_totals(session: DbSession, tradie: Tradie, months: int = 12) -> list[MonthTotals]:
@@ -79,6 +84,21 @@ def monthly_totals(session: DbSession, tradie: Tradie, months: int = 12) -> list
         else:
             bucket["refunds_minor"] += row.amount_minor
             bucket["fees_minor"] -= row.application_fee_minor
+    disputes: Iterable[Dispute] = session.scalars(
+        sa.select(Dispute).where(
+            Dispute.tradie_id == tradie.id,
+            sa.or_(Dispute.withdrawn_minor > 0, Dispute.reinstated_minor > 0),
+        )
+    )
+    for dispute in disputes:
+        for field, when in (
+            ("withdrawn_minor", dispute.withdrawn_at),
+            ("reinstated_minor", dispute.reinstated_at),
+        ):
+            if when is not None and getattr(dispute, field):
+                local = when.astimezone(zone)
+                bucket = totals[(date(local.year, local.month, 1), dispute.currency)]
+                bucket[field] += getattr(dispute, field)
     ordered = sorted(totals.items(), key=lambda item: item[0], reverse=True)[:months]
     return [
         MonthTotals(
