@@ -57,7 +57,7 @@ def seed_demo() -> bool:
         email=DEMO_EMAIL,
         password=DEMO_PASSWORD,
         business_name="Demo Plumbing",
-        slug="demo-plumbing",
+        slug=accounts.DEMO_SLUG,
         timezone="Pacific/Auckland",
         verified_at=utcnow(),
     )

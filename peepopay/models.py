@@ -1,6 +1,6 @@
 """Every model, imported in one place for Alembic and the shell."""
 
-from peepopay.accounts.models import Tradie
+from peepopay.accounts.models import RecoveryCode, Tradie
 from peepopay.analytics.models import WidgetView
 from peepopay.audit import AuditLog
 from peepopay.bookings.models import Booking, Status
@@ -18,6 +18,7 @@ __all__ = [
     "OutboxStatus",
     "Payment",
     "PaymentKind",
+    "RecoveryCode",
     "Service",
     "Status",
     "StripeEvent",
