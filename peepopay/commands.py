@@ -62,6 +62,7 @@ def seed_demo() -> bool:
         verified_at=utcnow(),
     )
     tradie.phone = "+64211234567"
+    tradie.phone_verified_at = tradie.profile_confirmed_at = tradie.snippet_copied_at = utcnow()
     tradie.contact_email = "jobs@demo-plumbing.example"
     services = [
         Service(
