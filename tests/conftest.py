@@ -9,4 +9,5 @@ pytest_plugins = [
     "tests.fixtures.clients",
     "tests.fixtures.stripe",
     "tests.fixtures.clock",
+    "tests.fixtures.oidc",
 ]

@@ -232,3 +232,19 @@ def demo_slug(session: DbSession, env_name: str) -> str | None:
     if env_name != "development":
         return None
     return DEMO_SLUG if slug_taken(session, DEMO_SLUG) else None
+
+
+def create_account_without_password(
+    session: DbSession, *, email: str, business_name: str, now: datetime
+) -> Tradie:
+    """A tradie who signs up with Google: verified email, no password (they can set one)."""
+    tradie = Tradie(
+        email=normalize_email(email),
+        password_hash="",
+        business_name=business_name.strip()[:120] or "My business",
+        slug=unique_slug(session, business_name),
+        email_verified_at=now,
+    )
+    session.add(tradie)
+    session.flush()
+    return tradie
