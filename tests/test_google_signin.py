@@ -4,6 +4,7 @@ changed at Google still signs in to the same account (matched by subject, never 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -177,3 +178,35 @@ def test_google_sign_in_asks_for_the_second_factor(app, client, oidc_provider):
     response = google_login(client, oidc_provider, "g-2fa")
     assert response.headers["Location"] == "/auth/two-factor"
     assert client.get("/dashboard").status_code == 302
+
+
+def test_delete_an_account_made_with_google_by_confirming_with_google(
+    app, client, oidc_provider, frozen_clock
+):
+    oidc_provider.set_user("g-delete", email="leaving@example.com", email_verified=True)
+    google_login(client, oidc_provider, "g-delete")
+    form = {"confirm_delete": "y", "csrf_token": csrf_token(client, "/dashboard/settings")}
+    refused = client.post("/dashboard/settings/delete", data=form)
+    assert refused.status_code == 422
+    assert "Confirm with Google first" in refused.get_data(as_text=True)
+    callback = oidc_provider.authorize(start(client, "reauth", "/dashboard/settings"), "g-delete")
+    assert back(client, callback).headers["Location"] == "/dashboard/settings#delete"
+    assert "Confirmed with Google." in client.get("/dashboard/settings").get_data(as_text=True)
+    # Ten minutes later the confirmation has lapsed.
+    frozen_clock.set(frozen_clock.now + timedelta(minutes=11))
+    assert client.post("/dashboard/settings/delete", data=form).status_code == 422
+    frozen_clock.set(frozen_clock.now - timedelta(minutes=11))
+    deleted = client.post("/dashboard/settings/delete", data=form)
+    assert deleted.status_code == 303 and deleted.headers["Location"] == "/auth/login"
+    assert tradies(app) == []
+
+
+def test_reauth_with_another_google_account_is_refused(app, client, oidc_provider):
+    make_tradie(app, google_sub="g-mine")
+    assert Auth(client).login().status_code == 303
+    oidc_provider.set_user("g-someone-else", email="else@example.com", email_verified=True)
+    callback = oidc_provider.authorize(
+        start(client, "reauth", "/dashboard/settings"), "g-someone-else"
+    )
+    assert back(client, callback).headers["Location"] == "/dashboard/settings"
+    assert "Confirmed with Google." not in client.get("/dashboard/settings").get_data(as_text=True)

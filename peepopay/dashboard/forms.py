@@ -372,13 +372,12 @@ class PasswordForm(DashboardForm):
 
 
 class DeleteForm(DashboardForm):
-    confirm_export = BooleanField(
-        "I have downloaded my data export",
-        validators=[InputRequired("Tick “I have downloaded my data export” once you have it.")],
+    confirm_delete = BooleanField(
+        "Delete my account and all its data for good",
+        validators=[InputRequired("Tick “Delete my account and all its data for good” first.")],
     )
-    delete_password = PasswordField(
-        "Password", validators=[InputRequired("Password is required to delete your account.")]
-    )
+    # Required by the service unless the tradie just confirmed with Google.
+    delete_password = PasswordField("Password")
 
 
 class ConnectForm(FlaskForm):
