@@ -210,3 +210,12 @@ def test_reauth_with_another_google_account_is_refused(app, client, oidc_provide
     )
     assert back(client, callback).headers["Location"] == "/dashboard/settings"
     assert "Confirmed with Google." not in client.get("/dashboard/settings").get_data(as_text=True)
+
+
+def test_forms_may_be_redirected_to_the_provider_only_when_google_is_on(app, client, oidc_provider):
+    policy = client.get("/auth/login").headers["Content-Security-Policy"]
+    assert f"form-action 'self' {oidc_provider.url};" in policy
+    app.config["GOOGLE_CLIENT_ID"] = None
+    policy = client.get("/auth/login").headers["Content-Security-Policy"]
+    assert "form-action 'self';" in policy
+    assert "frame-ancestors *" in client.get("/book/nobody").headers["Content-Security-Policy"]

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, Response
 
 from peepopay.accounts.models import Tradie
 from peepopay.accounts.services import create_account_without_password, normalize_email
@@ -22,8 +23,27 @@ def enabled(config: Any) -> bool:
     return bool(config.get("GOOGLE_CLIENT_ID") and config.get("GOOGLE_CLIENT_SECRET"))
 
 
+def provider_origin(config: Any) -> str:
+    """Where the Google button's form is redirected to (the provider's own origin)."""
+    parts = urlsplit(config["GOOGLE_METADATA_URL"])
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def init_app(app: Flask) -> None:
     oauth.init_app(app)
+
+    @app.after_request
+    def allow_provider(response: Response) -> Response:
+        # Runs after security.set_headers (after_request runs in reverse order): the
+        # dashboard's forms may be redirected on to the provider, which form-action must allow.
+        policy = response.headers.get("Content-Security-Policy", "")
+        if enabled(app.config) and "frame-ancestors 'none'" in policy:
+            origin = provider_origin(app.config)
+            response.headers["Content-Security-Policy"] = policy.replace(
+                "form-action 'self'", f"form-action 'self' {origin}", 1
+            )
+        return response
+
     if enabled(app.config):
         oauth.register(
             "google",
