@@ -137,3 +137,14 @@ def test_the_checklist_stays_until_every_step_is_done(dash, app):
         db.session.commit()
     page = dash.get("/dashboard").get_data(as_text=True)
     assert "Finish setting up" not in page and "isn't taking bookings" not in page
+
+
+def test_settings_offer_the_grouped_current_zones_and_keep_an_old_alias(app, dash):
+    page = dash.get("/dashboard/settings").get_data(as_text=True)
+    assert '<optgroup label="Pacific">' in page and 'value="US/Eastern"' not in page
+    with app.app_context():
+        found = db.session.scalars(sa.select(Tradie)).one()
+        found.timezone = "Asia/Calcutta"  # saved before the list was trimmed
+        db.session.commit()
+    page = dash.get("/dashboard/settings").get_data(as_text=True)
+    assert '<option selected value="Asia/Calcutta">' in page

@@ -51,10 +51,6 @@ LOGO_NAME_RE = re.compile(r"[0-9a-f]{64}\.(png|jpg|webp)")
 MIN_CONTRAST = 4.5
 
 
-def timezones() -> list[str]:
-    return sorted(tz for tz in available_timezones() if "/" in tz and not tz.startswith("Etc/"))
-
-
 # --- colours -----------------------------------------------------------------------------------
 
 

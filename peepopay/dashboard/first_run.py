@@ -15,7 +15,7 @@ from peepopay.catalog import services as catalog
 from peepopay.clock import utcnow
 from peepopay.dashboard import bp
 from peepopay.dashboard.first_run_forms import BusinessForm, HoursForm, PhoneCodeForm, PhoneForm
-from peepopay.dashboard.forms import ConnectForm, EmptyForm, ServiceForm
+from peepopay.dashboard.forms import ConnectForm, EmptyForm, ServiceForm, zone_choices
 from peepopay.dashboard.overview import embed_codes
 from peepopay.dashboard.services import _check as check_service
 from peepopay.errors import RuleRefused
@@ -39,11 +39,7 @@ def _done_url() -> str:
 def _business_form(posted: bool = False) -> BusinessForm:
     form = BusinessForm() if posted else BusinessForm(formdata=None, obj=current_user)
     form.country.choices = [SelectChoice(code, name) for code, name in setup.country_choices()]
-    form.timezone.choices = [
-        SelectChoice(zone, label, optgroup=region)
-        for region, zones in setup.zone_groups(utcnow())
-        for zone, label in zones
-    ]
+    form.timezone.choices = zone_choices()
     return form
 
 
