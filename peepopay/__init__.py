@@ -75,8 +75,10 @@ def register_extensions(app: Flask) -> None:
     login_manager.session_protection = "strong"
 
     from peepopay import queue
+    from peepopay.accounts import google
 
     queue.init_app(app)
+    google.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

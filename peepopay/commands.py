@@ -57,11 +57,12 @@ def seed_demo() -> bool:
         email=DEMO_EMAIL,
         password=DEMO_PASSWORD,
         business_name="Demo Plumbing",
-        slug="demo-plumbing",
+        slug=accounts.DEMO_SLUG,
         timezone="Pacific/Auckland",
         verified_at=utcnow(),
     )
     tradie.phone = "+64211234567"
+    tradie.phone_verified_at = tradie.profile_confirmed_at = tradie.snippet_copied_at = utcnow()
     tradie.contact_email = "jobs@demo-plumbing.example"
     services = [
         Service(

@@ -116,6 +116,16 @@ class Config:
     METRICS_TOKEN = _env("METRICS_TOKEN")
     DEV_MAILBOX = False
 
+    # Google sign-in (OpenID Connect): the button shows when both are set. The issuer's
+    # metadata URL can point elsewhere (tests run a local provider).
+    GOOGLE_CLIENT_ID = _env("GOOGLE_CLIENT_ID")
+    GOOGLE_CLIENT_SECRET = _env("GOOGLE_CLIENT_SECRET")
+    GOOGLE_METADATA_URL = _env(
+        "GOOGLE_METADATA_URL", "https://accounts.google.com/.well-known/openid-configuration"
+    )
+    # What the two-factor page and authenticator apps call this service.
+    TOTP_ISSUER = _env("TOTP_ISSUER", "PeepoPay")
+
     @classmethod
     def check(cls) -> None:
         """Raise ConfigError naming every missing setting; only production demands them."""
@@ -124,6 +134,14 @@ class Config:
 class DevelopmentConfig(Config):
     ENV_NAME = "development"
     SECRET_KEY = _env("SECRET_KEY", "dev-only-not-secret")
+    # Plain http to any address (a phone on the local network, a script): no `__Host-` prefix
+    # and no Secure flag, which browsers and HTTP clients refuse over http. Production keeps them.
+    SESSION_COOKIE_NAME = "peepopay-session"
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_NAME = "peepopay-remember"
+    REMEMBER_COOKIE_SECURE = False
+    DEVICE_COOKIE_NAME = "peepopay-device"
+    DEVICE_COOKIE_SECURE = False
     DEV_MAILBOX = True
     CALENDAR_FETCH_ALLOW_LOOPBACK = True
     # A fixed development key: never for real credentials.
@@ -145,6 +163,13 @@ class DevelopmentConfig(Config):
 class TestingConfig(DevelopmentConfig):
     ENV_NAME = "testing"
     TESTING = True
+    # The tests hold the app to production's cookies; the development ones are tested apart.
+    SESSION_COOKIE_NAME = Config.SESSION_COOKIE_NAME
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_NAME = Config.REMEMBER_COOKIE_NAME
+    REMEMBER_COOKIE_SECURE = True
+    DEVICE_COOKIE_NAME = Config.DEVICE_COOKIE_NAME
+    DEVICE_COOKIE_SECURE = True
     SECRET_KEY = "test-secret"  # noqa: S105
     RATELIMIT_STORAGE_URI = "memory://"
     SQLALCHEMY_DATABASE_URI = "sqlite://"

@@ -1,5 +1,6 @@
 """Bare extension instances; `create_app` binds them with `init_app`."""
 
+from authlib.integrations.flask_client import OAuth
 from flask_limiter import Limiter
 from flask_login import LoginManager
 from flask_migrate import Migrate
@@ -29,3 +30,4 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=client_ip)
+oauth = OAuth()

@@ -1,6 +1,6 @@
 """Every model, imported in one place for Alembic and the shell."""
 
-from peepopay.accounts.models import Tradie
+from peepopay.accounts.models import RecoveryCode, Tradie
 from peepopay.analytics.models import WidgetView
 from peepopay.audit import AuditLog
 from peepopay.bookings.models import Booking, Status
@@ -36,6 +36,7 @@ __all__ = [
     "Payment",
     "PaymentKind",
     "PaymentMethodDomain",
+    "RecoveryCode",
     "Service",
     "Status",
     "StripeEvent",

@@ -10,4 +10,5 @@ pytest_plugins = [
     "tests.fixtures.stripe",
     "tests.fixtures.clock",
     "tests.calendar_support",  # a feed server, a CalDAV server (Radicale)
+    "tests.fixtures.oidc",
 ]

@@ -316,7 +316,7 @@ def test_customers_are_in_the_export_and_go_with_the_account(
     (exported,) = data["customers"]
     assert exported["name"] == "Aroha Smith" and exported["notes"] == "Likes texts"
 
-    form = {"confirm_export": "y", "delete_password": "correct horse battery"}
+    form = {"confirm_delete": "y", "delete_password": "correct horse battery"}
     deleted = dash.post("/dashboard/settings/delete", form)
     assert deleted.status_code == 303, deleted.get_data(as_text=True)
     assert rows(app, Customer) == []

@@ -72,6 +72,7 @@ def owned_ids(app, tradie_id, add_booking):
             "period_id": period.id,
             "booking_id": booking_id,
             "field": "price",
+            "step": "business",
             "name": "0" * 64 + ".png",
         }
 

@@ -73,6 +73,24 @@ class Tradie(UserMixin, db.Model):  # type: ignore[name-defined]
     # Part of every session and remember-me cookie (see get_id); a new one ends them all.
     session_token: Mapped[str] = mapped_column(sa.String(64), default=new_session_token)
 
+    # Google sign-in: the account's OpenID Connect subject, never matched by email alone.
+    google_sub: Mapped[str | None] = mapped_column(sa.String(255), index=True, unique=True)
+    google_email: Mapped[str | None] = mapped_column(sa.String(254))
+    # Two-factor sign-in (TOTP). The last time step accepted: a code is never taken twice.
+    totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
+
+    # The first run: the mobile number is confirmed by a code sent to it.
+    phone_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    phone_pending: Mapped[str | None] = mapped_column(sa.String(32))
+    phone_code_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    phone_code_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    phone_code_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Country and time zone chosen (not the defaults assumed at sign-up); snippet copied.
+    profile_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    snippet_copied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -85,8 +103,31 @@ class Tradie(UserMixin, db.Model):  # type: ignore[name-defined]
         return [line.strip() for line in self.allowed_origins.splitlines() if line.strip()]
 
     @property
+    def has_password(self) -> bool:
+        """False for an account made with Google that never set a password."""
+        return bool(self.password_hash)
+
+    @property
+    def two_factor_on(self) -> bool:
+        return self.totp_enabled_at is not None
+
+    @property
     def payments_ready(self) -> bool:
         return bool(self.stripe_account_id and self.charges_enabled)
 
     def __repr__(self) -> str:
         return f"<Tradie {self.id} {self.slug}>"
+
+
+class RecoveryCode(db.Model):  # type: ignore[name-defined]
+    """One of a tradie's ten one-time two-factor recovery codes, stored as a SHA-256 hash."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tradie_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("tradies.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: Mapped[str] = mapped_column(sa.String(64))
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

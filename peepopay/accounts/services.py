@@ -222,3 +222,29 @@ def read_token(session: DbSession, token: str, purpose: str) -> Tradie | None:
         return None
     basis = tradie.password_hash if purpose == "reset" else tradie.email
     return tradie if data.get("f") == _fingerprint(basis) else None
+
+
+DEMO_SLUG = "demo-plumbing"
+
+
+def demo_slug(session: DbSession, env_name: str) -> str | None:
+    """The demo tradie's slug for the front door: in development only, once it is seeded."""
+    if env_name != "development":
+        return None
+    return DEMO_SLUG if slug_taken(session, DEMO_SLUG) else None
+
+
+def create_account_without_password(
+    session: DbSession, *, email: str, business_name: str, now: datetime
+) -> Tradie:
+    """A tradie who signs up with Google: verified email, no password (they can set one)."""
+    tradie = Tradie(
+        email=normalize_email(email),
+        password_hash="",
+        business_name=business_name.strip()[:120] or "My business",
+        slug=unique_slug(session, business_name),
+        email_verified_at=now,
+    )
+    session.add(tradie)
+    session.flush()
+    return tradie

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import dataclass
 
 import sqlalchemy as sa
-from flask import Response, after_this_request, current_app, request
+from flask import Response, after_this_request, current_app, request, session
 from flask_login import current_user, login_user
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
@@ -37,6 +38,41 @@ def keep_signed_in() -> None:
     remembered = current_app.config["REMEMBER_COOKIE_NAME"] in request.cookies
     login_user(tradie, remember=remembered)
     remember_device(tradie)
+
+
+# --- between the first factor and the second ------------------------------------------------
+
+PENDING_KEY = "second_factor"
+
+
+@dataclass
+class PendingLogin:
+    tradie: Tradie
+    remember: bool
+    target: str | None
+
+
+def begin_second_factor(tradie: Tradie, remember: bool, target: str | None) -> None:
+    """The password (or Google) was right and the tradie uses two-factor: remember who, in a
+    fresh session, until the code is given. Nobody is signed in yet."""
+    session.clear()
+    session[PENDING_KEY] = {
+        "id": tradie.id,
+        "token": tradie.session_token,
+        "remember": remember,
+        "next": target,
+    }
+
+
+def pending_second_factor(db_session: DbSession) -> PendingLogin | None:
+    """Who is half-way through logging in on this browser, unless their sessions ended since."""
+    data = session.get(PENDING_KEY)
+    if not isinstance(data, dict):
+        return None
+    tradie = tradie_for_session(db_session, f"{data.get('id')}:{data.get('token')}")
+    if tradie is None or not tradie.two_factor_on:
+        return None
+    return PendingLogin(tradie, bool(data.get("remember")), data.get("next"))
 
 
 # --- the device cookie -------------------------------------------------------------------------

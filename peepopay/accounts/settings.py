@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -53,10 +53,6 @@ LOGO_TYPES = (
 )
 LOGO_NAME_RE = re.compile(r"[0-9a-f]{64}\.(png|jpg|webp)")
 MIN_CONTRAST = 4.5
-
-
-def timezones() -> list[str]:
-    return sorted(tz for tz in available_timezones() if "/" in tz and not tz.startswith("Etc/"))
 
 
 # --- colours -----------------------------------------------------------------------------------
@@ -404,18 +400,33 @@ def export(session: DbSession, tradie: Tradie, now: datetime) -> dict[str, Any]:
     return data
 
 
+# How recent a Google re-authentication must be to stand in for the password.
+REAUTH_MAX_AGE = timedelta(minutes=10)
+
+
 def delete_account(
-    session: DbSession, tradie: Tradie, password: str, now: datetime, *, exported: bool
+    session: DbSession,
+    tradie: Tradie,
+    password: str,
+    now: datetime,
+    *,
+    google_reauth_at: datetime | None = None,
 ) -> None:
     """Delete the tradie and (by ON DELETE CASCADE) every row that belongs to them, once they
-    have downloaded their data export (`exported`)."""
-    if not exported:
-        raise FormError(
-            "confirm_export",
-            "Download your data export first, then tick “I have downloaded my data export”.",
-        )
-    if not accounts.check_password(session, tradie, password):
-        raise FormError("delete_password", "Password is incorrect.")
+    proved it is them: the password, or signing in with their linked Google account just now.
+    Whether an export was downloaded, and by which browser, does not matter."""
+    by_google = (
+        tradie.google_sub is not None
+        and google_reauth_at is not None
+        and timedelta(0) <= now - google_reauth_at <= REAUTH_MAX_AGE
+    )
+    if not by_google:
+        if not tradie.has_password:
+            raise FormError("delete_password", "Confirm with Google first, then delete.")
+        if not password:
+            raise FormError("delete_password", "Password is required to delete your account.")
+        if not accounts.check_password(session, tradie, password):
+            raise FormError("delete_password", "Password is incorrect.")
     upcoming = session.scalar(
         sa.select(sa.func.count(Booking.id)).where(
             Booking.tradie_id == tradie.id,

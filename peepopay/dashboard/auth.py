@@ -16,9 +16,16 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required, login_user, logout_user
 
-from peepopay.accounts import emails, services, sessions
+from peepopay.accounts import emails, services, sessions, two_factor
 from peepopay.clock import utcnow
-from peepopay.dashboard.auth_forms import EmptyForm, ForgotForm, LoginForm, ResetForm, SignupForm
+from peepopay.dashboard.auth_forms import (
+    EmptyForm,
+    ForgotForm,
+    LoginForm,
+    ResetForm,
+    SignupForm,
+    TwoFactorForm,
+)
 from peepopay.extensions import db, limiter, login_manager
 from peepopay.net import is_safe_next
 
@@ -53,6 +60,27 @@ def _start_session(tradie: services.Tradie, remember: bool = False) -> None:
     session.clear()
     login_user(tradie, remember=remember)
     sessions.remember_device(tradie)
+
+
+def _landing(tradie: services.Tradie, target: str | None) -> str:
+    """Where a tradie goes once signed in: a safe `next`, the first run until the business is
+    set up, otherwise the overview."""
+    if target and is_safe_next(target):
+        return target
+    if tradie.profile_confirmed_at is None:
+        return url_for("dashboard.first_run")
+    return url_for("dashboard.overview")
+
+
+def first_factor_passed(
+    tradie: services.Tradie, remember: bool, target: str | None
+) -> ResponseReturnValue:
+    """After the password or Google: the code next when two-factor is on, else signed in."""
+    if tradie.two_factor_on:
+        sessions.begin_second_factor(tradie, remember, target)
+        return redirect(url_for("auth.two_factor"), 303)
+    _start_session(tradie, remember=remember)
+    return redirect(_landing(tradie, target), 303)
 
 
 @bp.route("/signup", methods=["GET", "POST"])
@@ -113,14 +141,25 @@ def login() -> ResponseReturnValue:
     if form.validate_on_submit():
         tradie = services.authenticate(db.session, form.email.data or "", form.password.data or "")
         if tradie is not None:
-            target = request.args.get("next")
-            _start_session(tradie, remember=bool(form.remember.data))
-            return redirect(
-                target if target and is_safe_next(target) else url_for("dashboard.overview"), 303
-            )
+            return first_factor_passed(tradie, bool(form.remember.data), request.args.get("next"))
         form.password.errors.append("Email or password is incorrect.")
     status = 422 if form.errors else 200
     return render_template("auth/login.html", form=form), status
+
+
+@bp.route("/two-factor", methods=["GET", "POST"], endpoint="two_factor")
+@limiter.limit("10 per 5 minutes", methods=["POST"], deduct_when=_login_failed)
+def two_factor_code() -> ResponseReturnValue:
+    pending = sessions.pending_second_factor(db.session)
+    if pending is None:
+        return redirect(url_for("auth.login"), 303)
+    form = TwoFactorForm()
+    if form.validate_on_submit():
+        if two_factor.check_code(db.session, pending.tradie, form.code.data or "", utcnow()):
+            _start_session(pending.tradie, remember=pending.remember)
+            return redirect(_landing(pending.tradie, pending.target), 303)
+        form.code.errors.append("That code is not valid. Type the code your app shows now.")
+    return render_template("auth/two_factor.html", form=form), 422 if form.errors else 200
 
 
 @bp.post("/logout")
@@ -179,3 +218,6 @@ def _password_changed(tradie: services.Tradie) -> ResponseReturnValue:
 @login_manager.user_loader
 def load_tradie(user_id: str) -> services.Tradie | None:
     return sessions.tradie_for_session(db.session, user_id)
+
+
+import peepopay.dashboard.google_auth  # noqa: E402,F401  (its routes join this blueprint)

@@ -55,3 +55,13 @@ class ResetForm(FlaskForm):
 
 class EmptyForm(FlaskForm):
     """For POST buttons that carry nothing but the CSRF token."""
+
+
+class TwoFactorForm(FlaskForm):
+    code = StringField(
+        "Code",
+        validators=[
+            InputRequired("Type the code from your authenticator app, or a recovery code."),
+            Length(max=32, message="A code is at most 32 characters."),
+        ],
+    )

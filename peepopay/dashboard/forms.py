@@ -31,8 +31,10 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from peepopay.accounts.settings import COUNTRIES, CURRENCIES, ProfileInput, timezones
+from peepopay.accounts import first_run
+from peepopay.accounts.settings import COUNTRIES, CURRENCIES, ProfileInput
 from peepopay.catalog.services import ServiceInput
+from peepopay.clock import utcnow
 from peepopay.dashboard.common import parse_percent
 from peepopay.formatting import amount_example, parse_money, plain_amount
 from peepopay.rules import FormError
@@ -72,6 +74,19 @@ def _number(label: str) -> str:
 
 
 # --- services ----------------------------------------------------------------------------------
+
+
+def zone_choices(current: str | None = None) -> list[SelectChoice]:
+    """Current zones grouped by region with today's UTC offset; a zone saved before that is no
+    longer current (a deprecated alias) stays choosable, so saving never changes it silently."""
+    choices = [
+        SelectChoice(zone, label, optgroup=region)
+        for region, zones in first_run.zone_groups(utcnow())
+        for zone, label in zones
+    ]
+    if current and current not in first_run.current_zones():
+        choices.append(SelectChoice(current, current, optgroup="Saved earlier"))
+    return choices
 
 
 class ServiceForm(DashboardForm):
@@ -302,7 +317,7 @@ class ProfileForm(DashboardForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.timezone.choices = timezones()
+        self.timezone.choices = zone_choices(self.timezone.data)
 
     def to_input(self) -> ProfileInput:
         return ProfileInput(
@@ -391,13 +406,12 @@ class PasswordForm(DashboardForm):
 
 
 class DeleteForm(DashboardForm):
-    confirm_export = BooleanField(
-        "I have downloaded my data export",
-        validators=[InputRequired("Tick “I have downloaded my data export” once you have it.")],
+    confirm_delete = BooleanField(
+        "Delete my account and all its data for good",
+        validators=[InputRequired("Tick “Delete my account and all its data for good” first.")],
     )
-    delete_password = PasswordField(
-        "Password", validators=[InputRequired("Password is required to delete your account.")]
-    )
+    # Required by the service unless the tradie just confirmed with Google.
+    delete_password = PasswordField("Password")
 
 
 class ConnectForm(FlaskForm):

@@ -6,6 +6,7 @@ from flask import Response, current_app, url_for
 from flask_login import current_user
 from markupsafe import escape
 
+from peepopay.accounts import first_run as setup
 from peepopay.analytics import overview as figures
 from peepopay.clock import utcnow
 from peepopay.dashboard import bp
@@ -39,4 +40,6 @@ def overview() -> Response:
         data=figures.overview(db.session, tradie, utcnow()),
         embed=embed_codes(tradie.slug, tradie.business_name),
         preview_src=url_for("widget.start", slug=tradie.slug),
+        steps=setup.steps(db.session, tradie),
+        missing=setup.missing_for_bookings(db.session, tradie),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +35,13 @@ from peepopay.dashboard.forms import (
     ProfileForm,
     TaxForm,
 )
+from peepopay.dashboard.google_auth import REAUTH_KEY
 from peepopay.extensions import db
 from peepopay.htmx import after_change, render
 from peepopay.payments import domains
 from peepopay.rules import FormError
 
 LOGO_MAX_AGE = 365 * 24 * 3600
-EXPORTED_KEY = "account_exported"  # set in the session once the export was downloaded
 
 SECTIONS = {
     "profile": "dashboard/_settings_profile.html",
@@ -54,6 +55,12 @@ SECTIONS = {
     "delete": "dashboard/_settings_delete.html",
     "slug": "dashboard/_settings_slug.html",
 }
+
+
+def google_reauth_at() -> datetime | None:
+    """When this session last confirmed the tradie with Google (for deleting the account)."""
+    stamp = session.get(REAUTH_KEY)
+    return datetime.fromtimestamp(stamp, UTC) if isinstance(stamp, int | float) else None
 
 
 def logo_dir() -> Path:
@@ -75,7 +82,7 @@ def _page(section: str = "", status: int = 200, notice: str = "", **forms: Any) 
         "email_form": EmailForm(formdata=None),
         "password_form": PasswordForm(formdata=None),
         "delete_form": DeleteForm(formdata=None),
-        "exported": bool(session.get(EXPORTED_KEY)),
+        "google_confirmed": google_reauth_at() is not None,
         "notice": notice,
         "notice_section": section,
         "slug_ok": False,
@@ -241,7 +248,6 @@ def settings_sessions() -> ResponseReturnValue:
 def settings_export() -> Response:
     now = utcnow()
     data = account.export(db.session, current_user, now)
-    session[EXPORTED_KEY] = True
     response = Response(
         json.dumps(data, indent=2, ensure_ascii=False, default=str), mimetype="application/json"
     )
@@ -257,8 +263,10 @@ def settings_delete() -> ResponseReturnValue:
     form = DeleteForm()
     if form.validate_on_submit():
         try:
-            password, exported = form.delete_password.data or "", bool(session.get(EXPORTED_KEY))
-            account.delete_account(db.session, current_user, password, utcnow(), exported=exported)
+            password, reauth = form.delete_password.data or "", google_reauth_at()
+            account.delete_account(
+                db.session, current_user, password, utcnow(), google_reauth_at=reauth
+            )
         except FormError as error:
             form.add_error(error)
         else:

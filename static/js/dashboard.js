@@ -63,15 +63,38 @@
     });
   }
 
+  // First run: the browser's own time zone is chosen when the list has it; picking a country
+  // says what it sets and suggests its zone.
+  function enableZonePicker(root) {
+    var zone = root.querySelector("select[data-browser-zone='1']");
+    var browserZone = window.Intl && Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (zone && browserZone && zone.querySelector("option[value='" + browserZone + "']")) {
+      zone.value = browserZone;
+    }
+    var country = root.querySelector("select[data-country-facts]");
+    var facts = document.getElementById("country-facts");
+    if (!country || !facts) { return; }
+    var table = JSON.parse(country.dataset.countryFacts);
+    country.addEventListener("change", function () {
+      var f = table[country.value];
+      if (!f) { return; }
+      facts.textContent = "Currency " + f.currency + " · mobile numbers like " + f.phone +
+        " · suggested zone " + f.zone;
+      if (zone && zone.querySelector("option[value='" + f.zone + "']")) { zone.value = f.zone; }
+    });
+  }
+
   document.addEventListener("change", function (event) {
     if (event.target.name === "deposit_type") { showChosenDeposit(); }
   });
   document.addEventListener("DOMContentLoaded", function () {
     enableCopyButtons(document);
     showChosenDeposit();
+    enableZonePicker(document);
   });
   document.addEventListener("htmx:afterSettle", function (event) {
     enableCopyButtons(event.target);
     showChosenDeposit();
+    enableZonePicker(event.target);
   });
 })();
