@@ -56,6 +56,11 @@ class Tradie(UserMixin, db.Model):  # type: ignore[name-defined]
     # minus its deposit (capped per booking when charged). 0: no fee.
     no_show_fee_minor: Mapped[int] = mapped_column(default=0, server_default="0")
 
+    # Postcodes served, comma- or line-separated codes and ranges ("1010-1072"); "" is open.
+    service_area: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
+    # How many jobs fit in one arrival window.
+    jobs_per_window: Mapped[int] = mapped_column(default=2, server_default="2")
+
     allowed_origins: Mapped[str] = mapped_column(sa.Text, default="")  # one origin per line
     notify_new_booking_email: Mapped[bool] = mapped_column(default=True)
     notify_new_booking_sms: Mapped[bool] = mapped_column(default=True)
