@@ -88,11 +88,14 @@ def slot_json(slot: Slot, tz: ZoneInfo) -> dict[str, Any]:
     """A slot as the contract shows it (memoised: the same slots are asked for again and again;
     callers only serialise the dict)."""
     local = slot.starts_at_utc.astimezone(tz)
-    return {
+    data = {
         "start": local.isoformat(),
         "time": local.strftime("%H:%M"),
         "available": slot.available,
     }
+    if slot.window:
+        data["end"] = slot.ends_at_utc.astimezone(tz).isoformat()
+    return data
 
 
 def question_json(question: ServiceQuestion) -> dict[str, Any]:

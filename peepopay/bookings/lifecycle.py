@@ -128,6 +128,22 @@ def hold(session: DbSession, booking: Booking, *, actor: str) -> Booking:
     return booking
 
 
+def hold_in_window(
+    session: DbSession, booking: Booking, shares: Sequence[tuple[datetime, datetime]], *, actor: str
+) -> Booking:
+    """Hold the first free share of an arrival window (`scheduling.slots.window_units`) as the
+    booking's [start, end). The database refuses a share another booking holds, even one taken
+    a moment ago by a concurrent request; then the next share is tried, and SlotTaken is raised
+    when none is left. So a window never takes more jobs than it has shares."""
+    for starts_at, ends_at in shares:
+        booking.starts_at, booking.ends_at = starts_at, ends_at
+        try:
+            return hold(session, booking, actor=actor)
+        except SlotTaken:
+            continue
+    raise SlotTaken()
+
+
 def book_by_hand(
     session: DbSession, booking: Booking, now: datetime, *, actor: str, confirmed: bool
 ) -> Booking:

@@ -279,6 +279,10 @@ def create_held_booking(
     )
     intake.attach_answers(booking, given)
     try:
+        if slot.window:
+            booking.window_starts_at, booking.window_ends_at = slot.starts_at_utc, slot.ends_at_utc
+            shares = scheduling.free_units(session, tradie, slot, now)
+            return lifecycle.hold_in_window(session, booking, shares, actor="customer")
         return lifecycle.hold(session, booking, actor="customer")
     except SlotTaken:
         raise SlotTaken(next_free(session, tradie, service, start_utc, now)) from None

@@ -45,6 +45,7 @@ import peepopay.dashboard.bookings  # noqa: E402
 import peepopay.dashboard.bookings_by_hand  # noqa: E402
 import peepopay.dashboard.calendar  # noqa: E402
 import peepopay.dashboard.common  # noqa: E402
+import peepopay.dashboard.intake  # noqa: E402
 import peepopay.dashboard.overview  # noqa: E402
 import peepopay.dashboard.services  # noqa: E402
 import peepopay.dashboard.settings  # noqa: E402,F401
