@@ -147,6 +147,8 @@ CSV_HEADER = (
     "Booked at",
     "Paid",
     "Paid how",
+    "Postcode",
+    "Answers",
 )
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -191,6 +193,8 @@ def csv_lines(session: DbSession, tradie: Tradie, filters: Filters, now: datetim
                 local_time(b.created_at, tradie.timezone, iso),
                 plain_amount(paid_minor, b.currency),
                 reports.paid_how(paid_minor, method),
+                b.postcode or "",
+                "\n".join(f"{a.question}: {a.answer}" for a in b.answers),
             )
         )
 
