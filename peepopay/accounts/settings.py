@@ -19,6 +19,7 @@ from peepopay.accounts import services as accounts
 from peepopay.accounts.models import Tradie
 from peepopay.analytics.models import WidgetView
 from peepopay.audit import AuditLog
+from peepopay.bookings import photos
 from peepopay.bookings.models import Booking, BookingAnswer, BookingPhoto, Status
 from peepopay.db_setup import DbSession
 from peepopay.payments.models import Payment
@@ -394,5 +395,7 @@ def delete_account(
     audit.record(
         session, tradie_id=None, actor=actor(tradie), action="account.deleted", entity=tradie
     )
+    # The photos' rows go with the bookings by cascade; their files are removed here.
+    photos.delete_files(session, photos.configured_store(), tradie.id)
     session.delete(tradie)
     session.flush()

@@ -89,6 +89,10 @@ class Booking(db.Model):  # type: ignore[name-defined]
         lazy="selectin",
     )
 
+    photos: Mapped[list[BookingPhoto]] = relationship(
+        order_by="BookingPhoto.id", lazy="selectin", viewonly=True
+    )
+
     @property
     def balance_minor(self) -> int | None:
         total = self.final_amount_minor if self.final_amount_minor is not None else self.price_minor

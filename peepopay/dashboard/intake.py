@@ -9,6 +9,9 @@ from flask import Response, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
+from peepopay import files
+from peepopay.bookings import photos
+from peepopay.bookings.models import Booking
 from peepopay.catalog import intake
 from peepopay.catalog import services as catalog
 from peepopay.dashboard import bp
@@ -102,6 +105,17 @@ def service_booking_mode(service_id: int) -> ResponseReturnValue:
     if form.validate_on_submit():
         intake.set_booking_mode(db.session, current_user, service, bool(form.by_window.data))
     return _service_changed(service, "Saved how this service is booked.")
+
+
+# --- photos of a booking ---------------------------------------------------------------------
+
+
+@bp.get("/bookings/<int:booking_id>/photos/<int:photo_id>/<variant>")
+def booking_photo(booking_id: int, photo_id: int, variant: str) -> Response:
+    """A photo of one of the tradie's own bookings, full size (`display`) or `thumb`."""
+    booking = owned(db.session, Booking, booking_id, current_user.id)
+    store = photos.configured_store()
+    return files.jpeg(photos.photo_bytes(db.session, store, booking, photo_id, variant))
 
 
 # --- service area and arrival windows -------------------------------------------------------

@@ -20,7 +20,7 @@ from werkzeug.exceptions import HTTPException
 from peepopay import colours, postcodes
 from peepopay.accounts.models import Tradie
 from peepopay.analytics.services import record_widget_view
-from peepopay.bookings import intake
+from peepopay.bookings import intake, photos
 from peepopay.bookings import services as bookings
 from peepopay.bookings.models import Booking, Status
 from peepopay.bookings.payment_outcomes import sync_deposit
@@ -81,6 +81,9 @@ def remember_slug(_endpoint: str | None, values: dict[str, Any] | None) -> None:
 
 @bp.before_request
 def load_tradie() -> None:
+    if request.endpoint == "widget.photos_upload":
+        # Before anything reads the body (the state below does): photos need a larger limit.
+        request.max_content_length = PHOTO_UPLOAD_LIMIT
     tradie = find_tradie(g.get("slug"))
     if tradie is None:
         abort(404)
@@ -400,12 +403,28 @@ def payment_step(
     )
     return show(
         "widget/_payment.html",
-        booking=booking,
-        token=token,
         payment=payment,
         pay=pay,
+        **photos_context(booking, token, "pay"),
         minutes_left=max(1, int(((booking.hold_expires_at or now) - now).total_seconds() // 60)),
     )
+
+
+# One request may carry every photo a booking takes, each at its limit, and the form around them.
+PHOTO_UPLOAD_LIMIT = photos.MAX_PHOTOS * photos.MAX_BYTES + 2 * 1024 * 1024
+PHOTO_BACK = {"pay": "widget.payment", "done": "widget.confirmation"}
+
+
+def photos_context(booking: Booking, token: str, back: str) -> dict[str, Any]:
+    """What `widget/_photos.html` shows: the booking's photos and whether more may come."""
+    taken = photos.photos_of(db.session, booking.id)
+    return {
+        "booking": booking,
+        "token": token,
+        "photos": taken,
+        "photo_back": back if back in PHOTO_BACK else "pay",
+        "photos_open": photos.accepts_photos(booking, utcnow()) and len(taken) < photos.MAX_PHOTOS,
+    }
 
 
 # --- steps ---------------------------------------------------------------------------------
@@ -528,4 +547,6 @@ def confirmation(slug: str, token: str) -> ResponseReturnValue:
         and booking.hold_expires_at is not None
         and booking.hold_expires_at <= now
     )
-    return show("widget/_confirmation.html", booking=booking, token=token, expired=expired)
+    return show(
+        "widget/_confirmation.html", expired=expired, **photos_context(booking, token, "done")
+    )
