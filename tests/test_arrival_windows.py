@@ -143,7 +143,7 @@ def test_thirty_at_once_for_a_window_with_room_for_two_give_two(
         def always_free(session, tradie, service, start_utc, now):
             return slots.Slot(start_utc, start_utc + timedelta(hours=2), start_utc, True, True)
 
-        def every_share(session, tradie, window, now):
+        def every_share(session, tradie, window, now, exclude_booking_id=None):
             return slots.window_units(window.starts_at_utc, window.ends_at_utc, 2)
 
         monkeypatch.setattr(bookings, "offered_slot", always_free)
@@ -166,3 +166,24 @@ def test_thirty_at_once_for_a_window_with_room_for_two_give_two(
         (at(day, 8), at(day, 9)),
         (at(day, 9), at(day, 10)),
     ]
+
+
+def test_customer_moves_a_window_booking_into_another_window(app, client, windowed):
+    from peepopay.bookings import customer_changes, lifecycle
+    from peepopay.clock import utcnow
+
+    _, service = windowed
+    day = local_day()
+    response = client.post(f"{BASE}/book", json=booking_body(service, at(day, 8)))
+    booking_id = response.get_json()["bookingId"]
+    with app.app_context():
+        booking = db.session.get(Booking, booking_id)
+        lifecycle.confirm(db.session, booking, utcnow(), actor="stripe")
+        db.session.commit()
+    with app.test_request_context():
+        booking = db.session.get(Booking, booking_id)
+        customer_changes.reschedule(db.session, booking, at(day, 13), utcnow())
+        db.session.commit()
+        booking = db.session.get(Booking, booking_id)
+        assert (booking.window_starts_at, booking.window_ends_at) == (at(day, 13), at(day, 15))
+        assert (booking.starts_at, booking.ends_at) == (at(day, 13), at(day, 14))

@@ -350,18 +350,28 @@ def move(
     now: datetime,
     *,
     actor: str,
+    window: tuple[datetime, datetime] | None = None,
 ) -> None:
-    """Move a confirmed booking to another time; SlotTaken when that time is not free."""
+    """Move a confirmed booking to another time; SlotTaken when that time is not free.
+    `window` is the arrival window a share [starts_at, ends_at) belongs to; without one the
+    booking is at an exact time from now on."""
     if booking.status != Status.CONFIRMED:
         raise TransitionRefused(
             f"This booking is {LABELS[Status(booking.status)].lower()}; it can't be moved."
         )
     old_starts_at = booking.starts_at
+    window_starts_at, window_ends_at = window or (None, None)
     with _overlap_is_slot_taken(session):
         session.execute(
             sa.update(Booking)
             .where(Booking.id == booking.id)
-            .values(starts_at=starts_at, ends_at=ends_at, updated_at=now)
+            .values(
+                starts_at=starts_at,
+                ends_at=ends_at,
+                window_starts_at=window_starts_at,
+                window_ends_at=window_ends_at,
+                updated_at=now,
+            )
             .execution_options(synchronize_session=False)
         )
     session.refresh(booking)
@@ -375,6 +385,26 @@ def move(
     )
     session.flush()
     messages.booking_rescheduled(session, booking, old_starts_at, now)
+
+
+def move_to_window(
+    session: DbSession,
+    booking: Booking,
+    window: tuple[datetime, datetime],
+    shares: Sequence[tuple[datetime, datetime]],
+    now: datetime,
+    *,
+    actor: str,
+) -> None:
+    """Move a confirmed booking into an arrival window: the first of its free `shares` the
+    database lets it hold (as `hold_in_window`); SlotTaken when none is left."""
+    for starts_at, ends_at in shares:
+        try:
+            move(session, booking, starts_at, ends_at, now, actor=actor, window=window)
+            return
+        except SlotTaken:
+            continue
+    raise SlotTaken()
 
 
 # Details a tradie may change on a booking; never its status, times of a move or its money.

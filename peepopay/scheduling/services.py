@@ -42,10 +42,15 @@ def arrival_windows(session: DbSession, tradie_id: int) -> list[slots.WeeklyRule
 
 
 def free_units(
-    session: DbSession, tradie: Tradie, window: slots.Slot, now: datetime
+    session: DbSession,
+    tradie: Tradie,
+    window: slots.Slot,
+    now: datetime,
+    exclude_booking_id: int | None = None,
 ) -> list[tuple[datetime, datetime]]:
-    """The shares of an arrival window no active booking holds, in order."""
-    busy = busy_between(session, tradie.id, window.starts_at_utc, window.ends_at_utc, now)
+    """The shares of an arrival window no active booking (but the one moving) holds, in order."""
+    start, end = window.starts_at_utc, window.ends_at_utc
+    busy = busy_between(session, tradie.id, start, end, now, exclude_booking_id)
     return [
         (s, e)
         for s, e in slots.window_units(
