@@ -5,7 +5,7 @@ Routes are read from the URL map, so a new dashboard route is covered without ed
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, time
 
 import pytest
 import sqlalchemy as sa
@@ -13,7 +13,16 @@ import sqlalchemy as sa
 from peepopay import create_app
 from peepopay.config import TestingConfig
 from peepopay.extensions import db
-from peepopay.models import AuditLog, AvailabilityRule, BlockedPeriod, Booking, Service
+from peepopay.models import (
+    ArrivalWindow,
+    AuditLog,
+    AvailabilityRule,
+    BlockedPeriod,
+    Booking,
+    BookingPhoto,
+    Service,
+    ServiceQuestion,
+)
 
 _RULES = [
     rule
@@ -45,12 +54,23 @@ def owned_ids(app, tradie_id, add_booking):
         period = BlockedPeriod(
             tradie_id=tradie_id, start_date=date(2030, 2, 1), end_date=date(2030, 2, 2)
         )
-        db.session.add(period)
+        window = ArrivalWindow(
+            tradie_id=tradie_id, weekday=0, start_local=time(8), end_local=time(10)
+        )
+        question = ServiceQuestion(service_id=service_id, label="Where?", kind="short_text")
+        photo = BookingPhoto(
+            booking_id=booking_id, storage_key="0" * 32, width=1, height=1, size_bytes=1
+        )
+        db.session.add_all([period, window, question, photo])
         db.session.commit()
         return {
             "service_id": service_id,
             "rule_id": rule_id,
             "period_id": period.id,
+            "window_id": window.id,
+            "question_id": question.id,
+            "photo_id": photo.id,
+            "variant": "thumb",
             "booking_id": booking_id,
             "field": "price",
             "name": "0" * 64 + ".png",
