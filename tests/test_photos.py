@@ -236,3 +236,11 @@ def test_the_tradie_sees_full_size_and_the_customer_thumbnails(app, client, held
     small = client.get(thumb)
     assert small.status_code == 200
     assert max(Image.open(io.BytesIO(small.get_data())).size) == 320
+
+
+def test_an_empty_file_input_asks_for_photos(app, client, held):
+    _, token = held
+    response = upload(client, token, (b"", ""))
+    assert response.status_code == 422
+    assert "Choose one or more photos first." in response.get_data(as_text=True)
+    assert stored(app) == []
