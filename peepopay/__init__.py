@@ -92,11 +92,13 @@ def register_blueprints(app: Flask) -> None:
     from peepopay.dashboard.payments import bp as payments
     from peepopay.notifications.routes import bp as calendar
     from peepopay.ops import bp as ops
+    from peepopay.site import bp as site
     from peepopay.widget import bp as widget
     from peepopay.widget import embed_bp
 
     blueprints = [
-        ops,  # /, /healthz, /readyz, /metrics
+        site,  # /, /privacy, /terms
+        ops,  # /healthz, /readyz, /metrics, /favicon.ico
         auth,  # /auth/...
         dashboard,  # /dashboard/...
         payments,  # /dashboard/payments, booking payment actions

@@ -79,6 +79,8 @@ class Config:
     SMTP_URL = _env("SMTP_URL")
     MAIL_FROM = _env("MAIL_FROM", "PeepoPay <no-reply@peepopay.local>")
     MAILBOX_DIR = _env("MAILBOX_DIR", str(INSTANCE / "mailbox"))
+    # Customers' photos of the job (peepopay.bookings.photos.LocalPhotoStore).
+    PHOTO_DIR = _env("PHOTO_DIR", str(INSTANCE / "photos"))
     OUTBOX_MAX_ATTEMPTS = _int("OUTBOX_MAX_ATTEMPTS", 8)
     # How long a worker holds a message it is sending before another may take it over.
     OUTBOX_LEASE_SECONDS = _int("OUTBOX_LEASE_SECONDS", 120)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.numbers import format_currency, get_currency_precision, get_currency_symbol
@@ -90,10 +91,61 @@ def local_time(value: datetime | None, tz: str, fmt: str = "%a %-d %b %Y, %-I:%M
     return value.astimezone(ZoneInfo(tz)).strftime(fmt).replace("AM", "am").replace("PM", "pm")
 
 
+def arrival_between(start: datetime, end: datetime, tz: str) -> str:
+    """ "arriving between 8:00 and 10:00 am" (the meridiem once when both share it)."""
+    zone = ZoneInfo(tz)
+    first, last = start.astimezone(zone), end.astimezone(zone)
+
+    def clock(moment: datetime) -> str:
+        return moment.strftime("%-I:%M")
+
+    def half(moment: datetime) -> str:
+        return "am" if moment.hour < 12 else "pm"
+
+    if half(first) == half(last):
+        return f"arriving between {clock(first)} and {clock(last)} {half(last)}"
+    return f"arriving between {clock(first)} {half(first)} and {clock(last)} {half(last)}"
+
+
+def booking_when(booking: Any, tz: str, fmt: str = "%a %-d %b %Y, %-I:%M %p") -> str:
+    """When a booking is due, as people read it: its start in `fmt`, or for a booking by
+    arrival window the day and "arriving between 8:00 and 10:00 am"."""
+    start, end = (
+        getattr(booking, "window_starts_at", None),
+        getattr(booking, "window_ends_at", None),
+    )
+    if start is None or end is None:
+        return local_time(booking.starts_at, tz, fmt)
+    day = start.astimezone(ZoneInfo(tz)).strftime("%a %-d %b")
+    return f"{day}, {arrival_between(start, end, tz)}"
+
+
+def slot_when(slot: Any, tz: str, fmt: str = "%A %-d %B, %-I:%M %p") -> str:
+    """A widget slot as `booking_when` says a booking: a window as "arriving between …"."""
+    if not getattr(slot, "window", False):
+        return local_time(slot.starts_at_utc, tz, fmt)
+    day = slot.starts_at_utc.astimezone(ZoneInfo(tz)).strftime("%A %-d %B")
+    return f"{day}, {arrival_between(slot.starts_at_utc, slot.ends_at_utc, tz)}"
+
+
+def window_label(slot: Any, tz: str) -> str:
+    """A window's button: "8:00 – 10:00 am"; an exact slot's: "8:00 am"."""
+    if not getattr(slot, "window", False):
+        return local_time(slot.starts_at_utc, tz, "%-I:%M %p")
+    return (
+        arrival_between(slot.starts_at_utc, slot.ends_at_utc, tz)
+        .removeprefix("arriving between ")
+        .replace(" and ", " – ")
+    )
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["money"] = format_money
     app.jinja_env.filters["localtime"] = local_time
     app.jinja_env.filters["phone"] = display_phone
+    app.jinja_env.filters["when"] = booking_when
+    app.jinja_env.filters["slot_when"] = slot_when
+    app.jinja_env.filters["slot_label"] = window_label
 
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

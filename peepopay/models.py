@@ -3,7 +3,7 @@
 from peepopay.accounts.models import RecoveryCode, Tradie
 from peepopay.analytics.models import WidgetView
 from peepopay.audit import AuditLog
-from peepopay.bookings.models import Booking, Status
+from peepopay.bookings.models import Booking, BookingAnswer, BookingPhoto, Status
 from peepopay.calendars.models import BusyTime, CalendarFeed, FeedKind
 from peepopay.customers.models import Customer
 from peepopay.notifications.models import OutboxMessage, OutboxStatus
@@ -16,13 +16,24 @@ from peepopay.payments.models import (
     PaymentMethodDomain,
     StripeEvent,
 )
-from peepopay.scheduling.models import AvailabilityRule, BlockedPeriod, DepositType, Service
+from peepopay.scheduling.models import (
+    ArrivalWindow,
+    AvailabilityRule,
+    BlockedPeriod,
+    DepositType,
+    QuestionKind,
+    Service,
+    ServiceQuestion,
+)
 
 __all__ = [
+    "ArrivalWindow",
     "AuditLog",
     "AvailabilityRule",
     "BlockedPeriod",
     "Booking",
+    "BookingAnswer",
+    "BookingPhoto",
     "BusyTime",
     "CalendarFeed",
     "Customer",
@@ -36,8 +47,10 @@ __all__ = [
     "Payment",
     "PaymentKind",
     "PaymentMethodDomain",
+    "QuestionKind",
     "RecoveryCode",
     "Service",
+    "ServiceQuestion",
     "Status",
     "StripeEvent",
     "Tradie",

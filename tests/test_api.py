@@ -101,7 +101,10 @@ def test_config(app, client, kiwi):
         "price": 24000,
         "depositType": "percentage",
         "depositAmount": 6000,
+        "bookBy": "start",
+        "questions": [],
     }
+    assert body["serviceArea"] is None
     assert (second["id"], second["depositAmount"], second["depositType"]) == (
         service,
         5000,

@@ -18,6 +18,7 @@ import pytest
 
 from peepopay.commands import DEMO_EMAIL, DEMO_PASSWORD
 from peepopay.config import ROOT, Config
+from peepopay.widget.routes import PHOTO_UPLOAD_LIMIT
 from tests.fixtures.clients import csrf_from
 from tests.servers import RedisServer, SMTPSink
 from tests.stack import BIN, SLUG, Reply, Stack, fetch
@@ -226,13 +227,15 @@ def test_caddy_body_limits_agree_with_the_app() -> None:
         ).stdout
     )
     limits = sorted(values(adapted, "max_size"))
-    # The logo form gets the app's own limit; everything else a smaller one.
-    assert limits[-1] == Config.MAX_CONTENT_LENGTH
+    # The logo form gets the app's own limit, the widget's photo upload the app's limit for
+    # that route; everything else a smaller one.
+    assert limits == [limits[0], Config.MAX_CONTENT_LENGTH, PHOTO_UPLOAD_LIMIT]
     assert limits[0] < Config.MAX_CONTENT_LENGTH
-    # The up-front Content-Length check uses the same numbers, the larger for the logo form.
+    # The up-front Content-Length check uses the same numbers, each for its route.
     [expression] = [e for e in values(adapted, "expr") if "Content-Length" in e]
     assert sorted(int(n) for n in re.findall(r"\b\d{6,}\b", expression)) == limits
-    assert f'== "{BRANDING}" ? {limits[-1]} : {limits[0]}' in expression
+    assert f'== "{BRANDING}" ? {Config.MAX_CONTENT_LENGTH} : (' in expression
+    assert f'/photos/[^/]+$") ? {PHOTO_UPLOAD_LIMIT} : {limits[0]})' in expression
     # No passive health checks: a failure a client can cause never marks an upstream down.
     [checks] = values(adapted, "health_checks")
     assert set(checks) == {"active"}

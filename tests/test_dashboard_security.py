@@ -5,7 +5,7 @@ Routes are read from the URL map, so a new dashboard route is covered without ed
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, time
 
 import pytest
 import sqlalchemy as sa
@@ -14,12 +14,15 @@ from peepopay import create_app
 from peepopay.config import TestingConfig
 from peepopay.extensions import db
 from peepopay.models import (
+    ArrivalWindow,
     AuditLog,
     AvailabilityRule,
     BlockedPeriod,
     Booking,
+    BookingPhoto,
     CalendarFeed,
     Service,
+    ServiceQuestion,
 )
 
 _RULES = [
@@ -62,6 +65,14 @@ def owned_ids(app, tradie_id, add_booking):
             busy_count=0,
         )
         db.session.add(feed)
+        window = ArrivalWindow(
+            tradie_id=tradie_id, weekday=0, start_local=time(8), end_local=time(10)
+        )
+        question = ServiceQuestion(service_id=service_id, label="Where?", kind="short_text")
+        photo = BookingPhoto(
+            booking_id=booking_id, storage_key="0" * 32, width=1, height=1, size_bytes=1
+        )
+        db.session.add_all([period, window, question, photo])
         db.session.commit()
         customer_id = db.session.get(Booking, booking_id).customer_id
         return {
@@ -70,6 +81,10 @@ def owned_ids(app, tradie_id, add_booking):
             "service_id": service_id,
             "rule_id": rule_id,
             "period_id": period.id,
+            "window_id": window.id,
+            "question_id": question.id,
+            "photo_id": photo.id,
+            "variant": "thumb",
             "booking_id": booking_id,
             "field": "price",
             "step": "business",

@@ -58,6 +58,11 @@ class Tradie(UserMixin, db.Model):  # type: ignore[name-defined]
     # The last per-tradie booking number handed out (bookings.reference).
     last_booking_reference: Mapped[int] = mapped_column(default=0, server_default="0")
 
+    # Postcodes served, comma- or line-separated codes and ranges ("1010-1072"); "" is open.
+    service_area: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
+    # How many jobs fit in one arrival window.
+    jobs_per_window: Mapped[int] = mapped_column(default=2, server_default="2")
+
     allowed_origins: Mapped[str] = mapped_column(sa.Text, default="")  # one origin per line
     # A registered tradie's tax number (GST number, ABN, VAT number) makes every receipt a tax
     # invoice; the rate is in basis points (1500 = 15 %), prices are entered including it.

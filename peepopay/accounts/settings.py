@@ -19,7 +19,8 @@ from peepopay.accounts import services as accounts
 from peepopay.accounts.models import Tradie
 from peepopay.analytics.models import WidgetView
 from peepopay.audit import AuditLog
-from peepopay.bookings.models import Booking, Status
+from peepopay.bookings import photos
+from peepopay.bookings.models import Booking, BookingAnswer, BookingPhoto, Status
 from peepopay.calendars.models import BusyTime, CalendarFeed
 from peepopay.clock import utcnow
 from peepopay.customers.models import Customer
@@ -27,7 +28,13 @@ from peepopay.db_setup import DbSession
 from peepopay.payments import domains
 from peepopay.payments.models import Payment
 from peepopay.rules import FormError, actor, update_tradie
-from peepopay.scheduling.models import AvailabilityRule, BlockedPeriod, Service
+from peepopay.scheduling.models import (
+    ArrivalWindow,
+    AvailabilityRule,
+    BlockedPeriod,
+    Service,
+    ServiceQuestion,
+)
 
 CURRENCIES = (
     ("NZD", "NZD — New Zealand dollar"),
@@ -379,6 +386,16 @@ def export(session: DbSession, tradie: Tradie, now: datetime) -> dict[str, Any]:
         query = sa.select(model).where(model.tradie_id == tradie.id).order_by(*order)
         return [_row(obj) for obj in session.scalars(query)]
 
+    def owned_rows(model: Any) -> list[dict[str, Any]]:
+        """Rows of the tradie's bookings (answers, photos), in booking order."""
+        query = (
+            sa.select(model)
+            .join(Booking, Booking.id == model.booking_id)
+            .where(Booking.tradie_id == tradie.id)
+            .order_by(model.booking_id, model.id)
+        )
+        return [_row(obj) for obj in session.scalars(query)]
+
     data = {
         "exported_at": now.isoformat(),
         "format": "peepopay-export-1",
@@ -388,6 +405,18 @@ def export(session: DbSession, tradie: Tradie, now: datetime) -> dict[str, Any]:
         "blocked_periods": rows(BlockedPeriod, BlockedPeriod.start_date, BlockedPeriod.id),
         "customers": rows(Customer, Customer.id),
         "bookings": rows(Booking, Booking.starts_at, Booking.id),
+        "booking_answers": owned_rows(BookingAnswer),
+        "booking_photos": owned_rows(BookingPhoto),
+        "service_questions": [
+            _row(q)
+            for q in session.scalars(
+                sa.select(ServiceQuestion)
+                .join(Service, Service.id == ServiceQuestion.service_id)
+                .where(Service.tradie_id == tradie.id)
+                .order_by(ServiceQuestion.service_id, ServiceQuestion.sort_order)
+            )
+        ],
+        "arrival_windows": rows(ArrivalWindow, ArrivalWindow.weekday, ArrivalWindow.start_local),
         "payments": rows(Payment, Payment.created_at, Payment.id),
         "audit_log": rows(AuditLog, AuditLog.created_at, AuditLog.id),
         "widget_views": rows(WidgetView, WidgetView.day),
@@ -444,5 +473,7 @@ def delete_account(
     audit.record(
         session, tradie_id=None, actor=actor(tradie), action="account.deleted", entity=tradie
     )
+    # The photos' rows go with the bookings by cascade; their files are removed here.
+    photos.delete_files(session, photos.configured_store(), tradie.id)
     session.delete(tradie)
     session.flush()

@@ -23,6 +23,7 @@ from peepopay.api.schema import (
     day_query,
     json_object,
 )
+from peepopay.bookings import intake
 from peepopay.bookings import services as bookings
 from peepopay.bookings.models import Booking
 from peepopay.bookings.services import PaymentStart
@@ -32,7 +33,7 @@ from peepopay.money import deposit_for
 from peepopay.net import client_key
 from peepopay.payments.deposits import DepositsUnavailable
 from peepopay.payments.gateway import PaymentError
-from peepopay.scheduling.models import Service
+from peepopay.scheduling.models import QuestionKind, Service, ServiceQuestion
 from peepopay.scheduling.slots import Slot
 from peepopay.widget import availability as fast
 from peepopay.widget.limits import availability_limit, booking_limit, hold_limits
@@ -87,14 +88,29 @@ def slot_json(slot: Slot, tz: ZoneInfo) -> dict[str, Any]:
     """A slot as the contract shows it (memoised: the same slots are asked for again and again;
     callers only serialise the dict)."""
     local = slot.starts_at_utc.astimezone(tz)
-    return {
+    data = {
         "start": local.isoformat(),
         "time": local.strftime("%H:%M"),
         "available": slot.available,
     }
+    if slot.window:
+        data["end"] = slot.ends_at_utc.astimezone(tz).isoformat()
+    return data
 
 
-def service_json(service: Service) -> dict[str, Any]:
+def question_json(question: ServiceQuestion) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": question.id,
+        "label": question.label,
+        "type": question.kind,
+        "required": question.required,
+    }
+    if question.kind == QuestionKind.CHOICE:
+        data["choices"] = question.choices
+    return data
+
+
+def service_json(service: Service, questions: list[ServiceQuestion]) -> dict[str, Any]:
     return {
         "id": service.id,
         "name": service.name,
@@ -103,6 +119,8 @@ def service_json(service: Service) -> dict[str, Any]:
         "price": service.price_minor,
         "depositType": service.deposit_type,
         "depositAmount": deposit_for(service),
+        "bookBy": "arrivalWindow" if service.by_arrival_window else "start",
+        "questions": [question_json(q) for q in questions],
     }
 
 
@@ -181,7 +199,11 @@ def config(slug: str) -> ResponseReturnValue:
         brandColor=parse_color(t.brand_color) or t.brand_color,
         currency=t.currency,
         timezone=t.timezone,
-        services=[service_json(s) for s in bookings.active_services(db.session, t)],
+        serviceArea=intake.area_json(t),
+        services=[
+            service_json(s, intake.questions_of(db.session, s.id))
+            for s in bookings.active_services(db.session, t)
+        ],
     )
 
 

@@ -51,6 +51,8 @@ class BookRequest:
     start_utc: datetime | None
     customer: Customer
     problems: dict[str, list[str]]
+    answers: Any = None
+    postcode: Any = None
 
     def hold(self) -> dict[str, Any]:
         """What the booking service takes."""
@@ -58,6 +60,8 @@ class BookRequest:
             "service_id": self.service_id,
             "start_utc": self.start_utc,
             "customer": self.customer,
+            "answers": self.answers,
+            "postcode": self.postcode,
         }
 
 
@@ -91,8 +95,8 @@ def _text(value: Any) -> str:
 
 
 def book_request(body: dict[str, Any], now: datetime) -> BookRequest:
-    """Parse `{serviceId, start, customer: {...}, notes}`; InvalidBooking when the text
-    cannot be stored at all (nothing may reach the database with it)."""
+    """Parse `{serviceId, start, customer: {...}, notes, answers, postcode}`; InvalidBooking
+    when the text cannot be stored at all (nothing may reach the database with it)."""
     problems: dict[str, list[str]] = {}
     service_id = parse_id(body.get("serviceId"))
     if body.get("serviceId") is not None and service_id is None:
@@ -111,4 +115,6 @@ def book_request(body: dict[str, Any], now: datetime) -> BookRequest:
     if bad_text := unstorable(texts):
         # The other fields are judged once these go.
         raise InvalidBooking({**problems, **bad_text})
-    return BookRequest(service_id, start, Customer(**texts), problems)
+    return BookRequest(
+        service_id, start, Customer(**texts), problems, body.get("answers"), body.get("postcode")
+    )

@@ -169,7 +169,7 @@ def reschedule(session: DbSession, booking: Booking, start_utc: datetime, now: d
             f"This service is no longer offered online; please contact {tradie.business_name}.",
             409,
         )
-    if start_utc == booking.starts_at:
+    if start_utc == (booking.window_starts_at or booking.starts_at):
         raise CustomerActionError("That is the time already booked.", field="start")
     # First write of the transaction: free stale holds (they would trip the overlap guarantee).
     # On SQLite this takes the write lock, so the check and the update below serialise.
@@ -190,4 +190,9 @@ def reschedule(session: DbSession, booking: Booking, start_utc: datetime, now: d
         raise CustomerActionError("Choose one of the times offered.", field="start")
     if not slots.is_bookable(start_utc, **inputs):  # type: ignore[arg-type]
         raise lifecycle.SlotTaken()
+    if slot.window:
+        window = (slot.starts_at_utc, slot.ends_at_utc)
+        shares = scheduling.free_units(session, tradie, slot, now, booking.id)
+        lifecycle.move_to_window(session, booking, window, shares, now, actor="customer")
+        return
     lifecycle.move(session, booking, slot.starts_at_utc, slot.ends_at_utc, now, actor="customer")

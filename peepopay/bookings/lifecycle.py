@@ -133,6 +133,22 @@ def hold(session: DbSession, booking: Booking, *, actor: str) -> Booking:
     return booking
 
 
+def hold_in_window(
+    session: DbSession, booking: Booking, shares: Sequence[tuple[datetime, datetime]], *, actor: str
+) -> Booking:
+    """Hold the first free share of an arrival window (`scheduling.slots.window_units`) as the
+    booking's [start, end). The database refuses a share another booking holds, even one taken
+    a moment ago by a concurrent request; then the next share is tried, and SlotTaken is raised
+    when none is left. So a window never takes more jobs than it has shares."""
+    for starts_at, ends_at in shares:
+        booking.starts_at, booking.ends_at = starts_at, ends_at
+        try:
+            return hold(session, booking, actor=actor)
+        except SlotTaken:
+            continue
+    raise SlotTaken()
+
+
 def book_by_hand(
     session: DbSession, booking: Booking, now: datetime, *, actor: str, confirmed: bool
 ) -> Booking:
@@ -389,18 +405,28 @@ def move(
     now: datetime,
     *,
     actor: str,
+    window: tuple[datetime, datetime] | None = None,
 ) -> None:
-    """Move a confirmed booking to another time; SlotTaken when that time is not free."""
+    """Move a confirmed booking to another time; SlotTaken when that time is not free.
+    `window` is the arrival window a share [starts_at, ends_at) belongs to; without one the
+    booking is at an exact time from now on."""
     if booking.status != Status.CONFIRMED:
         raise TransitionRefused(
             f"This booking is {LABELS[Status(booking.status)].lower()}; it can't be moved."
         )
     old_starts_at = booking.starts_at
+    window_starts_at, window_ends_at = window or (None, None)
     with _overlap_is_slot_taken(session):
         session.execute(
             sa.update(Booking)
             .where(Booking.id == booking.id)
-            .values(starts_at=starts_at, ends_at=ends_at, updated_at=now)
+            .values(
+                starts_at=starts_at,
+                ends_at=ends_at,
+                window_starts_at=window_starts_at,
+                window_ends_at=window_ends_at,
+                updated_at=now,
+            )
             .execution_options(synchronize_session=False)
         )
     session.refresh(booking)
@@ -415,6 +441,26 @@ def move(
     session.flush()
     messages.booking_rescheduled(session, booking, old_starts_at, now)
     calendar_writes.queue_job(session, booking, now, "moved")
+
+
+def move_to_window(
+    session: DbSession,
+    booking: Booking,
+    window: tuple[datetime, datetime],
+    shares: Sequence[tuple[datetime, datetime]],
+    now: datetime,
+    *,
+    actor: str,
+) -> None:
+    """Move a confirmed booking into an arrival window: the first of its free `shares` the
+    database lets it hold (as `hold_in_window`); SlotTaken when none is left."""
+    for starts_at, ends_at in shares:
+        try:
+            move(session, booking, starts_at, ends_at, now, actor=actor, window=window)
+            return
+        except SlotTaken:
+            continue
+    raise SlotTaken()
 
 
 # Details a tradie may change on a booking; never its status, times of a move or its money.

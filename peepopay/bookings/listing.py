@@ -146,6 +146,8 @@ CSV_HEADER = (
     "Booked at",
     "Paid",
     "Paid how",
+    "Postcode",
+    "Answers",
     "Phone (local)",
 )
 
@@ -179,6 +181,8 @@ def _csv_rows(session: DbSession, query: sa.Select[Any], zone: str, country: str
                 local_time(b.created_at, zone, iso),
                 plain_amount(paid_minor, b.currency),
                 reports.paid_how(paid_minor, method),
+                b.postcode or "",
+                "\n".join(f"{a.question}: {a.answer}" for a in b.answers),
                 display_phone(b.customer_phone, country),
             )
         )

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from peepopay.clock import utcnow
 from peepopay.db_setup import UTCDateTime
@@ -69,9 +69,15 @@ class Booking(db.Model):  # type: ignore[name-defined]
         sa.ForeignKey("customers.id", ondelete="SET NULL"), index=True
     )
     notes: Mapped[str] = mapped_column(sa.Text, default="")
+    postcode: Mapped[str | None] = mapped_column(sa.String(10))
 
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # A booking by arrival window: the window promised to the customer. [starts_at, ends_at)
+    # is then the one share of the window it holds (see bookings.windows), so the overlap
+    # guarantee caps the window at its number of jobs.
+    window_starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    window_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(sa.String(20), default=Status.PENDING_PAYMENT, index=True)
     hold_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     public_token: Mapped[str] = mapped_column(sa.String(64), unique=True, default=new_public_token)
@@ -86,6 +92,17 @@ class Booking(db.Model):  # type: ignore[name-defined]
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    answers: Mapped[list[BookingAnswer]] = relationship(
+        order_by="BookingAnswer.sort_order",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="selectin",
+    )
+
+    photos: Mapped[list[BookingPhoto]] = relationship(
+        order_by="BookingPhoto.id", lazy="selectin", viewonly=True
+    )
 
     @property
     def balance_minor(self) -> int | None:
@@ -111,3 +128,38 @@ def _number_per_tradie(_mapper: object, connection: sa.Connection, booking: Book
         .values(last_booking_reference=_TRADIE_COUNTER.c.last_booking_reference + 1)
         .returning(_TRADIE_COUNTER.c.last_booking_reference)
     ).scalar_one()
+
+
+class BookingAnswer(db.Model):  # type: ignore[name-defined]
+    """A customer's answer to a service question, with the question as it was asked."""
+
+    __tablename__ = "booking_answers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("bookings.id", ondelete="CASCADE"), index=True
+    )
+    question_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("service_questions.id", ondelete="SET NULL"), index=True
+    )
+    question: Mapped[str] = mapped_column(sa.String(200))
+    kind: Mapped[str] = mapped_column(sa.String(12))
+    answer: Mapped[str] = mapped_column(sa.Text, default="")
+    sort_order: Mapped[int] = mapped_column(default=0)
+
+
+class BookingPhoto(db.Model):  # type: ignore[name-defined]
+    """A customer's photo of the job, re-encoded; the files live in the photo store under
+    `storage_key`, a random name nobody can guess."""
+
+    __tablename__ = "booking_photos"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("bookings.id", ondelete="CASCADE"), index=True
+    )
+    storage_key: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    width: Mapped[int]
+    height: Mapped[int]
+    size_bytes: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

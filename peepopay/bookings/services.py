@@ -11,7 +11,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from peepopay import phones
 from peepopay.accounts.models import Tradie
-from peepopay.bookings import lifecycle
+from peepopay.bookings import intake, lifecycle
 from peepopay.bookings.lifecycle import SlotTaken
 from peepopay.bookings.models import Booking, Status
 from peepopay.db_setup import DbSession
@@ -212,6 +212,8 @@ def create_held_booking(
     now: datetime,
     client_key: str | None = None,
     limits: HoldLimits | None = None,
+    answers: object = None,
+    postcode: object = None,
 ) -> Booking:
     """Hold an offered, free slot for the customer as a pending_payment booking.
 
@@ -229,6 +231,13 @@ def create_held_booking(
     elif start_utc.tzinfo is None or start_utc.utcoffset() is None:
         errors.add("start", "start must include a UTC offset, like 2026-03-02T10:00:00+13:00.")
     cleaned = _collect(customer, tradie.country, errors)
+    code, problem = intake.clean_postcode(tradie, postcode)
+    if problem:
+        errors.add(intake.POSTCODE, problem)
+    given: list[intake.Answer] = []
+    if service is not None:
+        given, problems = intake.clean_answers(intake.questions_of(session, service.id), answers)
+        errors.fields.update(problems)
     if errors.fields or service is None or start_utc is None:
         raise InvalidBooking(errors.fields)
 
@@ -260,6 +269,7 @@ def create_held_booking(
         customer_phone=cleaned.phone,
         job_address=cleaned.address,
         notes=cleaned.notes,
+        postcode=code,
         starts_at=slot.starts_at_utc,
         ends_at=slot.ends_at_utc,
         hold_expires_at=now + timedelta(minutes=tradie.hold_minutes),
@@ -267,7 +277,12 @@ def create_held_booking(
         created_at=now,
         updated_at=now,
     )
+    intake.attach_answers(booking, given)
     try:
+        if slot.window:
+            booking.window_starts_at, booking.window_ends_at = slot.starts_at_utc, slot.ends_at_utc
+            shares = scheduling.free_units(session, tradie, slot, now)
+            return lifecycle.hold_in_window(session, booking, shares, actor="customer")
         return lifecycle.hold(session, booking, actor="customer")
     except SlotTaken:
         raise SlotTaken(next_free(session, tradie, service, start_utc, now)) from None
@@ -365,6 +380,8 @@ def hold_and_start_payment(
     now: datetime,
     client_key: str | None = None,
     limits: HoldLimits | None = None,
+    answers: object = None,
+    postcode: object = None,
 ) -> tuple[Booking, PaymentStart]:
     """The API's booking in one step: hold the slot (`create_held_booking`), then start its
     deposit payment (`start_payment`); raises what they raise."""
@@ -377,5 +394,7 @@ def hold_and_start_payment(
         now=now,
         client_key=client_key,
         limits=limits,
+        answers=answers,
+        postcode=postcode,
     )
     return booking, start_payment(session, booking, tradie, now)

@@ -7,8 +7,9 @@ from zoneinfo import ZoneInfo
 
 from flask import Response, abort, g, render_template, request, url_for
 
+from peepopay import files
 from peepopay.bookings import customer_changes as customer
-from peepopay.bookings import lifecycle
+from peepopay.bookings import lifecycle, photos
 from peepopay.bookings.models import Booking
 from peepopay.clock import utcnow
 from peepopay.customer import bp
@@ -83,6 +84,14 @@ def _page(booking: Booking, status: int = 200, notice: str | None = None) -> Res
 @bp.get("/b/<token>")
 def page(token: str) -> Response:
     return _page(_booking(token))
+
+
+@bp.get("/b/<token>/photos/<int:photo_id>")
+def photo_thumb(token: str, photo_id: int) -> Response:
+    """A thumbnail of the customer's own photo; the full size is the tradie's alone."""
+    booking = _booking(token)
+    store = photos.configured_store()
+    return files.jpeg(photos.photo_bytes(db.session, store, booking, photo_id, "thumb"))
 
 
 @bp.get("/b/<token>/booking.ics")

@@ -18,7 +18,7 @@ from peepopay.accounts.models import Tradie, new_calendar_token
 from peepopay.audit import AuditLog
 from peepopay.bookings.models import Booking, Status
 from peepopay.db_setup import DbSession
-from peepopay.formatting import format_money
+from peepopay.formatting import arrival_between, format_money
 
 PRODID = "-//PeepoPay//Bookings//EN"
 RESCHEDULED = "booking.rescheduled"
@@ -55,11 +55,18 @@ def _event(
     event.add("uid", uid(booking))
     event.add("sequence", seq)
     event.add("dtstamp", booking.updated_at or booking.created_at)
-    event.add("dtstart", booking.starts_at.astimezone(tz))
-    event.add("dtend", booking.ends_at.astimezone(tz))
+    # A booking by arrival window spans its window: the tradie may arrive at any time in it.
+    event.add("dtstart", (booking.window_starts_at or booking.starts_at).astimezone(tz))
+    event.add("dtend", (booking.window_ends_at or booking.ends_at).astimezone(tz))
+    arrival = (
+        arrival_between(booking.window_starts_at, booking.window_ends_at, tradie.timezone)
+        if booking.window_starts_at and booking.window_ends_at
+        else None
+    )
     if for_tradie:
         event.add("summary", f"{booking.service_name}: {booking.customer_name}")
         lines = [
+            *([arrival.capitalize()] if arrival else []),
             f"Customer: {booking.customer_name}",
             f"Phone: {booking.customer_phone}",
             f"Email: {booking.customer_email}",
@@ -67,10 +74,12 @@ def _event(
         ]
         if booking.notes:
             lines.append(f"Notes: {booking.notes}")
+        lines.extend(f"{a.question}: {a.answer}" for a in booking.answers)
     else:
         event.add("summary", f"{booking.service_name} with {tradie.business_name}")
         lines = [
             f"{tradie.business_name} – {booking.service_name}",
+            *([arrival.capitalize()] if arrival else []),
             f"Deposit paid: {format_money(booking.deposit_minor, booking.currency)}",
         ]
         if tradie.phone:

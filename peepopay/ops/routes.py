@@ -10,38 +10,13 @@ from flask import (
     abort,
     current_app,
     jsonify,
-    redirect,
-    render_template,
     request,
     send_from_directory,
-    url_for,
 )
-from flask.typing import ResponseReturnValue
-from flask_login import current_user
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from peepopay.accounts import services as accounts
 from peepopay.extensions import db, limiter
 from peepopay.ops import bp, metrics, readiness
-
-
-@bp.get("/")
-def index() -> ResponseReturnValue:
-    """The front door; a signed-in tradie goes straight to the dashboard."""
-    if current_user.is_authenticated:
-        return redirect(url_for("dashboard.overview"))
-    demo = accounts.demo_slug(db.session, current_app.config["ENV_NAME"])
-    return render_template("ops/home.html", demo_slug=demo)
-
-
-@bp.get("/privacy")
-def privacy() -> str:
-    return render_template("ops/privacy.html")
-
-
-@bp.get("/terms")
-def terms() -> str:
-    return render_template("ops/terms.html")
 
 
 @bp.get("/favicon.ico")

@@ -12,7 +12,7 @@ from peepopay.bookings.models import Booking, Status
 from peepopay.calendars.models import MAX_BUSY_PIECE, BusyTime
 from peepopay.db_setup import DbSession
 from peepopay.scheduling import slots
-from peepopay.scheduling.models import AvailabilityRule, BlockedPeriod, Service
+from peepopay.scheduling.models import ArrivalWindow, AvailabilityRule, BlockedPeriod, Service
 
 # No job lasts longer than this, so a booking overlapping a window started at most this early;
 # the bound keeps the (tradie_id, starts_at) index scan to the window.
@@ -27,7 +27,38 @@ def rules_for(tradie: Tradie, service: Service) -> slots.SlotRules:
         buffer_minutes=tradie.buffer_minutes,
         min_notice_minutes=tradie.min_notice_minutes,
         horizon_days=tradie.horizon_days,
+        window_jobs=tradie.jobs_per_window if service.by_arrival_window else 0,
     )
+
+
+def arrival_windows(session: DbSession, tradie_id: int) -> list[slots.WeeklyRule]:
+    """The tradie's arrival windows, in the shape of weekly hours (the engine reads them so
+    for a service booked by window)."""
+    rows = session.execute(
+        sa.select(ArrivalWindow.weekday, ArrivalWindow.start_local, ArrivalWindow.end_local).where(
+            ArrivalWindow.tradie_id == tradie_id
+        )
+    )
+    return [slots.WeeklyRule(weekday, start, end) for weekday, start, end in rows]
+
+
+def free_units(
+    session: DbSession,
+    tradie: Tradie,
+    window: slots.Slot,
+    now: datetime,
+    exclude_booking_id: int | None = None,
+) -> list[tuple[datetime, datetime]]:
+    """The shares of an arrival window no active booking (but the one moving) holds, in order."""
+    start, end = window.starts_at_utc, window.ends_at_utc
+    busy = busy_between(session, tradie.id, start, end, now, exclude_booking_id)
+    return [
+        (s, e)
+        for s, e in slots.window_units(
+            window.starts_at_utc, window.ends_at_utc, tradie.jobs_per_window
+        )
+        if not any(b.starts_at_utc < e and s < b.ends_at_utc for b in busy)
+    ]
 
 
 def weekly_rules(session: DbSession, tradie_id: int) -> list[slots.WeeklyRule]:
@@ -108,9 +139,10 @@ def slot_inputs(
     rules = rules_for(tradie, service)
     first = start.astimezone(rules.tz).date() - timedelta(days=1)
     last = end.astimezone(rules.tz).date() + timedelta(days=1)
+    weekly = arrival_windows if rules.window_jobs else weekly_rules
     return {
         "rules": rules,
-        "weekly": weekly_rules(session, tradie.id),
+        "weekly": weekly(session, tradie.id),
         "blocked": blocked_periods(session, tradie.id, first, last),
         "busy": busy_between(session, tradie.id, start, end, now, exclude_booking_id),
         "away": away_between(session, tradie.id, start, end),

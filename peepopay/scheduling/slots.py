@@ -9,6 +9,7 @@ import calendar
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "month_window",
     "next_free_slots",
     "slots_for_date",
+    "window_units",
     "working_span",
 ]
 
@@ -77,10 +79,15 @@ class SlotRules:
     buffer_minutes: int = 0
     min_notice_minutes: int = 0
     horizon_days: int = 60
+    # Above 0: the service is booked by arrival window, `weekly` holds the windows and each
+    # takes this many jobs (see `window_units`); 0: exact starts cut from working hours.
+    window_jobs: int = 0
 
     def __post_init__(self) -> None:
         if self.duration_minutes <= 0 or self.interval_minutes <= 0:
             raise ValueError("duration and interval must be positive")
+        if self.window_jobs < 0:
+            raise ValueError("window_jobs must not be negative")
         if min(self.buffer_minutes, self.min_notice_minutes, self.horizon_days) < 0:
             raise ValueError("buffer, notice and horizon must not be negative")
 
@@ -93,6 +100,45 @@ class Slot:
     ends_at_utc: datetime
     local_start: datetime
     available: bool
+    # An arrival window: the customer books it whole; [start, end) is the window.
+    window: bool = False
+
+
+def window_units(start_utc: datetime, end_utc: datetime, jobs: int) -> list[_Range]:
+    """A window for `jobs` jobs cut into that many consecutive shares, whole minutes each
+    (the last takes the remainder). A booking holds one share as its [start, end), so the
+    database's overlap guarantee lets at most `jobs` bookings into the window."""
+    minutes = int((end_utc - start_utc).total_seconds() // 60)
+    jobs = max(1, min(jobs, minutes))
+    cuts = [start_utc + timedelta(minutes=minutes * i // jobs) for i in range(jobs)] + [end_utc]
+    return list(pairwise(cuts))
+
+
+def _window_slots(
+    day: date,
+    rules: SlotRules,
+    windows: Sequence[WeeklyRule],
+    blocked: Sequence[BlockedPeriod],
+    busy: Sequence[Busy],
+    earliest: datetime,
+) -> list[Slot]:
+    """The day's arrival windows; available while one of its shares is free."""
+    found = []
+    for window in windows:
+        if window.weekday != day.weekday() or window.end <= window.start:
+            continue
+        start_utc = _existing_utc(datetime.combine(day, window.start), rules.tz)
+        end_utc = _existing_utc(datetime.combine(day, window.end), rules.tz)
+        if start_utc is None or end_utc is None or start_utc < earliest:
+            continue
+        if _is_blocked(start_utc, end_utc, rules.tz, blocked):
+            continue
+        free = any(
+            not any(b.starts_at_utc < e and s < b.ends_at_utc for b in busy)
+            for s, e in window_units(start_utc, end_utc, rules.window_jobs)
+        )
+        found.append(Slot(start_utc, end_utc, start_utc.astimezone(rules.tz), free, True))
+    return sorted(found, key=lambda s: s.starts_at_utc)
 
 
 def _require_aware(value: datetime, name: str) -> None:
@@ -225,6 +271,8 @@ def slots_for_date(
     window_start, window_end = busy_window(day, rules)
     nearby = [b for b in busy if b.starts_at_utc < window_end and b.ends_at_utc > window_start]
     away = [(s, e) for s, e in away if s < window_end and e > window_start]
+    if rules.window_jobs:
+        return _window_slots(day, rules, weekly, blocked, nearby, earliest)
     slots = []
     for local, range_end_utc in _candidates(day, rules, weekly):
         start_utc = _existing_utc(local, rules.tz)

@@ -11,4 +11,4 @@ embed_bp = Blueprint("embed", __name__)
 # the state travels in the page and rate limits guard the endpoints.
 csrf.exempt(bp)
 
-from peepopay.widget import embed, routes  # noqa: E402,F401
+from peepopay.widget import embed, photos, routes  # noqa: E402,F401

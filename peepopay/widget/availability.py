@@ -25,7 +25,7 @@ from peepopay.calendars.models import MAX_BUSY_PIECE, BusyTime
 from peepopay.inputs import parse_id, storable
 from peepopay.scheduling import services as scheduling
 from peepopay.scheduling import slots
-from peepopay.scheduling.models import AvailabilityRule, BlockedPeriod, Service
+from peepopay.scheduling.models import ArrivalWindow, AvailabilityRule, BlockedPeriod, Service
 
 # Blocked days this far either side of the requested day are read: more than a job of up to a
 # day (scheduling.services.MAX_DURATION), its buffers and any time zone reach; harmless beyond.
@@ -59,6 +59,8 @@ _OFFER = (
         AvailabilityRule.end_local,
         BlockedPeriod.start_date,
         BlockedPeriod.end_date,
+        Service.by_arrival_window,
+        Tradie.jobs_per_window,
     )
     .select_from(Tradie)
     .outerjoin(
@@ -81,6 +83,9 @@ _OFFER = (
     )
     .where(Tradie.slug == sa.bindparam("slug"))
 )
+_WINDOWS = sa.select(
+    ArrivalWindow.weekday, ArrivalWindow.start_local, ArrivalWindow.end_local
+).where(ArrivalWindow.tradie_id == sa.bindparam("tradie_id"))
 # As scheduling.services.busy_between (active bookings overlapping [start, end), kind 0) and
 # away_between (the tradie's calendars, kind 1), one range scan of each table's index.
 _BUSY = sa.union_all(
@@ -121,6 +126,7 @@ def find_offer(
     tradie_id, tz, interval, buffer, notice, horizon, found_id, duration = rows[0][:8]
     if found_id is None:
         return True, None
+    by_window, jobs = rows[0][13:15]
     rules = slots.SlotRules(
         tz=ZoneInfo(tz),
         duration_minutes=duration,
@@ -128,8 +134,13 @@ def find_offer(
         buffer_minutes=buffer,
         min_notice_minutes=notice,
         horizon_days=horizon,
+        window_jobs=int(str(jobs)) if by_window else 0,
     )
     weekly = sorted({(r[8], r[9], r[10]) for r in rows if r[8] is not None})
+    if by_window:
+        # A service booked by arrival window: the windows take the place of working hours.
+        found = conn.execute(_WINDOWS, {"tradie_id": tradie_id})
+        weekly = sorted((day, start, end) for day, start, end in found)
     blocked = sorted({(r[11], r[12]) for r in rows if r[11] is not None})
     return True, Offer(
         tradie_id,

@@ -18,9 +18,10 @@ from flask import Response, abort, g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
-from peepopay import colours
+from peepopay import colours, postcodes
 from peepopay.accounts.models import Tradie
 from peepopay.analytics.services import record_widget_view
+from peepopay.bookings import intake, photos
 from peepopay.bookings import services as bookings
 from peepopay.bookings.models import Booking, Status
 from peepopay.bookings.payment_outcomes import sync_deposit
@@ -82,6 +83,9 @@ def remember_slug(_endpoint: str | None, values: dict[str, Any] | None) -> None:
 
 @bp.before_request
 def load_tradie() -> None:
+    if request.endpoint == "widget.photos_upload":
+        # Before anything reads the body (the state below does): photos need a larger limit.
+        request.max_content_length = PHOTO_UPLOAD_LIMIT
     tradie = find_tradie(g.get("slug"))
     if tradie is None:
         abort(404)
@@ -158,7 +162,24 @@ def chosen_service() -> Service | None:
     return bookings.bookable_service(db.session, tradie(), parse_id(state().service))
 
 
+def area_step() -> Response | None:
+    """When the tradie serves an area, the step asking for the postcode (or saying, kindly,
+    that it is outside); None once the carried postcode is inside."""
+    if not tradie().service_area.strip():
+        return None
+    code = state().postcode
+    inside = intake.in_area(tradie(), code) if code else None
+    if inside:
+        return None
+    if inside is False:
+        return show("widget/_outside.html", postcode=code, message=intake.outside_message(tradie()))
+    error = "Enter a postcode, like " + postcodes.example(tradie().country) + "." if code else None
+    return show("widget/_postcode.html", 422 if error else 200, error=error)
+
+
 def services_step(error: str | None = None) -> Response:
+    if first := area_step():
+        return first
     services = bookings.active_services(db.session, tradie())
     return show(
         "widget/_service.html",
@@ -248,16 +269,25 @@ def unstorable_details() -> dict[str, list[str]]:
     return unstorable(state().details)
 
 
+ERROR_NAMES = {"address": "job address"}
+
+
 def details_step(
     service: Service, slot: Any, errors: dict[str, list[str]] | None = None
 ) -> Response:
+    errors = errors or {}
+    questions = intake.questions_of(db.session, service.id)
+    labels = {intake.answer_field(q.id): q.label for q in questions}
     return show(
         "widget/_details.html",
         422 if errors else 200,
         service=service,
         slot=slot,
         form=details_form(errors),
-        errors=errors or {},
+        errors=errors,
+        error_names=[labels.get(name, ERROR_NAMES.get(name, name)) for name in errors],
+        questions=questions,
+        skip=(*DETAIL_FIELDS, *(f"q{q.id}" for q in questions)),
     )
 
 
@@ -274,13 +304,16 @@ def slot_or_step(service: Service) -> Any:
     return slot, None
 
 
-def summary_step(service: Service, slot: Any, customer: bookings.Customer) -> Response:
+def summary_step(
+    service: Service, slot: Any, customer: bookings.Customer, answers: list[intake.Answer]
+) -> Response:
     deposit = deposit_for(service)
     return show(
         "widget/_summary.html",
         service=service,
         slot=slot,
         customer=customer,
+        answers=answers,
         deposit=deposit,
         balance=None if service.price_minor is None else service.price_minor - deposit,
     )
@@ -297,6 +330,8 @@ def hold_chosen(service: Service) -> Booking:
         now=utcnow(),
         client_key=client_key(),
         limits=hold_limits(),
+        answers=state().answers_by_id,
+        postcode=state().postcode or None,
     )
 
 
@@ -313,6 +348,8 @@ def refused_step(service: Service, refused: Exception) -> Response:
             next_slots=refused.next_free_slots,
         )
     errors = refused.errors if isinstance(refused, bookings.InvalidBooking) else {}
+    if intake.POSTCODE in errors and (ask := area_step()):
+        return ask
     slot, other_step = slot_or_step(service)
     if other_step or "start" in errors:
         return other_step or date_step(service, "Choose a day, then a time.", 422)
@@ -327,7 +364,27 @@ def hold_is_live(booking: Booking, now: datetime) -> bool:
 
 def kept_state() -> dict[str, Any]:
     """What the payment and confirmation links carry, so "back" shows what was chosen."""
-    return state().query("service", "month", "date", "start", *DETAIL_FIELDS)
+    typed = (*DETAIL_FIELDS, "postcode", *state().answers)
+    return state().query("service", "month", "date", "start", *typed)
+
+
+def checked_details(service: Service, slot: Any) -> Response:
+    """The review step once the typed details and answers pass the booking's rules; the
+    details step with what is wrong otherwise."""
+    if unstorable := unstorable_details():
+        return details_step(service, slot, unstorable)
+    errors: dict[str, list[str]] = {}
+    customer = state().customer
+    try:
+        customer = bookings.clean_customer(customer, tradie().country)
+    except bookings.InvalidBooking as error:
+        errors.update(error.errors)
+    questions = intake.questions_of(db.session, service.id)
+    answers, problems = intake.clean_answers(questions, state().answers_by_id)
+    errors.update(problems)
+    if errors:
+        return details_step(service, slot, errors)
+    return summary_step(service, slot, customer, answers)
 
 
 def payment_url(booking: Booking) -> str:
@@ -349,10 +406,9 @@ def payment_step(
     )
     return show(
         "widget/_payment.html",
-        booking=booking,
-        token=token,
         payment=payment,
         pay=pay,
+        **photos_context(booking, token, "pay"),
         seconds_left=max(0, int(((booking.hold_expires_at or now) - now).total_seconds())),
     )
 
@@ -379,6 +435,23 @@ def blocked_step(origin: str) -> Response:
     return show("widget/_blocked.html", blocked_origin=origin)
 
 
+# One request may carry every photo a booking takes, each at its limit, and the form around them.
+PHOTO_UPLOAD_LIMIT = photos.MAX_PHOTOS * photos.MAX_BYTES + 2 * 1024 * 1024
+PHOTO_BACK = {"pay": "widget.payment", "done": "widget.confirmation"}
+
+
+def photos_context(booking: Booking, token: str, back: str) -> dict[str, Any]:
+    """What `widget/_photos.html` shows: the booking's photos and whether more may come."""
+    taken = photos.photos_of(db.session, booking.id)
+    return {
+        "booking": booking,
+        "token": token,
+        "photos": taken,
+        "photo_back": back if back in PHOTO_BACK else "pay",
+        "photos_open": photos.accepts_photos(booking, utcnow()) and len(taken) < photos.MAX_PHOTOS,
+    }
+
+
 # --- steps ---------------------------------------------------------------------------------
 
 
@@ -395,6 +468,12 @@ def start(slug: str) -> ResponseReturnValue:
         and request.headers.get("Sec-Fetch-Site") != "same-origin"
     ):
         record_widget_view(db.session, tradie().id, utcnow())
+    return services_step()
+
+
+@bp.route("/book/<slug>/area", methods=["GET", "POST"])
+def area(slug: str) -> ResponseReturnValue:
+    """The postcode step's answer: the services when it is served, a kind word when not."""
     return services_step()
 
 
@@ -434,15 +513,7 @@ def summary(slug: str) -> ResponseReturnValue:
     if service is None:
         return services_step("Choose a service to continue.")
     slot, other_step = slot_or_step(service)
-    if other_step:
-        return other_step
-    if unstorable := unstorable_details():
-        return details_step(service, slot, unstorable)
-    try:
-        customer = bookings.clean_customer(state().customer, tradie().country)
-    except bookings.InvalidBooking as error:
-        return details_step(service, slot, error.errors)
-    return summary_step(service, slot, customer)
+    return other_step or checked_details(service, slot)
 
 
 @bp.post("/book/<slug>/hold")
@@ -503,4 +574,6 @@ def confirmation(slug: str, token: str) -> ResponseReturnValue:
         and booking.hold_expires_at is not None
         and booking.hold_expires_at <= now
     )
-    return show("widget/_confirmation.html", booking=booking, token=token, expired=expired)
+    return show(
+        "widget/_confirmation.html", expired=expired, **photos_context(booking, token, "done")
+    )

@@ -19,6 +19,9 @@ HEX = re.compile(r"#?([0-9a-fA-F]{6})")
 DETAIL_FIELDS = ("name", "email", "phone", "address", "notes")
 # Typed details are bounded so a carried page cannot be inflated without limit.
 FIELD_LIMIT = 2000
+# Answers to a service's questions travel as `q<question id>`, a bounded number of them.
+ANSWER_KEY = re.compile(r"q([0-9]{1,9})")
+MAX_ANSWERS = 30
 
 
 def parse_color(value: str | None) -> str | None:
@@ -85,7 +88,9 @@ class WidgetState:
     start: str = ""
     color: str = ""
     origin: str = ""
+    postcode: str = ""
     details: dict[str, str] = field(default_factory=dict)
+    answers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_values(cls, values: MultiDict[str, str], allowed_origins: list[str]) -> WidgetState:
@@ -100,16 +105,25 @@ class WidgetState:
             start=format_start(start) if start else "",
             color=color[1:] if color else "",
             origin=parse_origin(values.get("origin"), allowed_origins) or "",
+            postcode=" ".join(values.get("postcode", "").split())[:10],
             details={
                 name: values.get(name, "")[:FIELD_LIMIT]
                 for name in DETAIL_FIELDS
                 if values.get(name)
             },
+            answers=dict(
+                [
+                    (key, values.get(key, "")[:FIELD_LIMIT])
+                    for key in values
+                    if ANSWER_KEY.fullmatch(key) and values.get(key)
+                ][:MAX_ANSWERS]
+            ),
         )
 
     @property
     def has_details(self) -> bool:
-        return any(v.strip() for v in self.details.values())
+        typed = [*self.details.values(), *self.answers.values()]
+        return any(v.strip() for v in typed)
 
     @property
     def method(self) -> str:
@@ -128,6 +142,11 @@ class WidgetState:
     def customer(self) -> Customer:
         return Customer(**{name: self.details.get(name, "") for name in DETAIL_FIELDS})
 
+    @property
+    def answers_by_id(self) -> dict[str, str]:
+        """The answers as the booking service takes them: keyed by question id."""
+        return {key[1:]: value for key, value in self.answers.items()}
+
     def params(self, *skip: str) -> list[tuple[str, str]]:
         """Non-empty fields as name/value pairs, for hidden inputs or a query string."""
         pairs = [
@@ -137,7 +156,9 @@ class WidgetState:
             ("start", self.start),
             ("color", self.color),
             ("origin", self.origin),
+            ("postcode", self.postcode),
             *((name, self.details.get(name, "")) for name in DETAIL_FIELDS),
+            *self.answers.items(),
         ]
         return [(k, v) for k, v in pairs if v and k not in skip]
 

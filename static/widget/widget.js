@@ -39,6 +39,16 @@
     step().prepend(box);
   });
 
+  // Photo uploads: show how far the upload has got.
+  doc.addEventListener("htmx:xhr:progress", function (event) {
+    var form = event.target.closest && event.target.closest("form");
+    var bar = form && form.querySelector("progress");
+    if (bar && event.detail.lengthComputable) {
+      bar.hidden = false;
+      bar.value = Math.round((event.detail.loaded * 100) / event.detail.total);
+    }
+  });
+
   if (window.ResizeObserver) new ResizeObserver(report).observe(doc.body);
   window.addEventListener("load", function () { report(); stepShown(); });
   report();
