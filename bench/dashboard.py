@@ -54,7 +54,7 @@ def seed(url: str, today: date) -> None:
     app = create_app(DevelopmentConfig, {"SQLALCHEMY_DATABASE_URI": url})
     now = datetime.now(UTC)
     with app.app_context():
-        upgrade()
+        upgrade(revision="heads")  # one head once branches are chained; "heads" either way
         tradie = accounts.create_tradie(
             db.session,
             email=EMAIL,
