@@ -19,12 +19,14 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import signal
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 PASSWORD = "bench password 1234"  # noqa: S105
@@ -37,6 +39,7 @@ TYPICAL_COUNT = 2_999  # tradies 2 … 3,000
 SMALL = 43  # the other 7,000 (tradies 3,001 … 10,000): 100k + 600k + 301k ≈ 1M
 FUTURE_DAYS = 45  # each tradie's bookings reach this far ahead
 CHUNK = 20_000  # rows per COPY write
+RESULTS = Path(__file__).resolve().parent / "results" / "pgdata.json"
 BIG_TABLES = ("bookings", "payments", "audit_log", "outbox_messages", "customers")
 
 
@@ -499,6 +502,19 @@ def main(argv: list[str] | None = None) -> int:
     server = PostgresServer().start()
     try:
         timings = fill(server.url)
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(
+            json.dumps(
+                {
+                    "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "machine": {"cpus": os.cpu_count(), "load_average": os.getloadavg()},
+                    "seconds": asdict(timings) | {"total_s": round(timings.total_s, 1)},
+                    "budget_s": 300,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
         print(
             f"filled in {timings.total_s:.1f} s (schema {timings.schema_s:.1f}, COPY "
             f"{timings.copy_s:.1f}, indexes {timings.index_s:.1f}, analyze "
