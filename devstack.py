@@ -152,7 +152,7 @@ def main() -> None:
                 ],
                 emulator_port,
             )
-        subprocess.run([*flask, "db", "upgrade"], env=env, cwd=ROOT, check=True)
+        subprocess.run([*flask, "db", "upgrade", "heads"], env=env, cwd=ROOT, check=True)
         subprocess.run([*flask, "seed-demo"], env=env, cwd=ROOT, check=True)
         if not os.environ.get("STRIPE_SECRET_KEY"):
             # Demo payments: the seeded tradie takes deposits on a fresh emulator account.

@@ -83,7 +83,7 @@ class Stack:
             [redis_binary(), "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", ""]
         )
         flask = [str(BIN / "flask"), "--app", "peepopay"]
-        for command in (["db", "upgrade"], ["seed-demo"]):
+        for command in (["db", "upgrade", "heads"], ["seed-demo"]):
             subprocess.run(
                 [*flask, *command], env=self.env, cwd=ROOT, check=True, capture_output=True
             )

@@ -277,7 +277,7 @@ class Stack:
         )
         wait_for_port(self.stripe_port)
         # As `make run` does; demo-connect gives the demo tradie an account on the emulator.
-        self.run(["db", "upgrade"], ["seed-demo"], ["payments", "demo-connect"])
+        self.run(["db", "upgrade", "heads"], ["seed-demo"], ["payments", "demo-connect"])
         if prepare:
             prepare(self)
         for node in range(len(self.app_ports)):
