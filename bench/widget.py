@@ -4,12 +4,13 @@
    at most 20 KB of JavaScript and 35 KB in all, the loader at most 1.5 KB;
 2. requests per second of the availability endpoint against an empty Flask route on the same
    gunicorn server (production settings: gunicorn.conf.py, rate limits on Redis), for a tradie
-   with 10 past bookings and one with 10,000: at least half, at both sizes.
+   with 10 past bookings and one with 100,000: at least 0.6 x, at both sizes, on SQLite or
+   (--database postgresql) on a throwaway PostgreSQL cluster started as the tests start theirs.
 
 It also counts the SQL statements of one availability request and shows SQLite's plan for the
 bookings query, which must stay one indexed range scan whatever the history.
 
-    python -m bench.widget [--seconds 4] [--concurrency 8] [--rounds 2] [--json PATH]
+    python -m bench.widget [--database sqlite|postgresql] [--seconds 4] [--rounds 2] [--json PATH]
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ RESULTS = Path(__file__).resolve().parent / "results" / "widget.json"
 ZONE = ZoneInfo("Pacific/Auckland")
 KB = 1000  # budgets in kilobytes, read strictly
 BUDGETS = {"js_gz": 20 * KB, "first_view_gz": 35 * KB, "embed_gz": int(1.5 * KB)}
-MIN_RATIO = 0.5
-HISTORIES = {"bench-10": 10, "bench-10k": 10_000}
+MIN_RATIO = 0.6
+HISTORIES = {"bench-10": 10, "bench-100k": 100_000}
 EMPTY = "/bench/empty"
 EMPTY_T = "empty route"
 
@@ -168,6 +169,9 @@ def seed(url: str, bench_day: date) -> dict[str, int]:
                 rows.append(row(local(day, 9 + 3 * (i % 3)), statuses[i % len(statuses)]))
             db.session.execute(sa.insert(Booking), rows)
         db.session.commit()
+        if db.engine.dialect.name == "postgresql":  # planner statistics, as autovacuum keeps
+            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("VACUUM ANALYZE")
         db.session.remove()
         db.engine.dispose()
     return services
@@ -176,7 +180,7 @@ def seed(url: str, bench_day: date) -> dict[str, int]:
 class Server:
     """Redis and gunicorn (gunicorn.conf.py: 2 workers × 4 threads) over the seeded SQLite."""
 
-    def __init__(self, tmp: Path, limiter: str) -> None:
+    def __init__(self, tmp: Path, limiter: str, database_url: str | None = None) -> None:
         self.tmp = tmp
         self.limiter = limiter
         self.redis_port, self.port = free_port(), free_port()
@@ -185,7 +189,7 @@ class Server:
             **os.environ,
             "PEEPOPAY_ENV": "development",
             "PEEPOPAY_INSTANCE": str(tmp),
-            "DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}",
+            "DATABASE_URL": database_url or f"sqlite:///{tmp / 'bench.db'}",
             "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
             "LOG_LEVEL": "WARNING",  # a log line per request would measure the terminal
             "PROMETHEUS_MULTIPROC_DIR": str(tmp / "metrics"),
@@ -331,7 +335,8 @@ def availability_queries(url: str, paths: dict[str, str]) -> dict[str, Any]:
             if bookings:
                 sql, params = bookings[0]
                 with db.engine.connect() as conn:
-                    plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params).all()
+                    explain = "EXPLAIN QUERY PLAN " if url.startswith("sqlite") else "EXPLAIN "
+                    plan = conn.exec_driver_sql(explain + sql, params).all()
                 found[slug]["plan"] = " | ".join(str(row[-1]) for row in plan)
         sa.event.remove(db.engine, "before_cursor_execute", record)
         db.session.remove()
@@ -401,7 +406,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rounds", type=int, default=3, help="alternating; ratios are the median of pairs"
     )
-    parser.add_argument("--json", type=Path, default=RESULTS)
+    parser.add_argument("--json", type=Path, help=f"default {RESULTS} (widget-pg.json)")
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument(
         "--limiters",
         type=lambda v: v.split(","),
@@ -411,17 +417,37 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    if args.json is None:
+        args.json = RESULTS if args.database == "sqlite" else RESULTS.with_name("widget-pg.json")
     tmp = Path(tempfile.mkdtemp(prefix="peepopay-bench-widget-"))
-    url = f"sqlite:///{tmp / 'bench.db'}"
+    postgres = None
+    if args.database == "postgresql":
+        from tests.servers import PostgresServer
+
+        postgres = PostgresServer().start()
+        url = postgres.url
+    else:
+        url = f"sqlite:///{tmp / 'bench.db'}"
     bench_day = datetime.now(ZONE).date() + timedelta(days=7)
-    print(f"seeding {tmp / 'bench.db'}: tradies with 10 and 10,000 past bookings", flush=True)
-    services = seed(url, bench_day)
+    print(f"seeding {args.database}: tradies with 10 and 100,000 past bookings", flush=True)
+    try:
+        services = seed(url, bench_day)
+        return _run(args, tmp, url, bench_day, services)
+    finally:
+        if postgres is not None:
+            postgres.stop()
+
+
+def _run(
+    args: argparse.Namespace, tmp: Path, url: str, bench_day: date, services: dict[str, int]
+) -> int:
     paths = {
         slug: f"/api/widget/{slug}/availability?date={bench_day}&serviceId={services[slug]}"
         for slug in HISTORIES
     }
     queries = availability_queries(url, paths)
-    servers = [Server(tmp, limiter) for limiter in args.limiters]
+    database_url = None if url.startswith("sqlite") else url
+    servers = [Server(tmp, limiter, database_url) for limiter in args.limiters]
     targets = {EMPTY_T: EMPTY} | {
         f"availability, {n:,} past": paths[s] for s, n in HISTORIES.items()
     }
@@ -495,11 +521,11 @@ def main(argv: list[str] | None = None) -> int:
         "embed.js <= 1.5 KB": sizes["embed_gz"] <= BUDGETS["embed_gz"],
         "no third-party script": not sizes["third_party"],
         **{
-            f"{t} >= 0.5 x empty (limiter {budgeted})": ratio >= MIN_RATIO
+            f"{t} >= {MIN_RATIO} x empty (limiter {budgeted}, {args.database})": ratio >= MIN_RATIO
             for t, ratio in ratios[budgeted].items()
         },
         "no errors": all(r.errors == 0 for r in runs),
-        "one bookings query, same count at 10 and 10,000": len(
+        "one bookings query, same count at 10 and 100,000": len(
             {(q["statements"], q["bookings_queries"]) for q in queries.values()}
         )
         == 1

@@ -22,6 +22,7 @@ from peepopay.payments import reports
 from peepopay.payments.models import Payment, PaymentStatus
 from peepopay.phones import display as display_phone
 from peepopay.rules import owned
+from peepopay.scheduling import services as scheduling
 
 PER_PAGE = 25
 WHEN = ("upcoming", "past", "all")
@@ -75,7 +76,11 @@ def _like(text: str) -> str:
 def filtered(tradie_id: int, filters: Filters, now: datetime) -> sa.Select[Any]:
     query = sa.select(Booking).where(Booking.tradie_id == tradie_id)
     if filters.when == "upcoming":
-        query = query.where(Booking.ends_at > now).order_by(Booking.starts_at, Booking.id)
+        # No job is longer than MAX_DURATION: the bound keeps the (tradie_id, starts_at) index
+        # scan to what is still to come, however long the tradie's past.
+        query = query.where(
+            Booking.ends_at > now, Booking.starts_at > now - scheduling.MAX_DURATION
+        ).order_by(Booking.starts_at, Booking.id)
     elif filters.when == "past":
         query = query.where(Booking.ends_at <= now).order_by(
             Booking.starts_at.desc(), Booking.id.desc()

@@ -31,6 +31,11 @@ class Status(StrEnum):
 ACTIVE_STATUSES = (Status.PENDING_PAYMENT, Status.CONFIRMED)
 
 
+# PostgreSQL only (migration 0014): trigram indexes for the bookings search, a substring of the
+# customer's name, email or phone. SQLite has none, so the models leave them out.
+SEARCH_INDEXES = ("ix_bookings_name_trgm", "ix_bookings_email_trgm", "ix_bookings_phone_trgm")
+
+
 def new_public_token() -> str:
     return secrets.token_urlsafe(24)
 
@@ -44,6 +49,9 @@ class Booking(db.Model):  # type: ignore[name-defined]
         sa.Index("ix_bookings_tradie_email", "tradie_id", sa.text("lower(customer_email)")),
         sa.Index("ix_bookings_tradie_phone", "tradie_id", "customer_phone"),
         sa.Index("uq_bookings_tradie_id_reference", "tradie_id", "reference", unique=True),
+        # The dashboard's ranges and filters at any size of history (migration 0014).
+        sa.Index("ix_bookings_tradie_status_starts_at", "tradie_id", "status", "starts_at"),
+        sa.Index("ix_bookings_tradie_created_at", "tradie_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

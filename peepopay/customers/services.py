@@ -200,7 +200,7 @@ def page_of(session: DbSession, tradie_id: int, q: str, page: int) -> Page:
     q = q.strip()[:100]
     query = _searched(tradie_id, q)
     page = max(page, 1)
-    found = _page_rows(session, query, page)
+    found = _page_rows(session, query, page) if q else _listed(session, tradie_id, query, page)
     if not found and page > 1:  # past the end: the last page
         total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
         page = max(((total or 0) + PER_PAGE - 1) // PER_PAGE, 1)
@@ -218,6 +218,19 @@ def _page_rows(
     counted = query.add_columns(sa.func.count().over())
     rows = session.execute(counted.limit(PER_PAGE).offset((page - 1) * PER_PAGE))
     return [(customer, int(total)) for customer, total in rows]
+
+
+def _listed(
+    session: DbSession, tradie_id: int, query: sa.Select[Customer], page: int
+) -> list[tuple[Customer, int]]:
+    """The page's customers and the count of all of them, without a search: the count reads
+    only the (tradie_id, last_booked_at) index, and the page that index's newest rows (a
+    window count would read every customer of the tradie to page any of them)."""
+    total = session.scalar(
+        sa.select(sa.func.count()).select_from(Customer).where(Customer.tradie_id == tradie_id)
+    )
+    rows = session.scalars(query.limit(PER_PAGE).offset((page - 1) * PER_PAGE))
+    return [(customer, int(total or 0)) for customer in rows]
 
 
 def totals_for(session: DbSession, customer_ids: Sequence[int]) -> dict[int, Totals]:

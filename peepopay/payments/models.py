@@ -53,15 +53,16 @@ class Payment(db.Model):  # type: ignore[name-defined]
         sa.CheckConstraint("amount_minor >= 0", name="amount_not_negative"),
         sa.CheckConstraint("application_fee_minor >= 0", name="fee_not_negative"),
         sa.CheckConstraint("kind IN ('deposit', 'balance', 'refund')", name="kind"),
+        # Every lookup by tradie, and the month's sums, the payments per month and the latest
+        # payments in time order (migration 0014; it replaced an index on tradie_id alone).
+        sa.Index("ix_payments_tradie_created_at", "tradie_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     booking_id: Mapped[int] = mapped_column(
         sa.ForeignKey("bookings.id", ondelete="CASCADE"), index=True
     )
-    tradie_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("tradies.id", ondelete="CASCADE"), index=True
-    )
+    tradie_id: Mapped[int] = mapped_column(sa.ForeignKey("tradies.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(sa.String(10))
     amount_minor: Mapped[int]
     currency: Mapped[str] = mapped_column(sa.String(3))

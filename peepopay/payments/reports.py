@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -48,42 +48,105 @@ class MonthTotals:
         return received - self.refunds_minor - self.withdrawn_minor + self.reinstated_minor
 
 
+def _counted() -> sa.ColumnElement[bool]:
+    """The payments the money views count: charges that succeeded, refunds that hold."""
+    return sa.or_(
+        sa.and_(Payment.kind.in_(CHARGE_KINDS), Payment.status == PaymentStatus.SUCCEEDED),
+        sa.and_(
+            Payment.kind == PaymentKind.REFUND,
+            Payment.status.in_(PaymentStatus.REFUND_HOLDING),
+        ),
+    )
+
+
+def _month_starts(newest: date, count: int, zone: ZoneInfo) -> list[tuple[date, datetime]]:
+    """The first days of `count` local months from `newest` back, each with its UTC start."""
+    months = []
+    year, month = newest.year, newest.month
+    for _ in range(count):
+        first = date(year, month, 1)
+        start = datetime.combine(first, time(0), zone).astimezone(UTC)
+        months.append((first, start))
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return months
+
+
 def monthly_totals(session: DbSession, tradie: Tradie, months: int = 12) -> list[MonthTotals]:
     """Deposits, balances, money paid another way, refunds and platform fees per month (the
-    tradie's local months), newest first, from the payment records."""
+    tradie's local months), newest first, from the payment records: the newest `months`
+    months that have any. The database sums the months from the newest payment's back (one
+    range of the tradie's (tradie_id, created_at) index, one row per month, kind and method);
+    only a tradie with empty months among them reads older records, newest first, until the
+    months are complete. The cost follows the months shown, not the whole history."""
     zone = ZoneInfo(tradie.timezone)
-    rows: Iterable[Payment] = session.scalars(
-        sa.select(Payment)
-        .where(Payment.tradie_id == tradie.id)
-        .where(
-            sa.or_(
-                sa.and_(Payment.kind.in_(CHARGE_KINDS), Payment.status == PaymentStatus.SUCCEEDED),
-                sa.and_(
-                    Payment.kind == PaymentKind.REFUND,
-                    Payment.status.in_(PaymentStatus.REFUND_HOLDING),
-                ),
-            )
-        )
-    )
+    mine = sa.and_(Payment.tradie_id == tradie.id, _counted())
+    newest = session.scalar(sa.select(sa.func.max(Payment.created_at)).where(mine))
     totals: dict[tuple[date, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
     methods: dict[tuple[date, str], set[str]] = defaultdict(set)
-    for row in rows:
-        local = row.created_at.astimezone(zone)
-        bucket = totals[(date(local.year, local.month, 1), row.currency)]
-        if row.method is not None:
-            bucket["offline_minor"] += row.amount_minor
-            methods[(date(local.year, local.month, 1), row.currency)].add(
-                PaymentMethod.LABELS.get(row.method, row.method)
-            )
-        elif row.kind == PaymentKind.DEPOSIT:
-            bucket["deposits_minor"] += row.amount_minor
-            bucket["fees_minor"] += row.application_fee_minor
-        elif row.kind == PaymentKind.BALANCE:
-            bucket["balances_minor"] += row.amount_minor
-            bucket["fees_minor"] += row.application_fee_minor
+    if newest is None:
+        return []
+
+    def add(
+        month: date, currency: str, kind: str, method: str | None, amount: int, fee: int
+    ) -> None:
+        bucket = totals[(month, currency)]
+        if method is not None:
+            bucket["offline_minor"] += amount
+            methods[(month, currency)].add(PaymentMethod.LABELS.get(method, method))
+        elif kind == PaymentKind.DEPOSIT:
+            bucket["deposits_minor"] += amount
+            bucket["fees_minor"] += fee
+        elif kind == PaymentKind.BALANCE:
+            bucket["balances_minor"] += amount
+            bucket["fees_minor"] += fee
         else:
-            bucket["refunds_minor"] += row.amount_minor
-            bucket["fees_minor"] -= row.application_fee_minor
+            bucket["refunds_minor"] += amount
+            bucket["fees_minor"] -= fee
+
+    window = _month_starts(newest.astimezone(zone).date(), months, zone)
+    oldest = window[-1][1]
+    which = sa.case(
+        *((Payment.created_at >= start, n) for n, (_first, start) in enumerate(window)),
+        else_=len(window),
+    ).label("month")
+    grouped = session.execute(
+        sa.select(
+            which,
+            Payment.currency,
+            Payment.kind,
+            Payment.method,
+            sa.func.sum(Payment.amount_minor),
+            sa.func.sum(Payment.application_fee_minor),
+        )
+        .where(mine, Payment.created_at >= oldest)
+        .group_by(which, Payment.currency, Payment.kind, Payment.method)
+    )
+    for n, currency, kind, method, amount, fee in grouped:
+        add(window[n][0], currency, kind, method, int(amount or 0), int(fee or 0))
+    if len(totals) < months:  # empty months in the window: older records, newest first
+        older = session.execute(
+            sa.select(
+                Payment.created_at,
+                Payment.currency,
+                Payment.kind,
+                Payment.method,
+                Payment.amount_minor,
+                Payment.application_fee_minor,
+            )
+            .where(mine, Payment.created_at < oldest)
+            .order_by(Payment.created_at.desc(), Payment.id.desc())
+            .execution_options(yield_per=500)
+        )
+        current: date | None = None
+        for created_at, currency, kind, method, amount, fee in older:
+            local = created_at.astimezone(zone)
+            month = date(local.year, local.month, 1)
+            if month != current:
+                if len(totals) >= months:  # every later record is in an older month
+                    break
+                current = month
+            add(month, currency, kind, method, amount, fee)
+        older.close()
     disputes: Iterable[Dispute] = session.scalars(
         sa.select(Dispute).where(
             Dispute.tradie_id == tradie.id,
