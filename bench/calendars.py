@@ -140,8 +140,9 @@ def seed(url: str, bench_day: date) -> dict[str, int]:
                         "starts_at": local(bench_day, hour),
                         "ends_at": local(bench_day, hour) + timedelta(hours=1),
                         "status": Status.CONFIRMED,
+                        "reference": number,
                     }
-                    for hour in (9, 12, 15)
+                    for number, hour in enumerate((9, 12, 15), start=1)
                 ],
             )
             if slug in (BUSY, DENSE):

@@ -111,6 +111,7 @@ def seed(url: str, today: date) -> None:
                     "starts_at": start,
                     "ends_at": start + timedelta(hours=1),
                     "status": Status.COMPLETED if start < now else Status.CONFIRMED,
+                    "reference": n + 1,
                 }
             )
         db.session.execute(sa.insert(Customer), customers)

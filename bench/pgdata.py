@@ -187,7 +187,7 @@ BOOKING_COLUMNS = (
     "id tradie_id service_id service_name duration_minutes price_minor deposit_minor currency "
     "customer_name customer_email customer_phone job_address customer_id notes starts_at "
     "ends_at status hold_expires_at public_token disputed final_amount_minor created_at "
-    "updated_at confirmed_at cancelled_at completed_at"
+    "updated_at confirmed_at cancelled_at completed_at reference"
 ).split()
 PAYMENT_COLUMNS = (
     "id booking_id tradie_id kind amount_minor currency application_fee_minor "
@@ -298,6 +298,7 @@ class History:
                 made if status not in ("pending_payment", "expired") else None,
                 s(hour - 48) if status == "cancelled" else None,
                 end if done else None,
+                bid,  # the per-tradie reference: unique per tradie as the id is overall
             )
 
     def payment_rows(self) -> Iterator[tuple[Any, ...]]:

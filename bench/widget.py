@@ -167,6 +167,8 @@ def seed(url: str, bench_day: date) -> dict[str, int]:
             for i in range(history):
                 day = yesterday - timedelta(days=i // 3)
                 rows.append(row(local(day, 9 + 3 * (i % 3)), statuses[i % len(statuses)]))
+            for number, values in enumerate(rows, start=1):
+                values["reference"] = number  # per tradie, as the lifecycle numbers them
             db.session.execute(sa.insert(Booking), rows)
         db.session.commit()
         if db.engine.dialect.name == "postgresql":  # planner statistics, as autovacuum keeps
