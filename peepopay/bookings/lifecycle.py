@@ -27,7 +27,6 @@ from peepopay.bookings.models import Booking, Status
 from peepopay.bookings.policy import customer_refund_minor
 from peepopay.customers import services as customers
 from peepopay.db_setup import DbSession
-from peepopay.notifications import caldav as calendar_writes
 from peepopay.notifications import calendar, messages
 from peepopay.ops import metrics
 from peepopay.payments.ledger import ledger, lock_booking, tradie_of
@@ -242,7 +241,7 @@ def confirm(
         summary={"deposit_minor": booking.deposit_minor},
     )
     messages.booking_confirmed(session, booking, now, notify_tradie=notify_tradie)
-    calendar_writes.queue_job(session, booking, now, "confirmed")
+    messages.calendar_job(session, booking, now, "confirmed")
     return "confirmed"
 
 
@@ -364,7 +363,7 @@ def cancel(
         summary=summary,
     )
     messages.booking_cancelled(session, booking, by, refunded, now)
-    calendar_writes.queue_job(session, booking, now, "cancelled")
+    messages.calendar_job(session, booking, now, "cancelled")
     return refunded
 
 
@@ -440,7 +439,7 @@ def move(
     )
     session.flush()
     messages.booking_rescheduled(session, booking, old_starts_at, now)
-    calendar_writes.queue_job(session, booking, now, "moved")
+    messages.calendar_job(session, booking, now, "moved")
 
 
 def move_to_window(
@@ -518,7 +517,7 @@ def edit(
         summary={"changed": changed},
     )
     if booking.status == Status.CONFIRMED:
-        calendar_writes.queue_job(session, booking, now, "edited")
+        messages.calendar_job(session, booking, now, "edited")
     return changed
 
 

@@ -292,19 +292,7 @@ def charge_balance(
     if balance == 0:
         _complete(session, booking, now, actor)
         return None
-    payment = Payment(
-        booking_id=booking.id,
-        tradie_id=tradie.id,
-        kind=PaymentKind.BALANCE,
-        amount_minor=balance,
-        currency=booking.currency,
-        application_fee_minor=application_fee(balance, fee_bps()),
-        status=PaymentStatus.PENDING,
-        stripe_customer_id=deposit.stripe_customer_id if deposit else None,
-        created_at=now,
-    )
-    session.add(payment)
-    session.flush()
+    payment = _pending_charge(session, booking, deposit, balance, now)
     outcome = _charge_saved_card(
         session,
         booking,
@@ -326,6 +314,33 @@ def charge_balance(
             payment, outcome, final_minor=final_amount_minor, balance_minor=balance
         ),
     )
+    return payment
+
+
+def _pending_charge(
+    session: DbSession,
+    booking: Booking,
+    deposit: Payment | None,
+    amount_minor: int,
+    now: datetime,
+    reason: str | None = None,
+) -> Payment:
+    """A balance payment record (a no-show fee with its `reason`) for the saved card, before
+    Stripe is asked: the platform fee on it, the deposit's Stripe customer."""
+    payment = Payment(
+        booking_id=booking.id,
+        tradie_id=booking.tradie_id,
+        kind=PaymentKind.BALANCE,
+        reason=reason,
+        amount_minor=amount_minor,
+        currency=booking.currency,
+        application_fee_minor=application_fee(amount_minor, fee_bps()),
+        status=PaymentStatus.PENDING,
+        stripe_customer_id=deposit.stripe_customer_id if deposit else None,
+        created_at=now,
+    )
+    session.add(payment)
+    session.flush()
     return payment
 
 
@@ -432,20 +447,7 @@ def mark_no_show(
     if fee == 0:
         return None
     deposit = ledger(session, booking.id).deposit
-    payment = Payment(
-        booking_id=booking.id,
-        tradie_id=tradie.id,
-        kind=PaymentKind.BALANCE,
-        reason=PURPOSE_NO_SHOW_FEE,
-        amount_minor=fee,
-        currency=booking.currency,
-        application_fee_minor=application_fee(fee, fee_bps()),
-        status=PaymentStatus.PENDING,
-        stripe_customer_id=deposit.stripe_customer_id if deposit else None,
-        created_at=now,
-    )
-    session.add(payment)
-    session.flush()
+    payment = _pending_charge(session, booking, deposit, fee, now, PURPOSE_NO_SHOW_FEE)
     outcome = _charge_saved_card(
         session,
         booking,

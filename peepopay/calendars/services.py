@@ -22,7 +22,7 @@ from peepopay.calendars import parse
 from peepopay.calendars.models import BusyTime, CalendarFeed, FeedKind
 from peepopay.db_setup import DbSession
 from peepopay.notifications import caldav, links, messages, outbox
-from peepopay.notifications.models import OutboxMessage, OutboxStatus
+from peepopay.notifications.models import CALDAV_CHANNEL, OutboxMessage, OutboxStatus
 from peepopay.rules import FormError, actor, owned
 
 log = logging.getLogger(__name__)
@@ -264,7 +264,7 @@ def write_problems(session: DbSession, tradie_id: int) -> dict[int, str]:
         sa.select(OutboxMessage.payload, OutboxMessage.status, OutboxMessage.last_error)
         .where(
             OutboxMessage.tradie_id == tradie_id,
-            OutboxMessage.channel == caldav.CHANNEL,
+            OutboxMessage.channel == CALDAV_CHANNEL,
             OutboxMessage.last_error.is_not(None),
             OutboxMessage.status.in_([OutboxStatus.PENDING, OutboxStatus.FAILED]),
         )

@@ -49,6 +49,7 @@ import peepopay.dashboard.calendars  # noqa: E402
 import peepopay.dashboard.common  # noqa: E402
 import peepopay.dashboard.customers  # noqa: E402
 import peepopay.dashboard.first_run  # noqa: E402
+import peepopay.dashboard.google_auth  # noqa: E402  (its routes join auth's blueprint)
 import peepopay.dashboard.intake  # noqa: E402
 import peepopay.dashboard.overview  # noqa: E402
 import peepopay.dashboard.services  # noqa: E402

@@ -218,6 +218,3 @@ def _password_changed(tradie: services.Tradie) -> ResponseReturnValue:
 @login_manager.user_loader
 def load_tradie(user_id: str) -> services.Tradie | None:
     return sessions.tradie_for_session(db.session, user_id)
-
-
-import peepopay.dashboard.google_auth  # noqa: E402,F401  (its routes join this blueprint)

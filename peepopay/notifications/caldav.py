@@ -13,22 +13,17 @@ from zoneinfo import ZoneInfo
 
 import caldav
 import icalendar
-import sqlalchemy as sa
 from caldav.lib import error as dav_error
 from flask import current_app
 
 from peepopay import secretbox
 from peepopay.accounts.models import Tradie
 from peepopay.bookings.models import Booking, Status
-from peepopay.calendars.models import CalendarFeed, FeedKind
-from peepopay.db_setup import DbSession
-from peepopay.notifications import outbox
+from peepopay.calendars.models import CalendarFeed
 from peepopay.safefetch import FetchError, resolve
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "caldav"
-KIND = "calendar_write"
 PRODID = "-//PeepoPay//Jobs//EN"
 # Statuses whose job stays in the tradie's calendar; any other removes it.
 SHOWN = (Status.CONFIRMED, Status.COMPLETED, Status.NO_SHOW)
@@ -109,29 +104,6 @@ def read_events(feed: CalendarFeed, start: datetime, end: datetime) -> icalendar
 
 
 # --------------------------------------------------------------------------- jobs, via the outbox
-
-
-def queue_job(session: DbSession, booking: Booking, now: datetime, reason: str) -> None:
-    """Have the booking's job written to (or removed from) each of the tradie's CalDAV
-    calendars, in the caller's transaction. Delivery writes the booking as it is then, so
-    updates arriving late or twice leave the calendar right."""
-    feed_ids = session.scalars(
-        sa.select(CalendarFeed.id).where(
-            CalendarFeed.tradie_id == booking.tradie_id, CalendarFeed.kind == FeedKind.CALDAV
-        )
-    ).all()
-    for feed_id in feed_ids:
-        outbox.add(
-            session,
-            kind=KIND,
-            channel=CHANNEL,
-            recipient=f"calendar:{feed_id}",
-            payload={"feed_id": feed_id, "booking_id": booking.id, "reason": reason},
-            key=f"booking:{booking.id}:{KIND}:{CHANNEL}:{feed_id}:{reason}:{now.isoformat()}",
-            tradie_id=booking.tradie_id,
-            booking_id=booking.id,
-            now=now,
-        )
 
 
 def deliver(payload: dict[str, Any]) -> None:

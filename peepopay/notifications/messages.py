@@ -18,9 +18,10 @@ import sqlalchemy as sa
 from peepopay import phones
 from peepopay.accounts.models import Tradie
 from peepopay.bookings.models import Booking, Status
+from peepopay.calendars.models import CalendarFeed, FeedKind
 from peepopay.db_setup import DbSession
 from peepopay.notifications import calendar, links, outbox, sms
-from peepopay.notifications.models import OutboxMessage, OutboxStatus
+from peepopay.notifications.models import CALDAV_CHANNEL, OutboxMessage, OutboxStatus
 from peepopay.payments.models import Dispute, Payment
 from peepopay.receipts.build import build_receipt
 from peepopay.receipts.pdf import receipt_filename, render_pdf
@@ -443,3 +444,30 @@ def cancel_reminder(session: DbSession, booking: Booking) -> int:
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- tradie's calendars
+
+
+def calendar_job(session: DbSession, booking: Booking, now: datetime, reason: str) -> None:
+    """Have the booking's job written to (or removed from) each of the tradie's CalDAV
+    calendars, in the caller's transaction (notifications.caldav delivers it). Delivery writes
+    the booking as it is then, so updates arriving late or twice leave the calendar right."""
+    feed_ids = session.scalars(
+        sa.select(CalendarFeed.id).where(
+            CalendarFeed.tradie_id == booking.tradie_id, CalendarFeed.kind == FeedKind.CALDAV
+        )
+    ).all()
+    kind, channel = "calendar_write", CALDAV_CHANNEL
+    for feed_id in feed_ids:
+        outbox.add(
+            session,
+            kind=kind,
+            channel=channel,
+            recipient=f"calendar:{feed_id}",
+            payload={"feed_id": feed_id, "booking_id": booking.id, "reason": reason},
+            key=f"booking:{booking.id}:{kind}:{channel}:{feed_id}:{reason}:{now.isoformat()}",
+            tradie_id=booking.tradie_id,
+            booking_id=booking.id,
+            now=now,
+        )

@@ -21,13 +21,17 @@ class OutboxStatus:
     CANCELLED = "cancelled"
 
 
+# The outbox channel that writes jobs into a tradie's own CalDAV calendar.
+CALDAV_CHANNEL = "caldav"
+
+
 class OutboxMessage(db.Model):  # type: ignore[name-defined]
     __tablename__ = "outbox_messages"
     __table_args__ = (sa.Index("ix_outbox_messages_status_next", "status", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(sa.String(50))
-    channel: Mapped[str] = mapped_column(sa.String(10))  # email or sms
+    channel: Mapped[str] = mapped_column(sa.String(10))  # email, sms or caldav
     recipient: Mapped[str] = mapped_column(sa.String(254))
     payload: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
     idempotency_key: Mapped[str] = mapped_column(sa.String(255), unique=True)

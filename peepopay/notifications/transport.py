@@ -16,6 +16,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from flask import current_app
 
+from peepopay.notifications.models import CALDAV_CHANNEL
+
 if TYPE_CHECKING:
     from peepopay.notifications.models import OutboxMessage
 
@@ -25,7 +27,7 @@ def send(message: OutboxMessage) -> None:
         send_email(build_email(message))
     elif message.channel == "sms":
         send_sms(message.recipient, message.payload["body"], message.idempotency_key)
-    elif message.channel == "caldav":
+    elif message.channel == CALDAV_CHANNEL:
         from peepopay.notifications import caldav
 
         caldav.deliver(message.payload)
