@@ -19,6 +19,7 @@ from peepopay.bookings.services import (
     _collect,
     _Errors,
     bookable_service,
+    snapshot,
 )
 from peepopay.bookings.tokens import TOKEN_MAX_AGE, booking_token
 from peepopay.customers import services as customers
@@ -208,24 +209,9 @@ def create_by_hand(session: DbSession, tradie: Tradie, wanted: ByHand, now: date
 
     # Lapsed holds let their time go first, as for the widget's holds.
     lifecycle.expire_stale(session, now, tradie.id)
-    booking = Booking(
-        tradie_id=tradie.id,
-        service_id=service.id,
-        service_name=service.name,
-        duration_minutes=service.duration_minutes,
-        price_minor=service.price_minor,
-        deposit_minor=amount,
-        currency=tradie.currency,
-        customer_name=cleaned.name,
-        customer_email=cleaned.email,
-        customer_phone=cleaned.phone,
-        job_address=cleaned.address,
-        notes=cleaned.notes,
-        starts_at=start,
-        ends_at=start + timedelta(minutes=service.duration_minutes),
-        hold_expires_at=deadline,
-        created_at=now,
-        updated_at=now,
+    ends = start + timedelta(minutes=service.duration_minutes)
+    booking = snapshot(
+        tradie, service, cleaned, start, ends, now, deposit_minor=amount, hold_expires_at=deadline
     )
     requested = wanted.deposit == REQUEST_DEPOSIT
     lifecycle.book_by_hand(session, booking, now, actor=actor(tradie), confirmed=not requested)

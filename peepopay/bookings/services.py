@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -150,6 +151,37 @@ def clean_customer(customer: Customer, country: str) -> Customer:
     return cleaned
 
 
+def snapshot(
+    tradie: Tradie,
+    service: Service,
+    customer: Customer,
+    starts_at: datetime,
+    ends_at: datetime,
+    now: datetime,
+    **values: Any,
+) -> Booking:
+    """A new booking (not yet added) with its own copy of the service as booked and the
+    customer's cleaned details; `values` sets the rest (deposit, hold deadline, ...)."""
+    return Booking(
+        tradie_id=tradie.id,
+        service_id=service.id,
+        service_name=service.name,
+        duration_minutes=service.duration_minutes,
+        price_minor=service.price_minor,
+        currency=tradie.currency,
+        customer_name=customer.name,
+        customer_email=customer.email,
+        customer_phone=customer.phone,
+        job_address=customer.address,
+        notes=customer.notes,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        created_at=now,
+        updated_at=now,
+        **values,
+    )
+
+
 def bookable_service(session: DbSession, tradie: Tradie, service_id: object) -> Service | None:
     """The tradie's active service with this id, or None (unknown, archived or another's)."""
     try:
@@ -256,26 +288,17 @@ def create_held_booking(
     if not slot.available:
         raise SlotTaken(next_free(session, tradie, service, start_utc, now))
 
-    booking = Booking(
-        tradie_id=tradie.id,
-        service_id=service.id,
-        service_name=service.name,
-        duration_minutes=service.duration_minutes,
-        price_minor=service.price_minor,
+    booking = snapshot(
+        tradie,
+        service,
+        cleaned,
+        slot.starts_at_utc,
+        slot.ends_at_utc,
+        now,
         deposit_minor=deposit_for(service),
-        currency=tradie.currency,
-        customer_name=cleaned.name,
-        customer_email=cleaned.email,
-        customer_phone=cleaned.phone,
-        job_address=cleaned.address,
-        notes=cleaned.notes,
         postcode=code,
-        starts_at=slot.starts_at_utc,
-        ends_at=slot.ends_at_utc,
         hold_expires_at=now + timedelta(minutes=tradie.hold_minutes),
         client_key=client_key,
-        created_at=now,
-        updated_at=now,
     )
     intake.attach_answers(booking, given)
     try:
