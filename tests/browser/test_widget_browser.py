@@ -46,7 +46,12 @@ class Widget:
         self.fit()
 
     def fit(self, timeout: float = 10) -> int:
-        """Wait until the iframe is exactly as tall as the widget's content; record it."""
+        """Wait until the iframe is exactly as tall as the widget's content; record it.
+
+        Chromium stops rendering a cross-origin frame that is entirely off screen (its resize
+        reports wait until it is seen), so the frame is brought into view first, as a person
+        looking at it would."""
+        self.element.scroll_into_view_if_needed()
         deadline = time.monotonic() + timeout
         while True:
             content = self.frame.evaluate("Math.ceil(document.body.getBoundingClientRect().height)")
