@@ -211,3 +211,23 @@ def test_analytics_charts_and_funnel(dash, history, htmx):
 def test_analytics_with_nothing_yet(dash):
     text = text_of(dash.get("/dashboard/analytics").get_data(as_text=True))
     assert "0 booking page views" in text and "— of views" in text
+
+
+@pytest.mark.both_databases
+def test_analytics_counts_each_week_in_the_database_at_local_midnight(
+    dash, add_booking, add_payment
+):
+    """Weeks are counted by the database between the tradie's local Monday midnights (in UTC):
+    23:59 on Sunday 6 January in Auckland is the week before; 00:00 on Monday 7th is its own."""
+    sunday_night, monday = utc(2030, 1, 6, 10, 59), utc(2030, 1, 6, 11, 0)
+    for moment in (sunday_night, monday, monday):
+        booking = add_booking(created_at=moment, confirmed_at=moment)
+        add_payment(booking, amount_minor=1000, created_at=moment)
+    add_booking(status="expired", created_at=monday)  # started, never paid
+    html = dash.get("/dashboard/analytics").get_data(as_text=True)
+    assert "<title>Week of 31 Dec: 1</title>" in html
+    assert "<title>Week of 7 Jan: 2</title>" in html
+    assert "<title>Week of 31 Dec: $10</title>" in html
+    assert "<title>Week of 7 Jan: $20</title>" in html
+    text = text_of(html)
+    assert "4 bookings started" in text and "3 deposits paid 75.0% of bookings started" in text

@@ -9,7 +9,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from importlib.resources import files
 from zoneinfo import ZoneInfo
 
@@ -72,7 +72,13 @@ def _offset(zone: str, now: datetime) -> str:
 
 
 def zone_groups(now: datetime) -> list[tuple[str, list[tuple[str, str]]]]:
-    """[(region, [(zone, "(UTC+13:00) Auckland"), ...])], each region sorted by offset."""
+    """[(region, [(zone, "(UTC+13:00) Auckland"), ...])], each region sorted by offset.
+    Clocks change only on the quarter hour, so the list is worked out once per quarter."""
+    return _zone_groups(now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0))
+
+
+@lru_cache(maxsize=1)
+def _zone_groups(now: datetime) -> list[tuple[str, list[tuple[str, str]]]]:
     groups: dict[str, list[tuple[timedelta, str, str]]] = {}
     for zone in current_zones():
         region, _, city = zone.partition("/")

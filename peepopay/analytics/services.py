@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from peepopay.accounts.models import Tradie
 from peepopay.analytics.models import WidgetView
 from peepopay.bookings.models import Booking, Status
-from peepopay.clock import local_midnight_utc, local_today, week_start, zone
+from peepopay.clock import local_midnight_utc, local_today, week_start
 from peepopay.db_setup import DbSession
 from peepopay.payments.models import Payment, PaymentKind
 
@@ -88,40 +88,42 @@ class Analytics:
 
 
 def analytics(session: DbSession, tradie: Tradie, now: datetime) -> Analytics:
-    """The last twelve local weeks (this one included): paid bookings, deposits, the funnel."""
-    tz = zone(tradie)
+    """The last twelve local weeks (this one included): paid bookings, deposits, the funnel.
+    The database counts and sums per week, so the page costs the same at any volume."""
     first = week_start(local_today(tradie, now)) - timedelta(weeks=WEEKS - 1)
     weeks = [Week(first + timedelta(weeks=n)) for n in range(WEEKS)]
-    start = local_midnight_utc(tradie, first)
-    end = local_midnight_utc(tradie, first + timedelta(weeks=WEEKS))
+    bounds = [local_midnight_utc(tradie, week.start) for week in weeks]
+    start, end = bounds[0], local_midnight_utc(tradie, first + timedelta(weeks=WEEKS))
 
-    def index(moment: datetime) -> int:
-        return (moment.astimezone(tz).date() - first).days // 7
-
-    bookings = session.execute(
-        sa.select(Booking.created_at, Booking.confirmed_at, Booking.status).where(
+    created = _week_of(Booking.created_at, bounds)
+    paid = sa.or_(
+        Booking.confirmed_at.is_not(None),
+        Booking.status.in_((Status.CONFIRMED, Status.COMPLETED)),
+    )
+    started = paid_count = 0
+    for n, count, paid_in_week in session.execute(
+        sa.select(created, sa.func.count(), sa.func.sum(sa.case((paid, 1), else_=0)))
+        .where(
             Booking.tradie_id == tradie.id, Booking.created_at >= start, Booking.created_at < end
         )
-    ).all()
-    started = paid = 0
-    for created_at, confirmed_at, status in bookings:
-        started += 1
-        if confirmed_at is not None or status in (Status.CONFIRMED, Status.COMPLETED):
-            paid += 1
-            if 0 <= (i := index(created_at)) < WEEKS:
-                weeks[i].bookings += 1
-    deposits = session.execute(
-        sa.select(Payment.created_at, Payment.amount_minor).where(
+        .group_by(created)
+    ):
+        started += count
+        paid_count += int(paid_in_week or 0)
+        weeks[n].bookings += int(paid_in_week or 0)
+    taken = _week_of(Payment.created_at, bounds)
+    for n, amount in session.execute(
+        sa.select(taken, sa.func.sum(Payment.amount_minor))
+        .where(
             Payment.tradie_id == tradie.id,
             Payment.kind == PaymentKind.DEPOSIT,
             Payment.status == SUCCEEDED,
             Payment.created_at >= start,
             Payment.created_at < end,
         )
-    ).all()
-    for created_at, amount in deposits:
-        if 0 <= (i := index(created_at)) < WEEKS:
-            weeks[i].deposits_minor += amount
+        .group_by(taken)
+    ):
+        weeks[n].deposits_minor += int(amount or 0)
     views = session.scalar(
         sa.select(sa.func.coalesce(sa.func.sum(WidgetView.count), 0)).where(
             WidgetView.tradie_id == tradie.id,
@@ -130,7 +132,19 @@ def analytics(session: DbSession, tradie: Tradie, now: datetime) -> Analytics:
         )
     )
     return Analytics(
-        weeks, Funnel(int(views or 0), started, paid), first, no_shows(session, tradie, start, end)
+        weeks,
+        Funnel(int(views or 0), started, paid_count),
+        first,
+        no_shows(session, tradie, start, end),
+    )
+
+
+def _week_of(
+    column: sa.orm.InstrumentedAttribute[datetime], bounds: list[datetime]
+) -> sa.Case[int]:
+    """Which of the weeks starting at `bounds` (local midnights, in UTC) a moment falls in."""
+    return sa.case(
+        *((column < later, n) for n, later in enumerate(bounds[1:])), else_=len(bounds) - 1
     )
 
 
