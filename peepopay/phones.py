@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import phonenumbers
 
 
@@ -28,6 +30,7 @@ def example(country: str) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
 
 
+@lru_cache(maxsize=4096)  # lists and calendars show the same numbers on every page
 def display(number: str | None, country: str = "NZ") -> str:
     """A stored number as people in `country` read it: national format ("021 123 4567") for
     a number of that country, international ("+61 412 345 678") for any other; as stored

@@ -160,7 +160,11 @@ CSV_HEADER = (
 def csv_lines(session: DbSession, tradie: Tradie, filters: Filters, now: datetime) -> Iterator[str]:
     """The filtered list (every page) as CSV lines, times in the tradie's zone. What it needs
     of the tradie is read now: the lines are written after the request's commit."""
-    query = filtered(tradie.id, filters, now).add_columns(*reports.paid_columns())
+    query = (
+        filtered(tradie.id, filters, now)
+        .add_columns(*reports.paid_columns())
+        .options(sa.orm.selectinload(Booking.answers))
+    )
     return _csv_rows(session, query, tradie.timezone, tradie.country)
 
 

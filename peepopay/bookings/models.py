@@ -105,12 +105,12 @@ class Booking(db.Model):  # type: ignore[name-defined]
         order_by="BookingAnswer.sort_order",
         cascade="all, delete-orphan",
         passive_deletes=True,
-        lazy="selectin",
     )
+    """Loaded when read; a query that reads them for many bookings loads them with
+    `sa.orm.selectinload` (the CSV, the calendar feed), so lists and the calendar, which show
+    neither, cost no extra statements."""
 
-    photos: Mapped[list[BookingPhoto]] = relationship(
-        order_by="BookingPhoto.id", lazy="selectin", viewonly=True
-    )
+    photos: Mapped[list[BookingPhoto]] = relationship(order_by="BookingPhoto.id", viewonly=True)
 
     @property
     def balance_minor(self) -> int | None:

@@ -140,6 +140,7 @@ def feed(session: DbSession, tradie: Tradie, now: datetime) -> bytes:
             Booking.starts_at >= now - FEED_HISTORY,
         )
         .order_by(Booking.starts_at)
+        .options(sa.orm.selectinload(Booking.answers))
     ).all()
     sequences = _sequences(session, [b.id for b in bookings])
     cal = _calendar(f"{tradie.business_name} bookings")
