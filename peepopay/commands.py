@@ -124,7 +124,7 @@ def init_app(app: Flask) -> None:
     @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
     @click.option("--sweep-interval", default=10.0, show_default=True)
     def worker_command(burst: bool, sweep_interval: float) -> None:
-        """Run the RQ worker (with scheduler) and the outbox sweep."""
+        """Run the RQ worker and the outbox sweep (which also starts reminders when due)."""
         from peepopay import worker
 
         worker.run(current_app._get_current_object(), sweep_interval=sweep_interval, burst=burst)  # type: ignore[attr-defined]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any, Literal
 
 from flask import Flask, current_app
@@ -53,10 +52,10 @@ _OVER = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANC
 
 
 def enqueue_once(
-    func: Callable[..., Any], *args: Any, job_id: str, at: datetime | None = None
+    func: Callable[..., Any], *args: Any, job_id: str
 ) -> Literal["enqueued", "waiting", "unavailable"]:
-    """Enqueue a job (or schedule it `at`) under `job_id` unless one with that id still waits or
-    runs: "enqueued", "waiting" (nothing added) or "unavailable" (Redis is away).
+    """Enqueue a job under `job_id` unless one with that id still waits or runs: "enqueued",
+    "waiting" (nothing added) or "unavailable" (Redis is away).
 
     RQ's `unique=True` checks and adds atomically; a job with that id that has run its course
     (finished, failed, stopped, cancelled) is deleted first, so a fixed id never blocks a new run.
@@ -73,10 +72,7 @@ def enqueue_once(
     try:
         for _ in range(2):  # once, and again after deleting a job that is over
             try:
-                if at is None:
-                    queue.enqueue(func, *args, **options)
-                else:
-                    queue.enqueue_at(at, func, *args, **options)
+                queue.enqueue(func, *args, **options)
                 return "enqueued"
             except DuplicateJobError:
                 if not _delete_if_over(queue, job_id):

@@ -103,7 +103,7 @@ def descendants(pid: int) -> list[int]:
 
 
 class WorkerProcess:
-    """`flask --app peepopay worker` in its own process group (the RQ work horse included)."""
+    """`flask --app peepopay worker` in its own process group."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.log = log.open("ab")
@@ -117,7 +117,7 @@ class WorkerProcess:
         )
 
     def kill(self) -> None:
-        """SIGKILL the worker and its work horse (RQ puts the horse in its own process group):
+        """SIGKILL the worker and anything it started:
         no cleanup, no goodbye, as when the machine dies."""
         family = [self.process.pid, *descendants(self.process.pid)]
         for pid in reversed(family):

@@ -144,7 +144,6 @@ def test_a_worker_killed_while_sending_loses_and_duplicates_nothing(app, slow_sm
     try:
         assert slow_smtp.stalled.wait(40), (tmp_path / "worker1.log").read_text()
         assert statuses(app)[keys[0]] == "sending"  # claimed, mid-delivery
-        assert descendants(first.process.pid)  # the work horse doing the sending
     finally:
         first.kill()
     assert not descendants(first.process.pid)

@@ -198,13 +198,16 @@ def test_an_abandoned_claim_gets_a_job_for_the_next_attempt(app, smtp):
     assert len(smtp.to("person1@example.com")) == 1
 
 
-def test_the_sweep_leaves_a_scheduled_job_alone(app):
-    """A reminder waits in RQ's scheduler under the same job id the sweep would use, so the
-    sweep at its due time adds no second job while the scheduler moves it to the queue."""
+def test_a_scheduled_message_gets_its_one_job_from_the_sweep_when_due(app):
+    """A reminder holds nothing in Redis while it waits; the first sweep at its due time gives
+    it its job and the next sweeps add no second one."""
     now = utcnow()
     send_at = now + timedelta(hours=2)
     [message_id] = add_messages(app, 1, now=now, send_at=send_at)
-    assert jobs_in_queue(app) == [outbox.job_id(message_id)]
-    for step in range(3):
+    assert jobs_in_queue(app) == []
+    assert sweep(app, send_at - timedelta(seconds=1)) == 0
+    assert jobs_in_queue(app) == []
+    assert sweep(app, send_at) == 1
+    for step in range(1, 3):
         assert sweep(app, send_at + timedelta(seconds=10 * step)) == 0
     assert jobs_in_queue(app) == [outbox.job_id(message_id)]

@@ -34,7 +34,6 @@ def _enqueue_after_commit(session: DbSession) -> None:
 @sa.event.listens_for(Session, "after_rollback")
 def _forget_after_rollback(session: DbSession) -> None:
     session.info.pop("outbox_ids", None)
-    session.info.pop("outbox_scheduled", None)
 
 
 # A message the fast path (enqueue after commit) has not sent by then is taken by the sweep.
@@ -121,9 +120,10 @@ def add(
 ) -> OutboxMessage | None:
     """Add a message in the caller's transaction; a repeated key adds nothing.
 
-    With `send_at` in the future the row waits in the database until then (the sweep only
-    takes due rows, `deliver` refuses it earlier) and an RQ scheduled job is set for that
-    moment after the commit. A scheduled row is never moved: cancel it and add another.
+    With `send_at` in the future the row waits in the database until then, and Redis holds
+    nothing for it: the sweep (every 10 s) gives it a job once it is due, and `deliver` refuses
+    it earlier. So a hundred thousand reminders weeks ahead cost no Redis memory, and a Redis
+    restart loses none of them. A scheduled row is never moved: cancel it and add another.
     """
     if _key_exists(session, key):
         return None
@@ -144,9 +144,7 @@ def add(
     )
     session.add(message)
     session.flush()
-    if later:
-        session.info.setdefault("outbox_scheduled", []).append((message.id, send_at))
-    else:
+    if not later:
         session.info.setdefault("outbox_ids", []).append(message.id)
     return message
 
@@ -155,25 +153,23 @@ def enqueue_committed(session: DbSession) -> None:
     """After a commit, hand the new messages to RQ (the sweep covers a Redis outage)."""
     for message_id in session.info.pop("outbox_ids", []):
         enqueue_message(message_id)
-    for message_id, when in session.info.pop("outbox_scheduled", []):
-        enqueue_message(message_id, at=when)
 
 
 def job_id(message_id: int, attempts: int = 0) -> str:
     """The RQ job id for a message's next attempt: `outbox-<id>`, then `outbox-<id>-retry-<n>`.
 
-    The fast path, RQ's scheduler and every sweep agree on it, so a waiting job is never doubled;
+    The fast path and every sweep agree on it, so a waiting job is never doubled;
     a claim counts an attempt, so a job left "started" by a dead worker never blocks the next.
     """
     return f"outbox-{message_id}" if attempts == 0 else f"outbox-{message_id}-retry-{attempts}"
 
 
-def enqueue_message(message_id: int, attempts: int = 0, *, at: datetime | None = None) -> str:
-    """Give a message's next attempt a job (scheduled `at`, if given) unless it has one waiting
-    or running; "enqueued", "waiting" or "unavailable". The fast path and the sweep both use it."""
+def enqueue_message(message_id: int, attempts: int = 0) -> str:
+    """Give a message's next attempt a job unless it has one waiting or running; "enqueued",
+    "waiting" or "unavailable". The fast path and the sweep both use it."""
     from peepopay.queue import enqueue_once
 
-    return enqueue_once(deliver_job, message_id, job_id=job_id(message_id, attempts), at=at)
+    return enqueue_once(deliver_job, message_id, job_id=job_id(message_id, attempts))
 
 
 def deliver_job(message_id: int) -> str:
