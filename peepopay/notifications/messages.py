@@ -408,9 +408,9 @@ def reminder_due(tradie: Tradie, booking: Booking) -> datetime | None:
 def schedule_reminder(session: DbSession, booking: Booking, now: datetime) -> list[OutboxMessage]:
     """Write the reminder (email and SMS) as outbox rows due `reminder_hours` before the job.
 
-    The rows wait in the database (the sweep only takes rows whose time has come), and an RQ
-    scheduled job is set for the same moment; whichever comes first delivers, once. Any
-    earlier reminder of this booking that has not gone yet is cancelled first.
+    The rows wait in the database, holding nothing in Redis, until the sweep finds them due
+    and gives each its job. Any earlier reminder of this booking that has not gone yet is
+    cancelled first.
     """
     cancel_reminder(session, booking)
     tradie = _tradie(session, booking)
