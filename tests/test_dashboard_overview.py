@@ -231,3 +231,9 @@ def test_analytics_counts_each_week_in_the_database_at_local_midnight(
     assert "<title>Week of 7 Jan: $20</title>" in html
     text = text_of(html)
     assert "4 bookings started" in text and "3 deposits paid 75.0% of bookings started" in text
+
+
+def test_an_empty_money_chart_counts_in_whole_dollars(dash):
+    html = dash.get("/dashboard/analytics").get_data(as_text=True)
+    deposits = html.split('id="chart-deposits-title"')[1]
+    assert "$0.01" not in deposits and "$10" in deposits

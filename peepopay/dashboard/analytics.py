@@ -39,6 +39,7 @@ def weekly_charts(data: figures.Analytics, currency: str) -> list[Chart]:
             labels,
             [week.deposits_minor for week in data.weeks],
             money,
+            least_top=1000,  # twelve empty weeks read $0 to $10, not $0 to $0.01
         ),
     ]
 

@@ -56,9 +56,11 @@ def bar_chart(
     values: Sequence[int],
     fmt: Callable[[int], str],
     label_every: int = 3,
+    least_top: int = 1,
 ) -> Chart:
-    """Bars for `values` scaled to a round maximum, with four gridlines labelled by `fmt`."""
-    top = nice_ceiling(max([*values, 1]))
+    """Bars for `values` scaled to a round maximum (at least `least_top`), with four gridlines
+    labelled by `fmt`."""
+    top = nice_ceiling(max([*values, least_top]))
     # Gridlines at whole-number steps: fifths where the top allows, else quarters or halves.
     lines = next(n for n in (5, 4, 2, 1) if top % n == 0)
     plot_w = WIDTH - LEFT - RIGHT
