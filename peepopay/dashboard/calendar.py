@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -177,6 +178,18 @@ def round_up(moment: datetime, tz: ZoneInfo, minutes: int) -> datetime:
 # --- the view ----------------------------------------------------------------------------------
 
 
+class Job(NamedTuple):
+    """What the calendar shows of a booking (read as plain rows: no ORM objects to build)."""
+
+    id: int
+    status: str
+    service_name: str
+    customer_name: str
+    starts_at: datetime
+    ends_at: datetime
+    hold_expires_at: datetime | None
+
+
 @dataclass(frozen=True)
 class Item:
     """One line of a day: a job, a live hold, a busy time from the tradie's own calendar, or a
@@ -186,7 +199,7 @@ class Item:
     starts_at: datetime
     ends_at: datetime
     when: str
-    booking: Booking | None = None
+    booking: Job | None = None
     label: str = ""
     note: str = ""
     start_param: str = ""  # the local start, ISO 8601 with offset, for "Add booking here"
@@ -237,9 +250,10 @@ def build(
     dates = [wanted.first + timedelta(days=n) for n in range(wanted.days)]
     range_start = day_bounds(dates[0], tz)[0]
     range_end = day_bounds(dates[-1], tz)[1]
-    bookings = list(
-        session.scalars(
-            sa.select(Booking)
+    bookings = [
+        Job(*row)
+        for row in session.execute(
+            sa.select(*(getattr(Booking, name) for name in Job._fields))
             .where(
                 Booking.tradie_id == tradie.id,
                 Booking.starts_at < range_end,
@@ -254,7 +268,7 @@ def build(
             )
             .order_by(Booking.starts_at, Booking.id)
         )
-    )
+    ]
     blocked = [
         (first, last, reason)
         for first, last, reason in session.execute(
@@ -325,7 +339,7 @@ def _day(
     tz: ZoneInfo,
     now: datetime,
     today: date,
-    bookings: Sequence[Booking],
+    bookings: Sequence[Job],
     blocked: Sequence[tuple[date, date, str]],
     weekly: Sequence[tuple[int, time, time]],
     interval_minutes: int,
