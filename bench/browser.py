@@ -10,10 +10,14 @@ trip, 1.6 Mbps down, 750 kbps up), a cold cache on every load.
 - the time from a click on "Next available" to the next widget step swapped in (htmx's
   afterSettle), five times: a proxy for Interaction to Next Paint.
 
+The app is served the way production serves it: Caddy (the Caddyfile: precompressed static
+files, gzip or zstd on the app's answers) in front of gunicorn. `--direct` measures gunicorn
+straight instead, with nothing compressed.
+
 Budgets (issue 18): widget LCP <= 1.0 s (direct and embedded), dashboard overview LCP <= 1.5 s,
 step swap <= 200 ms.
 
-    python -m bench.browser [--loads 5] [--json PATH]
+    python -m bench.browser [--loads 5] [--direct] [--json PATH]
 """
 
 from __future__ import annotations
@@ -32,7 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import dashboard
+from bench.loadgen import free_port
 from bench.widget import ZONE, Server
+from peepopay.config import ROOT
 
 RESULTS = Path(__file__).resolve().parent / "results" / "browser.json"
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
@@ -151,6 +157,33 @@ def step_swap(browser: Any, url: str) -> float:
         context.close()
 
 
+def caddy_in_front(server: Server, port: int) -> int:
+    """Caddy with the production Caddyfile before `server`'s gunicorn; returns its port."""
+    from bench.caddy import wait_ok
+    from devstack import caddy_binary
+    from peepopay.assets import build_public
+
+    build_public(server.tmp / "public")
+    server.env.update(
+        {
+            "SITE_ADDRESS": f":{port}",
+            "CADDY_BIND": "127.0.0.1",
+            "UPSTREAMS": f"127.0.0.1:{server.port}",
+            "PUBLIC_ROOT": str(server.tmp / "public"),
+            "CADDY_ADMIN": "off",
+            "CADDY_ACCESS_LOG": f"file {server.tmp / 'access.log'}",
+            "CADDY_LOG_LEVEL": "WARN",
+            "XDG_DATA_HOME": str(server.tmp / "caddy"),
+            "XDG_CONFIG_HOME": str(server.tmp / "caddy"),
+        }
+    )
+    server.spawn(
+        [caddy_binary(), "run", "--config", str(ROOT / "Caddyfile"), "--adapter", "caddyfile"]
+    )
+    wait_ok(port, "/healthz")
+    return port
+
+
 def prepare(tmp: Path, host_origin: str) -> None:
     """bench.dashboard's tradie (5,000 bookings, the past two thirds of them kept), taking
     bookings and embeddable on the host page's origin."""
@@ -168,6 +201,9 @@ def prepare(tmp: Path, host_origin: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.browser", description=__doc__)
     parser.add_argument("--loads", type=int, default=5)
+    parser.add_argument(
+        "--direct", action="store_true", help="gunicorn straight, no Caddy (nothing compressed)"
+    )
     parser.add_argument("--json", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if not CHROMIUM.exists():
@@ -179,14 +215,17 @@ def main(argv: list[str] | None = None) -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="peepopay-bench-browser-"))
     server = Server(tmp, "off")
-    server.env["BASE_URL"] = f"http://127.0.0.1:{server.port}"
-    app = f"http://127.0.0.1:{server.port}"
+    port = server.port if args.direct else free_port()
+    app = f"http://127.0.0.1:{port}"
+    server.env["BASE_URL"] = app
     host = DemoHost(app, SLUG)
     host_url = f"http://localhost:{host.port}/"
     results: dict[str, Any] = {}
     try:
         prepare(tmp, f"http://localhost:{host.port}")
         server.up()
+        if not args.direct:
+            assert caddy_in_front(server, port) == port
         host.start()
         pages = {
             "widget": (f"{app}/book/{SLUG}", False, ""),
@@ -233,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     swap = statistics.median(swaps)
     checks[f"step swap {swap:.0f} ms <= {SWAP_BUDGET_MS} ms"] = swap <= SWAP_BUDGET_MS
     print()
-    print(f"Chromium, {CPU_SLOWDOWN}x CPU, 150 ms RTT, 1.6 Mbps; median of {args.loads} loads")
+    served = "gunicorn straight" if args.direct else "Caddy in front of gunicorn"
+    print(f"Chromium, {CPU_SLOWDOWN}x CPU, 150 ms RTT, 1.6 Mbps; {served}; median of {args.loads}")
     print(f"  {'page':<22}{'LCP ms':>8}{'FCP ms':>8}{'bytes':>9}{'requests':>10}")
     for name, r in results.items():
         print(
@@ -253,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
                     "platform": platform.platform(),
                     "load_average": os.getloadavg(),
                 },
+                "served_by": "gunicorn" if args.direct else "caddy + gunicorn",
                 "throttling": {"network": NETWORK, "cpu_slowdown": CPU_SLOWDOWN},
                 "budgets_ms": BUDGETS_MS | {"step_swap": SWAP_BUDGET_MS},
                 "pages": results,
