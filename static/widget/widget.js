@@ -25,6 +25,13 @@
 
   doc.addEventListener("htmx:beforeRequest", function () { step().setAttribute("aria-busy", "true"); });
   doc.addEventListener("htmx:afterRequest", function () { step().removeAttribute("aria-busy"); });
+  // htmx releases every element it swaps out one by one (two events each, and a search up the
+  // tree for extensions): on a phone that was a third of a step's swap (README, "The browser").
+  // A step holds nothing htmx must release (no triggers of its own, no polling, no out-of-band
+  // parts), so the old step goes in one call just before htmx puts the new one in.
+  doc.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.shouldSwap && event.detail.target === step()) step().replaceChildren();
+  });
   doc.addEventListener("htmx:afterSettle", function () {
     var heading = doc.getElementById("step-title");
     if (heading) heading.focus();
