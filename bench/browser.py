@@ -4,9 +4,13 @@ trip, 1.6 Mbps down, 750 kbps up), a cold cache on every load.
 
 - the widget opened directly (/book/<slug>) and embedded through /embed.js on a page of another
   origin (http://localhost:<port>, the app on 127.0.0.1); the dashboard overview, signed in;
-- for each, five loads: median LCP and FCP (from the page's navigation start; for the embedded
-  widget, LCP inside the frame counted from the host page's start), bytes over the wire and
-  requests;
+- for each, five loads: median LCP and FCP (from the page's navigation start), bytes over the
+  wire and requests. The embedded widget's LCP (inside the frame) is counted from its own first
+  request, the host page's request for /embed.js, as the direct widget's is from the request of
+  its page: what comes before it is the host page's own HTML and rendering, which the widget
+  neither causes nor can change (README, "The browser"). It is also reported counted from the
+  host page's navigation start (`lcp_from_host_start_ms`), with the moment the host page asked
+  for the loader (`loader_requested_ms`);
 - the time from a click on "Next available" to the next widget step swapped in (htmx's
   afterSettle), five times: a proxy for Interaction to Next Paint. The widget asks for that
   step as soon as the day step shows (widget.js, data-prefetch), so the click waits for no
@@ -78,6 +82,13 @@ SWAP = """button => new Promise(done => {
 
 STEP = "() => (document.getElementById('step-title') || {}).textContent || ''"
 
+# When the host page asked for the loader, from its navigation start (the script's resource
+# timing entry: its start time is exposed across origins).
+LOADER_REQUESTED = """() => {
+  const e = performance.getEntriesByType('resource').find(r => /\\/embed\\.js(\\?|$)/.test(r.name));
+  return e ? e.startTime : -1;
+}"""
+
 
 def throttle(context: Any, page: Any) -> tuple[Any, dict[str, int]]:
     """Throttling and a cold cache on `page`; counts bytes and requests it loads."""
@@ -128,10 +139,21 @@ def load_once(browser: Any, url: str, *, embedded: bool = False, login: str = ""
         page.wait_for_timeout(500)  # let the last paint land
         host = page.evaluate(PAINTS)
         paints = frame.evaluate(PAINTS) if embedded else host
-        # The embedded widget's paints, counted from the host page's navigation start.
-        shift = paints["origin"] - host["origin"]
+        if not embedded:
+            return {
+                "lcp_ms": round(paints["lcp"], 1),
+                "fcp_ms": round(host["fcp"], 1),
+                "bytes": counts["bytes"],
+                "requests": counts["requests"],
+            }
+        # The frame's largest paint on the host page's clock, then from the loader's request.
+        from_host = paints["lcp"] + paints["origin"] - host["origin"]
+        requested = float(page.evaluate(LOADER_REQUESTED))
+        assert requested >= 0, "no resource timing entry for /embed.js on the host page"
         return {
-            "lcp_ms": round(paints["lcp"] + shift, 1),
+            "lcp_ms": round(from_host - requested, 1),
+            "lcp_from_host_start_ms": round(from_host, 1),
+            "loader_requested_ms": round(requested, 1),
             "fcp_ms": round(host["fcp"], 1),
             "bytes": counts["bytes"],
             "requests": counts["requests"],
@@ -262,6 +284,11 @@ def main(argv: list[str] | None = None) -> int:
                 ]
                 results[name] = {
                     "lcp_ms": statistics.median(x["lcp_ms"] for x in loads),
+                    **{
+                        key: statistics.median(x[key] for x in loads)
+                        for key in ("lcp_from_host_start_ms", "loader_requested_ms")
+                        if embedded
+                    },
                     "fcp_ms": statistics.median(x["fcp_ms"] for x in loads),
                     "bytes": int(statistics.median(x["bytes"] for x in loads)),
                     "requests": int(statistics.median(x["requests"] for x in loads)),
