@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, request
+from markupsafe import Markup
 
 from peepopay.config import ROOT
 
@@ -32,6 +33,7 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "public, max-age=3600"
 
 _hashes: dict[str, tuple[float, str]] = {}
+_texts: dict[str, tuple[float, Markup]] = {}
 
 
 def file_hash(path: Path) -> str:
@@ -46,8 +48,26 @@ def file_hash(path: Path) -> str:
     return digest
 
 
+def inline_text(path: Path) -> Markup:
+    """A static text file's contents for a `<style>` in the page, cached until its mtime
+    changes. Only for our own stylesheets (never user input): it is emitted unescaped."""
+    key = str(path)
+    mtime = path.stat().st_mtime
+    cached = _texts.get(key)
+    if cached and cached[0] == mtime:
+        return cached[1]
+    text = path.read_text(encoding="utf-8")
+    if "</" in text:
+        raise ValueError(f"{path} cannot be inlined: it contains '</'")
+    _texts[key] = (mtime, Markup(text))  # noqa: S704 (our own file, not input)
+    return _texts[key][1]
+
+
 def init_app(app: Flask) -> None:
     static_folder = Path(app.static_folder or STATIC)
+    # The widget's stylesheet goes into its page: no render-blocking request before the first
+    # paint (one round trip of 150 ms or more on a phone's network), see README "The browser".
+    app.jinja_env.globals["inline_static"] = lambda filename: inline_text(static_folder / filename)
 
     @app.url_defaults
     def versioned_static(endpoint: str, values: dict[str, Any]) -> None:

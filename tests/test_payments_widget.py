@@ -102,8 +102,10 @@ def test_payment_step_embeds_the_demo_card_form(
     countdown = re.search(r'role="timer" data-seconds-left="(\d+)">(\d+) min<', text)
     assert countdown and 14 * 60 <= int(countdown[1]) <= 15 * 60 and countdown[2] in ("14", "15")
     assert re.search(r"\(until \d{1,2}:\d\d [ap]m NZ[DS]T\)", text)
-    # The amount comes before the card form.
-    assert text.index("Deposit now") < text.index("pp-card-frame")
+    # The amount comes before the card form (in the body: the page's inlined stylesheet names
+    # the frame's class too).
+    content = text[text.index("<body") :]
+    assert content.index("Deposit now") < content.index("pp-card-frame")
     assert f"{stripe_live.url}/hosted/elements/{pi_id}" in text
     assert "parent_origin=http%3A%2F%2Flocalhost" in text
     assert "widget/payment.js" in text and "js.stripe.com" not in text

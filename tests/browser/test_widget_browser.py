@@ -221,3 +221,71 @@ def test_widget_works_without_javascript_and_unframed(app, app_server, browser, 
         assert context.cookies(app_server.url) == []
     finally:
         context.close()
+
+
+def test_next_available_is_asked_for_ahead_and_the_click_swaps_that_answer(
+    app, app_server, host_page, browser_context, stripe_live
+):
+    """The day step asks for the suggested day's times as it shows (the very GET the click
+    sends); the click swaps that answer in without a second request, focus on the heading.
+    A day picked on the calendar still asks the server; an answer ahead that failed is not
+    used, and the click asks again."""
+    payments_tradie(app, stripe_live)
+    page = browser_context.new_page()
+    times: list[str] = []
+    page.on("request", lambda r: times.append(r.url) if "/book/kiwi/time?" in r.url else None)
+    failed: list[str] = []
+
+    def fail_first(route: Any) -> None:
+        if not failed:
+            failed.append(route.request.url)
+            # Not a 200 (an error status would do the same, but log to the console, which
+            # these tests forbid).
+            route.fulfill(status=204)
+        else:
+            route.continue_()
+
+    page.goto(host_page("kiwi"))
+    widget = Widget(page)
+    widget.wait_for_step("Choose a service")
+    widget.frame.click("button[name=service]")
+    widget.wait_for_step("Choose a day")
+    suggested = widget.frame.get_attribute("form.pp-suggest button", "value")
+    deadline = time.monotonic() + 10
+    while len(times) < 1:
+        assert time.monotonic() < deadline, "the suggested day's times were never asked for"
+        page.wait_for_timeout(50)
+    assert f"date={suggested}" in times[0]
+    page.wait_for_timeout(300)  # the answer is in
+    widget.frame.click("text=Next available")
+    widget.wait_for_step("Choose a time")
+    widget.expect_heading_focused()
+    assert len(times) == 1, times  # no second request: the answer asked for ahead was swapped
+    assert widget.frame.locator("button[name=start]").count() > 0
+    assert widget.frame.evaluate("document.querySelector('[aria-busy]') === null")
+
+    # Back on the day step another day is picked: that one goes to the server.
+    widget.frame.click("text=Change day")
+    widget.wait_for_step("Choose a day")
+    other = widget.frame.locator(".pp-cal button:not(.pp-first)").first
+    day = other.get_attribute("value")
+    before = len(times)
+    other.click()
+    widget.wait_for_step("Choose a time")
+    widget.expect_heading_focused()
+    assert any(f"date={day}" in url for url in times[before:]), times
+
+    # The answer asked for ahead is not a 200: the click asks the server itself.
+    page.route("**/book/kiwi/time?**", fail_first)
+    widget.frame.click("text=Change day")
+    widget.wait_for_step("Choose a day")
+    deadline = time.monotonic() + 10
+    while not failed:
+        assert time.monotonic() < deadline, "the suggested day's times were never asked for"
+        page.wait_for_timeout(50)
+    page.wait_for_timeout(300)
+    before = len(times)
+    widget.frame.click("text=Next available")
+    widget.wait_for_step("Choose a time")
+    widget.expect_heading_focused()
+    assert len(times) == before + 1, times[before:]
