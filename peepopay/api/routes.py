@@ -212,17 +212,16 @@ def config(slug: str) -> ResponseReturnValue:
 def availability(slug: str) -> ResponseReturnValue:
     now = utcnow()
     query = day_query(now)
-    with db.engine.connect() as conn:  # read-only: no session transaction to commit
-        exists, offer = fast.find_offer(conn, slug, query.service_id, query.day or DAY0)
-        if not exists:
-            abort(404)
-        if offer is None:
-            query.problems["serviceId"] = [NOT_OFFERED if query.service_id else BAD_SERVICE_ID]
-        if query.problems or query.day is None or offer is None:
-            return errors(query.problems)
-        view = fast.day_view(conn, offer, query.day, now)
+    exists, found = fast.cache().find(db.engine, slug, query.service_id, query.day or DAY0, now)
+    if not exists:
+        abort(404)
+    if found is None:
+        query.problems["serviceId"] = [NOT_OFFERED if query.service_id else BAD_SERVICE_ID]
+    if query.problems or query.day is None or found is None:
+        return errors(query.problems)
+    view = found.view(query.day, now)
     # The same answer is asked for again and again: serialise it once per change.
-    return Response(view.rendered(day_json(query.day, offer)), mimetype="application/json")
+    return Response(view.rendered(day_json(query.day, found.offer)), mimetype="application/json")
 
 
 @bp.post("/widget/<slug>/book")
