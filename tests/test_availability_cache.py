@@ -11,6 +11,7 @@ from datetime import date, time, timedelta
 from typing import Any
 
 import pytest
+import redis
 import sqlalchemy as sa
 
 from peepopay import slot_versions
@@ -68,8 +69,11 @@ def cached(app, client, service: int, day: date = DAY) -> list[str]:
     free(client, service, day)  # learns the tradie behind the slug
     free(client, service, day)  # sets its slot versions, first seen
     first = free(client, service, day)  # read, and kept
-    with statements(app) as seen:
-        again = free(client, service, day)
+    for _ in range(5):  # a late webhook about the tradie's account may bump them once more
+        with statements(app) as seen:
+            again = free(client, service, day)
+        if not seen:
+            break
     assert seen == [], "a repeated question should be answered from the cache"
     assert again == first
     return again
@@ -208,3 +212,40 @@ def test_a_lost_version_is_never_reused(app, kiwi):
         second = slot_versions.read(kiwi[0])
         assert second is not None and second[1] != first[1]
         assert int(second[1]) > 1_000
+
+
+# --------------------------------------------------------------------------- the limit
+
+
+def test_one_redis_round_trip_counts_the_request_and_reads_the_versions(
+    app, client, kiwi, monkeypatch
+):
+    cached(app, client, kiwi[1])
+    sent: list[bytes] = []
+    original = redis.connection.AbstractConnection.send_packed_command
+
+    def send(self: Any, command: Any, *args: Any, **kwargs: Any) -> None:
+        sent.append(b"".join(command) if isinstance(command, list) else bytes(command))
+        original(self, command, *args, **kwargs)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", send)
+    with statements(app) as seen:
+        for _ in range(3):
+            assert free(client, kiwi[1]) == ALL_DAY
+    assert seen == []
+    assert len(sent) == 3 and all(b"EVALSHA" in command for command in sent), sent
+
+
+def test_the_api_and_the_widget_steps_share_one_availability_limit(app, client, kiwi):
+    app.config["WIDGET_AVAILABILITY_LIMIT"] = "4 per minute"  # read on every request
+    url = f"/api/widget/{SLUG}/availability?date={DAY}&serviceId={kiwi[1]}"
+    step = f"/book/{SLUG}/date?service={kiwi[1]}"
+    assert [client.get(url).status_code for _ in range(2)] == [200, 200]
+    assert [client.get(step).status_code for _ in range(2)] == [200, 200]
+    refused = client.get(url)
+    assert refused.status_code == 429
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
+    assert refused.get_json()["error"]["code"] == 429
+    assert client.get(step).status_code == 429
+    # Another client address has its own count.
+    assert client.get(url, environ_base={"REMOTE_ADDR": "10.0.0.9"}).status_code == 200

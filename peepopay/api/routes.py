@@ -28,7 +28,7 @@ from peepopay.bookings import services as bookings
 from peepopay.bookings.models import Booking
 from peepopay.bookings.services import PaymentStart
 from peepopay.clock import utcnow
-from peepopay.extensions import db
+from peepopay.extensions import db, limiter
 from peepopay.money import deposit_for
 from peepopay.net import client_key
 from peepopay.payments.deposits import DepositsUnavailable
@@ -36,7 +36,8 @@ from peepopay.payments.gateway import PaymentError
 from peepopay.scheduling.models import QuestionKind, Service, ServiceQuestion
 from peepopay.scheduling.slots import Slot
 from peepopay.widget import availability as fast
-from peepopay.widget.limits import availability_limit, booking_limit, hold_limits
+from peepopay.widget.limits import availability_hit as hit
+from peepopay.widget.limits import booking_limit, hold_limits
 from peepopay.widget.routes import find_tradie
 from peepopay.widget.state import parse_color
 
@@ -208,11 +209,12 @@ def config(slug: str) -> ResponseReturnValue:
 
 
 @bp.get("/widget/<slug>/availability")
-@availability_limit
+@limiter.exempt  # counted by availability_hit, with the slot versions in one round trip
 def availability(slug: str) -> ResponseReturnValue:
     now = utcnow()
     query = day_query(now)
-    exists, found = fast.cache().find(db.engine, slug, query.service_id, query.day or DAY0, now)
+    day = query.day or DAY0
+    exists, found = fast.cache().find(db.engine, slug, query.service_id, day, now, hit)
     if not exists:
         abort(404)
     if found is None:

@@ -264,6 +264,10 @@ CACHE_SECONDS = 60.0
 CACHE_SIZE = 4096
 
 
+def _versions(tradie_id: int | None) -> tuple[Any, Any] | None:
+    return slot_versions.read(tradie_id) if tradie_id is not None else None
+
+
 @dataclass(frozen=True)
 class _Kept:
     found: Found
@@ -280,13 +284,20 @@ class DayCache:
         self.tradies: dict[str, int] = {}  # slug -> tradie id, to read versions before a miss
 
     def find(
-        self, engine: sa.Engine, slug: str, service_id: Any, day: date, now: datetime
+        self,
+        engine: sa.Engine,
+        slug: str,
+        service_id: Any,
+        day: date,
+        now: datetime,
+        versions_of: Callable[[int | None], tuple[Any, Any] | None] = _versions,
     ) -> tuple[bool, Found | None]:
-        """As `find_offer` and `read_day`: (the tradie exists, the day's inputs or None)."""
+        """As `find_offer` and `read_day`: (the tradie exists, the day's inputs or None).
+        `versions_of(tradie id or None)` is called once, before anything is read."""
         key = (slug, service_id, day)
         kept = self.days.get(key)
         tradie_id = kept.found.offer.tradie_id if kept else self.tradies.get(slug)
-        versions = slot_versions.read(tradie_id) if tradie_id is not None else None
+        versions = versions_of(tradie_id)
         if kept is not None and versions == kept.versions and _fresh(kept, now):
             return True, kept.found
         with engine.connect() as conn:  # read-only: no session transaction to commit
