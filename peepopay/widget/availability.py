@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time as timer
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
@@ -210,14 +210,19 @@ class Found:
     busy: tuple[slots.Busy, ...]
     away: tuple[slots.Away, ...]
     until: datetime | None  # the first live hold's expiry among `busy`
+    # The engine's answers by (day, today): a cached day skips even hashing the inputs.
+    cuts: dict[tuple[date, date], _Cut] = field(default_factory=dict, compare=False, repr=False)
 
     def view(self, day: date, now: datetime) -> DayView:
         """The slots offered on `day` at `now` (taken ones with available=False)."""
         rules = self.offer.rules
         earliest = now + timedelta(minutes=rules.min_notice_minutes)
         today = now.astimezone(rules.tz).date()
-        offer = self.offer
-        cut = _cut_slots(day, rules, offer.weekly, offer.blocked, self.busy, self.away, today)
+        cut = self.cuts.get((day, today))
+        if cut is None:
+            offer = self.offer
+            cut = _cut_slots(day, rules, offer.weekly, offer.blocked, self.busy, self.away, today)
+            self.cuts[(day, today)] = cut
         # The engine answers in start order, so the notice cut leaves a suffix.
         first = next((i for i, s in enumerate(cut.found) if s.starts_at_utc >= earliest), None)
         return DayView(cut, len(cut.found) if first is None else first)
