@@ -56,10 +56,12 @@ EMPTY_T = "empty route"
 def bench_app() -> Flask:
     """The production app plus an empty route; gunicorn calls this (`bench.widget:bench_app()`).
 
-    BENCH_LIMITER=off turns rate limiting off (as bench.caddy does); =redis keeps Flask-Limiter
-    counting in Redis as deployed, with the availability limit raised out of the load
-    generator's reach so it measures the limiter's cost, never its 429; =redis-no-headers
-    also drops the X-RateLimit-* headers (two of the limiter's three Redis round trips)."""
+    BENCH_LIMITER=off turns rate limiting off (as bench.caddy does); =redis keeps counting in
+    Redis as deployed (the availability endpoint: one script that counts and reads the slot
+    versions, peepopay.widget.limits.availability_hit), with the availability limit raised out
+    of the load generator's reach so it measures the limiter's cost, never its 429;
+    =redis-no-headers also turns Flask-Limiter's X-RateLimit-* headers off (already off in
+    the app's config)."""
     from peepopay import create_app
 
     overrides: dict[str, Any] = {"WIDGET_AVAILABILITY_LIMIT": "100000000 per minute"}

@@ -74,10 +74,11 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message_category = "info"
     login_manager.session_protection = "strong"
 
-    from peepopay import queue
+    from peepopay import queue, slot_versions
     from peepopay.accounts import google
 
     queue.init_app(app)
+    slot_versions.init_app(app)
     google.init_app(app)
 
 

@@ -28,7 +28,7 @@ from peepopay.bookings import services as bookings
 from peepopay.bookings.models import Booking
 from peepopay.bookings.services import PaymentStart
 from peepopay.clock import utcnow
-from peepopay.extensions import db
+from peepopay.extensions import db, limiter
 from peepopay.money import deposit_for
 from peepopay.net import client_key
 from peepopay.payments.deposits import DepositsUnavailable
@@ -36,7 +36,8 @@ from peepopay.payments.gateway import PaymentError
 from peepopay.scheduling.models import QuestionKind, Service, ServiceQuestion
 from peepopay.scheduling.slots import Slot
 from peepopay.widget import availability as fast
-from peepopay.widget.limits import availability_limit, booking_limit, hold_limits
+from peepopay.widget.limits import availability_hit as hit
+from peepopay.widget.limits import booking_limit, hold_limits
 from peepopay.widget.routes import find_tradie
 from peepopay.widget.state import parse_color
 
@@ -208,21 +209,21 @@ def config(slug: str) -> ResponseReturnValue:
 
 
 @bp.get("/widget/<slug>/availability")
-@availability_limit
+@limiter.exempt  # counted by availability_hit, with the slot versions in one round trip
 def availability(slug: str) -> ResponseReturnValue:
     now = utcnow()
     query = day_query(now)
-    with db.engine.connect() as conn:  # read-only: no session transaction to commit
-        exists, offer = fast.find_offer(conn, slug, query.service_id, query.day or DAY0)
-        if not exists:
-            abort(404)
-        if offer is None:
-            query.problems["serviceId"] = [NOT_OFFERED if query.service_id else BAD_SERVICE_ID]
-        if query.problems or query.day is None or offer is None:
-            return errors(query.problems)
-        view = fast.day_view(conn, offer, query.day, now)
+    day = query.day or DAY0
+    exists, found = fast.cache().find(db.engine, slug, query.service_id, day, now, hit)
+    if not exists:
+        abort(404)
+    if found is None:
+        query.problems["serviceId"] = [NOT_OFFERED if query.service_id else BAD_SERVICE_ID]
+    if query.problems or query.day is None or found is None:
+        return errors(query.problems)
+    view = found.view(query.day, now)
     # The same answer is asked for again and again: serialise it once per change.
-    return Response(view.rendered(day_json(query.day, offer)), mimetype="application/json")
+    return Response(view.rendered(day_json(query.day, found.offer)), mimetype="application/json")
 
 
 @bp.post("/widget/<slug>/book")

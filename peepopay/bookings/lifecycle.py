@@ -183,7 +183,8 @@ def expire_stale(session: DbSession, now: datetime, tradie_id: int | None = None
         .where(*lapsed, declined)
         .values(status=Status.PAYMENT_FAILED, updated_at=now)
         .returning(Booking.id)
-        .execution_options(synchronize_session=False)
+        # A lapsed hold holds no time already: what a day offers does not change.
+        .execution_options(synchronize_session=False, slots_of=())
     ).all()
     for booking_id in failed_ids:
         booking = session.get(Booking, booking_id, populate_existing=True)
@@ -193,7 +194,7 @@ def expire_stale(session: DbSession, now: datetime, tradie_id: int | None = None
         sa.update(Booking)
         .where(*lapsed)
         .values(status=Status.EXPIRED, updated_at=now)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False, slots_of=())
     )
     return len(failed_ids) + int(expired.rowcount or 0)  # type: ignore[attr-defined]
 
@@ -426,7 +427,7 @@ def move(
                 window_ends_at=window_ends_at,
                 updated_at=now,
             )
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session=False, slots_of=booking.tradie_id)
         )
     session.refresh(booking)
     audit.record(
@@ -503,7 +504,7 @@ def edit(
             sa.update(Booking)
             .where(Booking.id == booking.id)
             .values(**{key: values[key] for key in changed}, updated_at=now)
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session=False, slots_of=booking.tradie_id)
         )
     session.refresh(booking)
     if CONTACT & changed.keys():

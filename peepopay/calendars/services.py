@@ -109,7 +109,11 @@ def _conditional(feed: CalendarFeed, now: datetime) -> bool:
 
 
 def _replace_busy(session: DbSession, feed: CalendarFeed, intervals: list[parse.Interval]) -> None:
-    session.execute(sa.delete(BusyTime).where(BusyTime.feed_id == feed.id))
+    session.execute(
+        sa.delete(BusyTime)
+        .where(BusyTime.feed_id == feed.id)
+        .execution_options(slots_of=feed.tradie_id)
+    )
     if intervals:
         session.execute(
             sa.insert(BusyTime),
@@ -298,7 +302,11 @@ def remove_feed(session: DbSession, tradie: Tradie, feed_id: int) -> CalendarFee
         entity=feed,
         summary={"name": feed.name},
     )
-    session.execute(sa.delete(BusyTime).where(BusyTime.feed_id == feed.id))
+    session.execute(
+        sa.delete(BusyTime)
+        .where(BusyTime.feed_id == feed.id)
+        .execution_options(slots_of=feed.tradie_id)
+    )
     session.delete(feed)
     session.flush()
     return feed

@@ -110,7 +110,7 @@ def _merge(session: DbSession, other: Customer, *, into: Customer) -> None:
         sa.update(Booking)
         .where(Booking.customer_id == other.id)
         .values(customer_id=into.id)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False, slots_of=())  # who, not when
     )
     if other.notes and other.notes not in into.notes:
         into.notes = "\n\n".join(n for n in (into.notes, other.notes) if n)
@@ -367,7 +367,7 @@ def erase(session: DbSession, tradie: Tradie, customer: Customer, now: datetime)
                 customer_id=None,
                 updated_at=now,
             )
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session=False, slots_of=())  # who, not when
         )
         session.execute(
             sa.update(OutboxMessage)

@@ -46,7 +46,7 @@ def lock_booking(session: DbSession, booking_id: int) -> Booking | None:
         sa.update(Booking)
         .where(Booking.id == booking_id)
         .values(updated_at=Booking.updated_at)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False, slots_of=())  # a lock, no change
     )
     return session.execute(
         sa.select(Booking)

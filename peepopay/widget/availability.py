@@ -6,21 +6,30 @@ service, weekly hours and nearby blocked days in one, then the bookings of the d
 one range scan of the (tradie_id, starts_at) index, with the busy times from the tradie's own
 calendars in the same round trip (UNION ALL, one range scan of busy_times' own
 (tradie_id, starts_at) index), so the cost does not grow with history.
+
+Most requests read neither: what those two statements found for a day is kept per process
+(`DayCache`) with the tradie's slot versions read from Redis before it was read
+(`peepopay.slot_versions`, bumped after every commit that changes what a day offers), and
+served while the versions are unchanged and no pending hold among the day's bookings has run
+out; "now" still applies per request (the notice cut, today's date).
 """
 
 from __future__ import annotations
 
+import time as timer
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from flask import current_app
 
+from peepopay import slot_versions
 from peepopay.accounts.models import Tradie
-from peepopay.bookings.models import Booking
+from peepopay.bookings.models import Booking, Status
 from peepopay.calendars.models import MAX_BUSY_PIECE, BusyTime
 from peepopay.inputs import parse_id, storable
 from peepopay.scheduling import services as scheduling
@@ -87,9 +96,15 @@ _WINDOWS = sa.select(
     ArrivalWindow.weekday, ArrivalWindow.start_local, ArrivalWindow.end_local
 ).where(ArrivalWindow.tradie_id == sa.bindparam("tradie_id"))
 # As scheduling.services.busy_between (active bookings overlapping [start, end), kind 0) and
-# away_between (the tradie's calendars, kind 1), one range scan of each table's index.
+# away_between (the tradie's calendars, kind 1), one range scan of each table's index; a pending
+# booking's hold expiry comes along, as the moment its time is free again without any write.
 _BUSY = sa.union_all(
-    sa.select(Booking.starts_at, Booking.ends_at, sa.literal(0)).where(
+    sa.select(
+        Booking.starts_at,
+        Booking.ends_at,
+        sa.literal(0),
+        sa.case((Booking.status == Status.PENDING_PAYMENT, Booking.hold_expires_at)),
+    ).where(
         Booking.tradie_id == sa.bindparam("tradie_id"),
         Booking.starts_at < sa.bindparam("end"),
         Booking.starts_at >= sa.bindparam("earliest"),
@@ -98,7 +113,12 @@ _BUSY = sa.union_all(
     ),
     # Only the busy times meeting the day's working span (slots.working_span): the others
     # cannot change a slot, so they are not even read.
-    sa.select(BusyTime.starts_at, BusyTime.ends_at, sa.literal(1)).where(
+    sa.select(
+        BusyTime.starts_at,
+        BusyTime.ends_at,
+        sa.literal(1),
+        sa.type_coerce(sa.null(), Booking.hold_expires_at.type),
+    ).where(
         BusyTime.tradie_id == sa.bindparam("tradie_id"),
         BusyTime.starts_at < sa.bindparam("away_end"),
         BusyTime.starts_at >= sa.bindparam("away_earliest"),
@@ -182,9 +202,40 @@ class _Cut:
         self.bodies: dict[int, bytes] = {}
 
 
+@dataclass(frozen=True)
+class Found:
+    """What the database says about one day of one offer, and until when it holds at most."""
+
+    offer: Offer
+    busy: tuple[slots.Busy, ...]
+    away: tuple[slots.Away, ...]
+    until: datetime | None  # the first live hold's expiry among `busy`
+    # The engine's answers by (day, today): a cached day skips even hashing the inputs.
+    cuts: dict[tuple[date, date], _Cut] = field(default_factory=dict, compare=False, repr=False)
+
+    def view(self, day: date, now: datetime) -> DayView:
+        """The slots offered on `day` at `now` (taken ones with available=False)."""
+        rules = self.offer.rules
+        earliest = now + timedelta(minutes=rules.min_notice_minutes)
+        today = now.astimezone(rules.tz).date()
+        cut = self.cuts.get((day, today))
+        if cut is None:
+            offer = self.offer
+            cut = _cut_slots(day, rules, offer.weekly, offer.blocked, self.busy, self.away, today)
+            self.cuts[(day, today)] = cut
+        # The engine answers in start order, so the notice cut leaves a suffix.
+        first = next((i for i, s in enumerate(cut.found) if s.starts_at_utc >= earliest), None)
+        return DayView(cut, len(cut.found) if first is None else first)
+
+
 def day_view(conn: sa.Connection, offer: Offer, day: date, now: datetime) -> DayView:
     """Every slot offered on local `day` (taken ones with available=False); `offer` must have
     been found for this `day`."""
+    return read_day(conn, offer, day, now).view(day, now)
+
+
+def read_day(conn: sa.Connection, offer: Offer, day: date, now: datetime) -> Found:
+    """The bookings and busy times that shape `day`'s slots, in one statement."""
     start, end = slots.busy_window(day, offer.rules)
     away_start, away_end = _working_span(day, offer.rules, offer.weekly) or (start, start)
     params = {
@@ -199,17 +250,84 @@ def day_view(conn: sa.Connection, offer: Offer, day: date, now: datetime) -> Day
     }
     busy: list[slots.Busy] = []
     away: list[slots.Away] = []
-    for s, e, kind in conn.execute(_BUSY, params).all():
+    holds: list[datetime] = []
+    for s, e, kind, hold_expires_at in conn.execute(_BUSY, params).all():
         if kind:
             away.append((s, e))
         else:
             busy.append(slots.Busy(s, e))
-    earliest = now + timedelta(minutes=offer.rules.min_notice_minutes)
-    today = now.astimezone(offer.rules.tz).date()
-    cut = _cut_slots(day, offer.rules, offer.weekly, offer.blocked, tuple(busy), tuple(away), today)
-    # The engine answers in start order, so the notice cut leaves a suffix.
-    first = next((i for i, s in enumerate(cut.found) if s.starts_at_utc >= earliest), None)
-    return DayView(cut, len(cut.found) if first is None else first)
+            if hold_expires_at is not None:
+                holds.append(hold_expires_at)
+    return Found(offer, tuple(busy), tuple(away), min(holds, default=None))
+
+
+# --- the per-day cache ----------------------------------------------------------------------
+
+# However the versions look, an answer is read again after this long: a bound on staleness if a
+# bump was lost (Redis away at the moment of a commit).
+CACHE_SECONDS = 60.0
+CACHE_SIZE = 4096
+
+
+def _versions(tradie_id: int | None) -> tuple[Any, Any] | None:
+    return slot_versions.read(tradie_id) if tradie_id is not None else None
+
+
+@dataclass(frozen=True)
+class _Kept:
+    found: Found
+    versions: tuple[Any, Any]
+    stored_at: float
+
+
+class DayCache:
+    """One process's answers, by (slug, service id as asked, day), each with the slot versions
+    read before the database was."""
+
+    def __init__(self) -> None:
+        self.days: dict[tuple[str, Any, date], _Kept] = {}
+        self.tradies: dict[str, int] = {}  # slug -> tradie id, to read versions before a miss
+
+    def find(
+        self,
+        engine: sa.Engine,
+        slug: str,
+        service_id: Any,
+        day: date,
+        now: datetime,
+        versions_of: Callable[[int | None], tuple[Any, Any] | None] = _versions,
+    ) -> tuple[bool, Found | None]:
+        """As `find_offer` and `read_day`: (the tradie exists, the day's inputs or None).
+        `versions_of(tradie id or None)` is called once, before anything is read."""
+        key = (slug, service_id, day)
+        kept = self.days.get(key)
+        tradie_id = kept.found.offer.tradie_id if kept else self.tradies.get(slug)
+        versions = versions_of(tradie_id)
+        if kept is not None and versions == kept.versions and _fresh(kept, now):
+            return True, kept.found
+        with engine.connect() as conn:  # read-only: no session transaction to commit
+            exists, offer = find_offer(conn, slug, service_id, day)
+            found = read_day(conn, offer, day, now) if offer is not None else None
+        if offer is None or found is None:
+            self.days.pop(key, None)
+            return exists, None
+        self.tradies[slug] = offer.tradie_id
+        if versions is not None and offer.tradie_id == tradie_id:
+            if len(self.days) >= CACHE_SIZE:
+                self.days.clear()
+            self.days[key] = _Kept(found, versions, timer.monotonic())
+        return True, found
+
+
+def _fresh(kept: _Kept, now: datetime) -> bool:
+    until = kept.found.until
+    return (until is None or now < until) and timer.monotonic() - kept.stored_at < CACHE_SECONDS
+
+
+def cache() -> DayCache:
+    """This app's cache in this process."""
+    found: DayCache = current_app.extensions.setdefault("availability_days", DayCache())
+    return found
 
 
 def day_slots(conn: sa.Connection, offer: Offer, day: date, now: datetime) -> list[slots.Slot]:

@@ -1,0 +1,172 @@
+"""Versions of each tradie's free slots, in Redis: bumped after every commit that can change
+what a day offers, read by the availability endpoint's per-day cache before it trusts an answer.
+
+What a day offers is read from bookings, the busy times of the tradie's calendars, weekly hours,
+arrival windows, blocked periods, services and the tradie's own settings. Rather than a call in
+each of their writers, the session tells: rows of those tables flushed by the unit of work carry
+their tradie, bulk statements on them name it with `execution_options(slots_of=tradie_id)` (or
+bulk inserts in their rows); an unnamed bulk statement bumps every tradie at once. The bump runs
+after the commit, before the request that made the change answers.
+
+A version missing from Redis (never set, expired, Redis restarted) is set to a random number, so
+a version is never seen twice; no version (Redis away) means no cache, never a stale answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask, current_app, has_app_context
+from redis import Redis
+from redis.exceptions import RedisError
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
+
+log = logging.getLogger(__name__)
+
+# The tables every day's answer is computed from (peepopay.widget.availability reads them all).
+WATCHED = frozenset(
+    {
+        "bookings",
+        "busy_times",
+        "availability_rules",
+        "arrival_windows",
+        "blocked_periods",
+        "services",
+        "tradies",
+    }
+)
+EVERYONE = 0  # the version every answer also checks: bumped by a bulk change of unknown tradies
+PREFIX = "peepopay-slots:"
+# A version outlives any cached answer (peepopay.widget.availability.CACHE_SECONDS) many times.
+VERSION_SECONDS = 7 * 24 * 3600
+_PENDING = "slot_versions.tradies"
+
+
+def key(tradie_id: int) -> str:
+    return f"{PREFIX}{tradie_id}"
+
+
+def _redis() -> Redis | None:
+    if not has_app_context():
+        return None
+    conn: Redis | None = current_app.extensions.get("redis")
+    return conn
+
+
+def read(tradie_id: int) -> tuple[Any, Any] | None:
+    """(everyone's version, the tradie's) in one round trip; None when either is unknown
+    (missing ones are set for the next reader) or Redis does not answer."""
+    conn = _redis()
+    if conn is None:
+        return None
+    try:
+        everyone, own = conn.mget(key(EVERYONE), key(tradie_id))
+        if everyone is not None and own is not None:
+            return everyone, own
+        pipe = conn.pipeline(transaction=False)
+        for tid, found in ((EVERYONE, everyone), (tradie_id, own)):
+            if found is None:
+                pipe.set(key(tid), _fresh(), nx=True, ex=VERSION_SECONDS)
+        pipe.execute()
+    except RedisError:
+        log.warning("slot versions unreadable; availability computed without the cache")
+    return None
+
+
+def bump(tradie_ids: Iterable[int]) -> None:
+    """Every answer cached for these tradies (EVERYONE: for all) is stale from now on."""
+    conn = _redis()
+    ids = sorted(set(tradie_ids))
+    if conn is None or not ids:
+        return
+    try:
+        pipe = conn.pipeline(transaction=True)
+        for tid in ids:
+            # A missing version starts from a random number, never from 1 again.
+            pipe.set(key(tid), _fresh(), nx=True, ex=VERSION_SECONDS)
+            pipe.incr(key(tid))
+        pipe.execute()
+    except RedisError:
+        # Answers already cached live CACHE_SECONDS at most; the database still refuses a
+        # taken slot at booking time.
+        log.error("slot versions not bumped for tradies %s", ids)
+
+
+def _fresh() -> int:
+    return secrets.randbits(62)
+
+
+# --- telling from the session -------------------------------------------------------------
+
+
+def _pending(session: Session) -> set[int]:
+    found: set[int] = session.info.setdefault(_PENDING, set())
+    return found
+
+
+def _tradie_of(instance: Any) -> int | None:
+    table = getattr(instance, "__tablename__", None)
+    if table not in WATCHED:
+        return None
+    # Read without loading: a deleted row's attributes may be expired by now.
+    value = instance.__dict__.get("id" if table == "tradies" else "tradie_id")
+    return int(value) if value is not None else EVERYONE
+
+
+def _after_flush(session: Session, _flush: UOWTransaction) -> None:
+    pending = _pending(session)
+    for instance in (*session.new, *session.dirty, *session.deleted):
+        tradie_id = _tradie_of(instance)
+        if tradie_id is not None:
+            pending.add(tradie_id)
+
+
+def _table_of(statement: Any) -> str | None:
+    table = getattr(statement, "table", None)
+    return getattr(table, "name", None)
+
+
+def _on_execute(state: ORMExecuteState) -> None:
+    if not (state.is_update or state.is_delete or state.is_insert):
+        return
+    if _table_of(state.statement) not in WATCHED:
+        return
+    named = state.execution_options.get("slots_of")
+    pending = _pending(state.session)
+    if named is not None:
+        pending.update(named if isinstance(named, (list, tuple, set)) else [named])
+        return
+    given = state.parameters
+    rows = [given] if isinstance(given, dict) else list(given or [])
+    found = [row.get("tradie_id") for row in rows if isinstance(row, dict)]
+    if found and None not in found:
+        pending.update(int(tid) for tid in found if tid is not None)
+    else:
+        pending.add(EVERYONE)
+
+
+def _after_commit(session: Session) -> None:
+    pending = session.info.pop(_PENDING, None)
+    if pending:
+        bump(pending)
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def init_app(app: Flask) -> None:
+    """Listen on every session (requests, jobs, commands) once."""
+    del app
+    for name, handler in (
+        ("after_flush", _after_flush),
+        ("do_orm_execute", _on_execute),
+        ("after_commit", _after_commit),
+        ("after_rollback", _after_rollback),
+    ):
+        if not sa.event.contains(Session, name, handler):
+            sa.event.listen(Session, name, handler)
