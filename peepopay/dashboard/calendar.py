@@ -7,16 +7,19 @@ is listed in local time order, so the page reads the same to a screen reader as 
 from __future__ import annotations
 
 import re
+import time as timer
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import Response, current_app, request
+from flask import Response, current_app, render_template, request
 from flask_login import current_user
+from markupsafe import Markup
 
+from peepopay import slot_versions
 from peepopay.accounts.models import Tradie
 from peepopay.bookings.lifecycle import LABELS
 from peepopay.bookings.models import Booking, Status
@@ -231,6 +234,7 @@ class CalendarView:
     prev: dict[str, str]
     next: dict[str, str]
     current: dict[str, str]
+    holds_until: datetime | None = None  # the first shown hold's expiry: it leaves, no write
 
     @property
     def title(self) -> str:
@@ -320,6 +324,14 @@ def build(
         prev=prev,
         next=following,
         current=current,
+        holds_until=min(
+            (
+                b.hold_expires_at
+                for b in bookings
+                if b.status == Status.PENDING_PAYMENT and b.hold_expires_at is not None
+            ),
+            default=None,
+        ),
     )
 
 
@@ -468,11 +480,69 @@ def calendar_page() -> Response:
     tradie = current_user
     now = utcnow()
     wanted = parse(request.args, local_today(tradie, now))
-    view = build(db.session, tradie, wanted, now, tradie.slot_interval_minutes)
+    shown = rendered(tradie, wanted, now)
     return render(
         "dashboard/calendar.html",
         "dashboard/_calendar_swap.html",
         tradie=tradie,
+        title=shown.title,
+        calendar=shown.html,
+    )
+
+
+# --- the rendered calendar, kept per process ----------------------------------------------------
+
+# Everything the calendar shows comes from the tables whose every change bumps the tradie's slot
+# versions (peepopay.slot_versions: bookings, busy times, hours, blocked days, services, the
+# tradie), from today's date and from the next free start after now; a hold leaves by itself at
+# its expiry. A rendered calendar is reused while all of those are unchanged, and at most a
+# minute (a bound if a bump was lost while Redis was away); without versions nothing is kept.
+KEEP_SECONDS = 60.0
+KEEP_MOST = 1024
+
+
+@dataclass(frozen=True)
+class Shown:
+    title: str
+    html: Markup
+
+
+@dataclass(frozen=True)
+class _Kept:
+    shown: Shown
+    versions: tuple[Any, Any]
+    until: datetime | None
+    stored_at: float
+
+
+def rendered(tradie: Tradie, wanted: Wanted, now: datetime) -> Shown:
+    """The calendar `wanted` asks for, as HTML: built and rendered, or as kept from before."""
+    versions = slot_versions.read(tradie.id)  # before the database is read
+    interval = tradie.slot_interval_minutes
+    key = (
+        tradie.id,
+        wanted,
+        local_today(tradie, now),
+        round_up(now, ZoneInfo(tradie.timezone), interval),
+    )
+    kept: dict[Any, _Kept] = current_app.extensions.setdefault("calendar_pages", {})
+    found = kept.get(key)
+    if (
+        found is not None
+        and found.versions == versions
+        and (found.until is None or now < found.until)
+        and timer.monotonic() - found.stored_at < KEEP_SECONDS
+    ):
+        return found.shown
+    view = build(db.session, tradie, wanted, now, interval)
+    html = render_template(
+        "dashboard/_calendar.html",
         view=view,
         new_booking=NEW_BOOKING if NEW_BOOKING in current_app.view_functions else None,
     )
+    shown = Shown(view.title, Markup(html))  # noqa: S704  (the template's own escaped output)
+    if versions is not None:
+        if len(kept) >= KEEP_MOST:
+            kept.clear()
+        kept[key] = _Kept(shown, versions, view.holds_until, timer.monotonic())
+    return shown
