@@ -11,4 +11,5 @@ pytest_plugins = [
     "tests.fixtures.clock",
     "tests.calendar_support",  # a feed server, a CalDAV server (Radicale)
     "tests.fixtures.oidc",
+    "tests.fixtures.workers",  # the order files go out to pytest-xdist's workers
 ]

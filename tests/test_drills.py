@@ -35,12 +35,14 @@ from peepopay.config import TestingConfig
 from peepopay.extensions import db
 from peepopay.notifications import outbox
 from tests.fixtures.factories import make_tradie
+from tests.fixtures.workers import FIGURES
 from tests.servers import RedisServer, SMTPSink
 from tests.stack import SLUG, Reply, Stack, fetch, wait_until
 
 CARD_OK = "4242 4242 4242 4242"
 
-pytestmark = pytest.mark.slow
+# Alone: the drills' deadlines are for a machine not also running other tests.
+pytestmark = [pytest.mark.slow, pytest.mark.alone]
 
 
 @pytest.fixture
@@ -60,9 +62,12 @@ def sink() -> Iterator[SMTPSink]:
 
 
 def report(capsys: pytest.CaptureFixture[str], title: str, figures: dict[str, object]) -> None:
-    """The drill's figures on the terminal, captured or not, so a run can be quoted."""
+    """The drill's figures on the terminal, captured or not, so a run can be quoted (under
+    pytest-xdist, at the end of the run: tests/fixtures/workers.py)."""
+    line = f"[drill] {title}: " + ", ".join(f"{k}={v}" for k, v in figures.items())
+    capsys.request.node.user_properties.append((FIGURES, line))
     with capsys.disabled():
-        print(f"\n[drill] {title}: " + ", ".join(f"{k}={v}" for k, v in figures.items()))
+        print(f"\n{line}")
 
 
 class StallingSink(SMTPSink):
