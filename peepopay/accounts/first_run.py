@@ -189,8 +189,8 @@ def steps(session: DbSession, tradie: Tradie) -> list[Step]:
     ]
 
 
-def missing_for_bookings(session: DbSession, tradie: Tradie) -> list[str]:
-    """What keeps the booking page from taking bookings, in the tradie's words."""
-    done = {step.key: step.done for step in steps(session, tradie)}
+def missing_for_bookings(done_steps: list[Step]) -> list[str]:
+    """What keeps the booking page from taking bookings, in the tradie's words (from `steps`)."""
+    done = {step.key: step.done for step in done_steps}
     reasons = {"service": "add a service", "hours": "set working hours", "stripe": "connect Stripe"}
     return [text for key, text in reasons.items() if not done[key]]

@@ -33,6 +33,7 @@ def embed_codes(slug: str, business_name: str) -> dict[str, str]:
 @bp.get("")
 def overview() -> Response:
     tradie = current_user
+    steps = setup.steps(db.session, tradie)
     return render(
         "dashboard/overview.html",
         "dashboard/_overview.html",
@@ -40,6 +41,6 @@ def overview() -> Response:
         data=figures.overview(db.session, tradie, utcnow()),
         embed=embed_codes(tradie.slug, tradie.business_name),
         preview_src=url_for("widget.start", slug=tradie.slug),
-        steps=setup.steps(db.session, tradie),
-        missing=setup.missing_for_bookings(db.session, tradie),
+        steps=steps,
+        missing=setup.missing_for_bookings(steps),
     )
