@@ -5,8 +5,6 @@ time with no write at all. Each test first shows the answer is served without th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, time, timedelta
 from typing import Any
 
@@ -22,6 +20,7 @@ from peepopay.models import AvailabilityRule, Booking, Status, Tradie
 from peepopay.scheduling import availability as hours
 from tests.booking_helpers import SLUG, at, booking_body, service_id, widget_tradie
 from tests.calendar_support import ics
+from tests.fixtures.app import sql_statements
 from tests.fixtures.clock import DASH_NOW
 from tests.fixtures.factories import make_booking
 from tests.payments_support import (  # noqa: F401  (app_config points the app at the emulator)
@@ -41,23 +40,6 @@ def kiwi(app) -> tuple[int, int]:
     return tradie_id, service_id(app, tradie_id)
 
 
-@contextmanager
-def statements(app) -> Iterator[list[str]]:
-    """The SQL statements run inside the block."""
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
-
-
 def free(client, service: int, day: date = DAY) -> list[str]:
     response = client.get(f"/api/widget/{SLUG}/availability?date={day}&serviceId={service}")
     assert response.status_code == 200, response.get_data(as_text=True)
@@ -70,7 +52,7 @@ def cached(app, client, service: int, day: date = DAY) -> list[str]:
     free(client, service, day)  # sets its slot versions, first seen
     first = free(client, service, day)  # read, and kept
     for _ in range(5):  # a late webhook about the tradie's account may bump them once more
-        with statements(app) as seen:
+        with sql_statements(app) as seen:
             again = free(client, service, day)
         if not seen:
             break
@@ -87,7 +69,7 @@ def test_without_redis_every_answer_is_read(app, client, kiwi):
     app.extensions["redis"] = None
     free(client, kiwi[1])
     free(client, kiwi[1])
-    with statements(app) as seen:
+    with sql_statements(app) as seen:
         assert free(client, kiwi[1]) == ALL_DAY
     assert seen, "without slot versions nothing may be served from the cache"
 
@@ -229,7 +211,7 @@ def test_one_redis_round_trip_counts_the_request_and_reads_the_versions(
         original(self, command, *args, **kwargs)
 
     monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", send)
-    with statements(app) as seen:
+    with sql_statements(app) as seen:
         for _ in range(3):
             assert free(client, kiwi[1]) == ALL_DAY
     assert seen == []

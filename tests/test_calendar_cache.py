@@ -6,16 +6,14 @@ Each test first shows the page is served without reading the bookings."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, timedelta
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from peepopay.extensions import db
 from peepopay.models import BlockedPeriod, Booking, Tradie
+from tests.fixtures.app import sql_statements
 from tests.test_dashboard_calendar import NOW, day_text, local
 
 pytestmark = [pytest.mark.both_databases, pytest.mark.usefixtures("fast_passwords")]
@@ -30,22 +28,6 @@ def clock(frozen_clock):
     return frozen_clock.set
 
 
-@contextmanager
-def statements(app) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
-
-
 def page(dash) -> str:
     response = dash.get(WEEK)
     assert response.status_code == 200
@@ -56,7 +38,7 @@ def kept(app, dash) -> str:
     """The week, asked until it comes from the kept rendering (proved: no booking is read)."""
     first = page(dash)
     for _ in range(5):  # the first asks set the slot versions, a late bump may come once
-        with statements(app) as seen:
+        with sql_statements(app) as seen:
             again = page(dash)
         if not any("bookings" in s for s in seen):
             break
@@ -83,7 +65,7 @@ def test_without_redis_every_page_is_built(app, dash, clock, add_booking):
     add_booking(customer_name="Aroha Smith", starts_at=local(2026, 12, 4, 10))
     app.extensions["redis"] = None
     page(dash)
-    with statements(app) as seen:
+    with sql_statements(app) as seen:
         assert "Aroha Smith" in friday(page(dash))
     assert any("bookings" in s for s in seen), "without slot versions nothing may be reused"
 

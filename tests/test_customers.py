@@ -18,6 +18,7 @@ from peepopay.bookings import lifecycle
 from peepopay.customers import services as customers
 from peepopay.extensions import db
 from peepopay.models import Booking, Customer, OutboxMessage, Payment
+from tests.fixtures.app import sql_statements
 from tests.fixtures.clients import DashboardClient
 
 pytestmark = pytest.mark.usefixtures("fast_passwords")
@@ -326,18 +327,8 @@ def test_the_list_costs_the_same_statements_whatever_the_number_of_customers(
     app: Flask, dash: DashboardClient, add_booking: Any, add_payment: Any
 ) -> None:
     def statements(url: str) -> list[str]:
-        seen: list[str] = []
-
-        def record(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-            seen.append(statement)
-
-        with app.app_context():
-            engine = db.engine
-        sa.event.listen(engine, "before_cursor_execute", record)
-        try:
+        with sql_statements(app) as seen:
             assert dash.get(url).status_code == 200
-        finally:
-            sa.event.remove(engine, "before_cursor_execute", record)
         return [s for s in seen if s.lstrip().upper().startswith("SELECT")]
 
     for _ in range(3):
