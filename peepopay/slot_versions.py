@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterable
-from typing import Any
+import time as timer
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context
@@ -41,7 +44,7 @@ WATCHED = frozenset(
 )
 EVERYONE = 0  # the version every answer also checks: bumped by a bulk change of unknown tradies
 PREFIX = "peepopay-slots:"
-# A version outlives any cached answer (peepopay.widget.availability.CACHE_SECONDS) many times.
+# A version outlives any kept answer (KEEP_SECONDS) many times.
 VERSION_SECONDS = 7 * 24 * 3600
 _PENDING = "slot_versions.tradies"
 
@@ -91,7 +94,7 @@ def bump(tradie_ids: Iterable[int]) -> None:
             pipe.incr(key(tid))
         pipe.execute()
     except RedisError:
-        # Answers already cached live CACHE_SECONDS at most; the database still refuses a
+        # Answers already kept live KEEP_SECONDS at most; the database still refuses a
         # taken slot at booking time.
         log.error("slot versions not bumped for tradies %s", ids)
 
@@ -170,3 +173,41 @@ def init_app(app: Flask) -> None:
     ):
         if not sa.event.contains(Session, name, handler):
             sa.event.listen(Session, name, handler)
+
+
+# --- what a process keeps against the versions ------------------------------------------------
+
+# However the versions look, a kept answer is worked out again after this long: a bound on
+# staleness if a bump was lost (Redis away at the moment of a commit).
+KEEP_SECONDS = 60.0
+KEEP_MOST = 4096
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Kept(Generic[T]):
+    """Something worked out from the watched tables, with the versions read before they were
+    read, and the moment it ends by itself (a pending hold's expiry), if any."""
+
+    value: T
+    versions: tuple[Any, Any]
+    until: datetime | None
+    stored_at: float = field(default_factory=timer.monotonic)
+
+    def usable(self, versions: tuple[Any, Any] | None, now: datetime) -> bool:
+        return (
+            versions == self.versions
+            and (self.until is None or now < self.until)
+            and timer.monotonic() - self.stored_at < KEEP_SECONDS
+        )
+
+
+def keep(
+    store: dict[Any, Kept[T]], key: Hashable, value: T, versions: Any, until: datetime | None
+) -> None:
+    """Keep `value` under `key` when there are versions to check it against (none: nothing)."""
+    if versions is None:
+        return
+    if len(store) >= KEEP_MOST:
+        store.clear()
+    store[key] = Kept(value, versions, until)

@@ -7,7 +7,6 @@ is listed in local time order, so the page reads the same to a screen reader as 
 from __future__ import annotations
 
 import re
-import time as timer
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -497,22 +496,12 @@ def calendar_page() -> Response:
 # tradie), from today's date and from the next free start after now; a hold leaves by itself at
 # its expiry. A rendered calendar is reused while all of those are unchanged, and at most a
 # minute (a bound if a bump was lost while Redis was away); without versions nothing is kept.
-KEEP_SECONDS = 60.0
-KEEP_MOST = 1024
 
 
 @dataclass(frozen=True)
 class Shown:
     title: str
     html: Markup
-
-
-@dataclass(frozen=True)
-class _Kept:
-    shown: Shown
-    versions: tuple[Any, Any]
-    until: datetime | None
-    stored_at: float
 
 
 def rendered(tradie: Tradie, wanted: Wanted, now: datetime) -> Shown:
@@ -525,15 +514,12 @@ def rendered(tradie: Tradie, wanted: Wanted, now: datetime) -> Shown:
         local_today(tradie, now),
         round_up(now, ZoneInfo(tradie.timezone), interval),
     )
-    kept: dict[Any, _Kept] = current_app.extensions.setdefault("calendar_pages", {})
+    kept: dict[Any, slot_versions.Kept[Shown]] = current_app.extensions.setdefault(
+        "calendar_pages", {}
+    )
     found = kept.get(key)
-    if (
-        found is not None
-        and found.versions == versions
-        and (found.until is None or now < found.until)
-        and timer.monotonic() - found.stored_at < KEEP_SECONDS
-    ):
-        return found.shown
+    if found is not None and found.usable(versions, now):
+        return found.value
     view = build(db.session, tradie, wanted, now, interval)
     html = render_template(
         "dashboard/_calendar.html",
@@ -541,8 +527,5 @@ def rendered(tradie: Tradie, wanted: Wanted, now: datetime) -> Shown:
         new_booking=NEW_BOOKING if NEW_BOOKING in current_app.view_functions else None,
     )
     shown = Shown(view.title, Markup(html))  # noqa: S704  (the template's own escaped output)
-    if versions is not None:
-        if len(kept) >= KEEP_MOST:
-            kept.clear()
-        kept[key] = _Kept(shown, versions, view.holds_until, timer.monotonic())
+    slot_versions.keep(kept, key, shown, versions, view.holds_until)
     return shown

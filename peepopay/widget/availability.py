@@ -16,7 +16,6 @@ out; "now" still applies per request (the notice cut, today's date).
 
 from __future__ import annotations
 
-import time as timer
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
@@ -263,21 +262,9 @@ def read_day(conn: sa.Connection, offer: Offer, day: date, now: datetime) -> Fou
 
 # --- the per-day cache ----------------------------------------------------------------------
 
-# However the versions look, an answer is read again after this long: a bound on staleness if a
-# bump was lost (Redis away at the moment of a commit).
-CACHE_SECONDS = 60.0
-CACHE_SIZE = 4096
-
 
 def _versions(tradie_id: int | None) -> tuple[Any, Any] | None:
     return slot_versions.read(tradie_id) if tradie_id is not None else None
-
-
-@dataclass(frozen=True)
-class _Kept:
-    found: Found
-    versions: tuple[Any, Any]
-    stored_at: float
 
 
 class DayCache:
@@ -285,7 +272,7 @@ class DayCache:
     read before the database was."""
 
     def __init__(self) -> None:
-        self.days: dict[tuple[str, Any, date], _Kept] = {}
+        self.days: dict[tuple[str, Any, date], slot_versions.Kept[Found]] = {}
         self.tradies: dict[str, int] = {}  # slug -> tradie id, to read versions before a miss
 
     def find(
@@ -301,10 +288,10 @@ class DayCache:
         `versions_of(tradie id or None)` is called once, before anything is read."""
         key = (slug, service_id, day)
         kept = self.days.get(key)
-        tradie_id = kept.found.offer.tradie_id if kept else self.tradies.get(slug)
+        tradie_id = kept.value.offer.tradie_id if kept else self.tradies.get(slug)
         versions = versions_of(tradie_id)
-        if kept is not None and versions == kept.versions and _fresh(kept, now):
-            return True, kept.found
+        if kept is not None and kept.usable(versions, now):
+            return True, kept.value
         with engine.connect() as conn:  # read-only: no session transaction to commit
             exists, offer = find_offer(conn, slug, service_id, day)
             found = read_day(conn, offer, day, now) if offer is not None else None
@@ -312,16 +299,9 @@ class DayCache:
             self.days.pop(key, None)
             return exists, None
         self.tradies[slug] = offer.tradie_id
-        if versions is not None and offer.tradie_id == tradie_id:
-            if len(self.days) >= CACHE_SIZE:
-                self.days.clear()
-            self.days[key] = _Kept(found, versions, timer.monotonic())
+        if offer.tradie_id == tradie_id:
+            slot_versions.keep(self.days, key, found, versions, found.until)
         return True, found
-
-
-def _fresh(kept: _Kept, now: datetime) -> bool:
-    until = kept.found.until
-    return (until is None or now < until) and timer.monotonic() - kept.stored_at < CACHE_SECONDS
 
 
 def cache() -> DayCache:
