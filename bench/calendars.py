@@ -27,10 +27,19 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
 
 from bench.loadgen import get
-from bench.widget import EMPTY, EMPTY_T, MIN_RATIO, ZONE, Run, Server, local, measure
+from bench.widget import (
+    EMPTY,
+    EMPTY_T,
+    MIN_RATIO,
+    ZONE,
+    Run,
+    Server,
+    availability_queries,
+    local,
+    measure,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "calendars.json"
 BUSY_TIMES = 500
@@ -169,45 +178,6 @@ def seed(url: str, bench_day: date) -> dict[str, int]:
     return services
 
 
-def queries(url: str, paths: dict[str, str]) -> dict[str, Any]:
-    """SELECTs of one availability request per tradie, and the busy statement's plan."""
-    import sqlalchemy as sa
-
-    from peepopay import create_app
-    from peepopay.config import DevelopmentConfig
-    from peepopay.extensions import db
-
-    app = create_app(
-        DevelopmentConfig,
-        {"SQLALCHEMY_DATABASE_URI": url, "RATELIMIT_ENABLED": False, "REDIS_URL": None},
-    )
-    found: dict[str, Any] = {}
-    with app.app_context():
-        statements: list[tuple[str, Any]] = []
-
-        def record(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
-            statements.append((statement, params))
-
-        sa.event.listen(db.engine, "before_cursor_execute", record)
-        client = app.test_client()
-        for slug, path in paths.items():
-            statements.clear()
-            response = client.get(path)
-            assert response.status_code == 200, response.get_data(as_text=True)
-            selects = [s for s in statements if s[0].lstrip().upper().startswith("SELECT")]
-            busy = [s for s in selects if "FROM busy_times" in s[0]]
-            found[slug] = {"statements": len(selects), "busy_statements": len(busy)}
-            if busy:
-                sql, params = busy[0]
-                with db.engine.connect() as conn:
-                    plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params).all()
-                found[slug]["plan"] = " | ".join(str(row[-1]) for row in plan)
-        sa.event.remove(db.engine, "before_cursor_execute", record)
-        db.session.remove()
-        db.engine.dispose()
-    return found
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.calendars", description=__doc__)
     parser.add_argument("--seconds", type=float, default=3.0, help="per measurement")
@@ -233,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         slug: f"/api/widget/{slug}/availability?date={bench_day}&serviceId={services[slug]}"
         for slug in (PLAIN, BUSY, DENSE)
     }
-    found = queries(url, paths)
+    found = availability_queries(url, paths, "busy_times", "busy_statements")
     targets = {
         EMPTY_T: EMPTY,
         "availability, no calendar": paths[PLAIN],

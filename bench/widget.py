@@ -308,8 +308,11 @@ def first_view_sizes(port: int, slug: str) -> dict[str, Any]:
 # --- 2. queries -------------------------------------------------------------------------------
 
 
-def availability_queries(url: str, paths: dict[str, str]) -> dict[str, Any]:
-    """SQL statements of one availability request per tradie, and the bookings query's plan."""
+def availability_queries(
+    url: str, paths: dict[str, str], table: str = "bookings", key: str = "bookings_queries"
+) -> dict[str, Any]:
+    """SELECTs of one availability request per tradie, how many of them read `table` (under
+    `key`), and the plan of the first that does."""
     import sqlalchemy as sa
 
     from peepopay import create_app
@@ -334,10 +337,10 @@ def availability_queries(url: str, paths: dict[str, str]) -> dict[str, Any]:
             response = client.get(path)
             assert response.status_code == 200, response.get_data(as_text=True)
             selects = [s for s in statements if s[0].lstrip().upper().startswith("SELECT")]
-            bookings = [s for s in selects if "FROM bookings" in s[0]]
-            found[slug] = {"statements": len(selects), "bookings_queries": len(bookings)}
-            if bookings:
-                sql, params = bookings[0]
+            reading = [s for s in selects if f"FROM {table}" in s[0]]
+            found[slug] = {"statements": len(selects), key: len(reading)}
+            if reading:
+                sql, params = reading[0]
                 with db.engine.connect() as conn:
                     explain = "EXPLAIN QUERY PLAN " if url.startswith("sqlite") else "EXPLAIN "
                     plan = conn.exec_driver_sql(explain + sql, params).all()
