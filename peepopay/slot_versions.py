@@ -203,11 +203,17 @@ class Kept(Generic[T]):
 
 
 def keep(
-    store: dict[Any, Kept[T]], key: Hashable, value: T, versions: Any, until: datetime | None
+    store: dict[Any, Kept[T]],
+    key: Hashable,
+    value: T,
+    versions: Any,
+    until: datetime | None,
+    most: int = KEEP_MOST,
 ) -> None:
-    """Keep `value` under `key` when there are versions to check it against (none: nothing)."""
+    """Keep `value` under `key` when there are versions to check it against (none: nothing);
+    a store holding `most` things starts again empty."""
     if versions is None:
         return
-    if len(store) >= KEEP_MOST:
+    if len(store) >= most:
         store.clear()
     store[key] = Kept(value, versions, until)

@@ -496,6 +496,7 @@ def calendar_page() -> Response:
 # tradie), from today's date and from the next free start after now; a hold leaves by itself at
 # its expiry. A rendered calendar is reused while all of those are unchanged, and at most a
 # minute (a bound if a bump was lost while Redis was away); without versions nothing is kept.
+KEPT_WEEKS = 300
 
 
 @dataclass(frozen=True)
@@ -527,5 +528,6 @@ def rendered(tradie: Tradie, wanted: Wanted, now: datetime) -> Shown:
         new_booking=NEW_BOOKING if NEW_BOOKING in current_app.view_functions else None,
     )
     shown = Shown(view.title, Markup(html))  # noqa: S704  (the template's own escaped output)
-    slot_versions.keep(kept, key, shown, versions, view.holds_until)
+    # A week is about 30 KB of HTML: a few hundred keep a busy process's weeks in 10 MB.
+    slot_versions.keep(kept, key, shown, versions, view.holds_until, most=KEPT_WEEKS)
     return shown
