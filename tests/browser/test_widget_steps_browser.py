@@ -86,10 +86,13 @@ def fits_sideways(page: Any) -> bool:
 
 
 def card_frame_fitted(page: Any) -> Any:
-    """The demo card form's frame once payment.js has sized it to its content."""
+    """The demo card form's frame once payment.js has sized it to its content. Chromium stops
+    rendering a cross-origin frame that is wholly off screen (its size report waits until it is
+    seen), so it is brought into view first, as a person paying would."""
     frame_element = page.locator("iframe.pp-card-frame")
     card = page.frame_locator("iframe.pp-card-frame")
     expect(card.locator("#number")).to_be_visible(timeout=TIMEOUT)
+    frame_element.scroll_into_view_if_needed()
     deadline = time.monotonic() + 10
     while True:
         outer = frame_element.evaluate("f => Math.round(f.getBoundingClientRect().height)")
