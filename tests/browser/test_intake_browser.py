@@ -124,8 +124,13 @@ def test_customer_gives_intake_in_the_embed_and_the_tradie_sees_it(
     widget.frame.wait_for_selector("text=2 of 5 photos added", timeout=15_000)
     thumbs = widget.frame.locator(".pp-thumbs img")
     assert thumbs.count() == 2
-    assert all(
-        thumbs.nth(i).evaluate("img => img.complete && img.naturalWidth > 0") for i in range(2)
+    # The thumbnails load lazily: they are brought into view, as a person would see them,
+    # and must then decode (a broken image is complete with no width, and times out here).
+    thumbs.nth(1).scroll_into_view_if_needed()
+    widget.frame.wait_for_function(
+        "[...document.querySelectorAll('.pp-thumbs img')]"
+        ".every(img => img.complete && img.naturalWidth > 0)",
+        timeout=10_000,
     )
     no_sideways_scroll(widget)
     widget.screenshot("widget-intake-375-photos.png")
@@ -166,7 +171,11 @@ def test_customer_gives_intake_in_the_embed_and_the_tradie_sees_it(
         assert images.count() == 2
         for i in range(2):
             images.nth(i).scroll_into_view_if_needed()
-            assert images.nth(i).evaluate("img => img.complete && img.naturalWidth > 0")
+        dash.wait_for_function(
+            "[...document.querySelectorAll('.photo-grid img')]"
+            ".every(img => img.complete && img.naturalWidth > 0)",
+            timeout=10_000,
+        )
         assert dash.evaluate("document.documentElement.scrollWidth <= innerWidth")
         dash.screenshot(
             path=str(SCREENSHOTS / f"dashboard-booking-intake-{width}.png"), full_page=True

@@ -124,7 +124,11 @@ def test_every_step_on_a_phone_and_a_desktop(
     wait_for_step(page, "Choose a service")
     logo = page.locator("header.pp-head img.pp-logo")
     expect(logo).to_be_visible()
-    assert logo.evaluate("img => img.naturalWidth") == 40  # the tradie's logo, loaded
+    # The tradie's logo, loaded (waited for: an image may still be decoding once it is visible).
+    page.wait_for_function(
+        "document.querySelector('header.pp-head img.pp-logo').naturalWidth === 40",
+        timeout=10_000,
+    )
     shot(1, "service")
     page.locator("button[name=service]").first.click()
     wait_for_step(page, "Choose a day")
