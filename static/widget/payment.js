@@ -38,6 +38,9 @@
       if (message.type !== "peepopay:stripe-emulator" || message.paymentIntent !== data("payment-intent")) return;
       if (message.status === "succeeded" || message.status === "processing") done();
     });
+    // The form may have told its height before this script listened: ask it again. (Not loaded
+    // yet, it is still about:blank, drops the ask, and tells once it loads.)
+    frame.contentWindow.postMessage({ type: "peepopay:stripe-emulator-measure" }, data("frame-origin"));
     return;
   }
 

@@ -142,3 +142,45 @@ def test_pay_in_the_embedded_widget_then_charge_and_refund(
         ("balance", 18000, "succeeded"),
         ("refund", 3000, "succeeded"),
     ]
+
+
+def test_the_card_form_is_sized_even_when_it_told_its_height_before_the_page_listened(
+    app: Flask,
+    stripe_live: Any,
+    tradie: int,
+    app_server: Any,
+    host_page: Any,
+    browser_context: Any,
+) -> None:
+    """The card form reports its height as soon as it loads; payment.js, at the end of the
+    payment step, may only start listening after that (a slow script, a busy phone). Held back
+    here until the form has certainly reported, payment.js must still get the frame sized."""
+    from playwright.sync_api import expect
+
+    page = browser_context.new_page()
+    held: list[Any] = []
+    page.route("**/widget/payment.js*", lambda route: held.append(route))
+    widget = book_until_payment(page, host_page("kiwi"), "Late Script")
+    card_form = widget.frame_locator("iframe.pp-card-frame")
+    expect(card_form.locator("#number")).to_be_visible(timeout=TIMEOUT)
+    frame = widget.locator("iframe.pp-card-frame")
+    frame.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)  # the form's own report has long gone, to nobody
+    assert len(held) == 1, "payment.js was not asked for"
+    held[0].continue_()
+
+    def heights() -> tuple[int, int]:
+        outer = frame.evaluate("f => Math.round(f.getBoundingClientRect().height)")
+        inner = card_form.locator("body").evaluate(
+            "b => Math.ceil(b.getBoundingClientRect().height)"
+        )
+        return outer, inner
+
+    for _ in range(100):
+        outer, inner = heights()
+        if abs(outer - inner) <= 1:
+            break
+        page.wait_for_timeout(50)
+    assert abs(outer - inner) <= 1, f"the card frame stayed {outer}px for {inner}px of form"
+    type_card(card_form, CARD_OK)
+    expect(widget.locator("#step-title")).to_have_text("You're booked", timeout=TIMEOUT)
