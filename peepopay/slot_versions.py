@@ -1,12 +1,14 @@
-"""Versions of each tradie's free slots, in Redis: bumped after every commit that can change
-what a day offers, read by the availability endpoint's per-day cache before it trusts an answer.
+"""Versions of each tradie's data, in Redis: bumped after every commit that changes what a day
+offers or what a kept dashboard page shows, read before a kept answer is trusted.
 
 What a day offers is read from bookings, the busy times of the tradie's calendars, weekly hours,
-arrival windows, blocked periods, services and the tradie's own settings. Rather than a call in
-each of their writers, the session tells: rows of those tables flushed by the unit of work carry
-their tradie, bulk statements on them name it with `execution_options(slots_of=tradie_id)` (or
-bulk inserts in their rows); an unnamed bulk statement bumps every tradie at once. The bump runs
-after the commit, before the request that made the change answers.
+arrival windows, blocked periods, services and the tradie's own settings; the kept calendar
+week reads the same, and the kept customer list reads customers, bookings and payments. Rather
+than a call in each of their writers, the session tells: rows of those tables flushed by the
+unit of work carry their tradie, bulk statements on them name it with
+`execution_options(slots_of=tradie_id)` (or bulk inserts in their rows); an unnamed bulk
+statement bumps every tradie at once. The bump runs after the commit, before the request that
+made the change answers.
 
 A version missing from Redis (never set, expired, Redis restarted) is set to a random number, so
 a version is never seen twice; no version (Redis away) means no cache, never a stale answer.
@@ -17,7 +19,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time as timer
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -30,7 +32,9 @@ from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 log = logging.getLogger(__name__)
 
-# The tables every day's answer is computed from (peepopay.widget.availability reads them all).
+# The tables every kept answer is computed from: a day's free slots (peepopay.widget.availability),
+# the calendar week (its jobs, busy times, hours and blocked days) and the customer list (with
+# each customer's bookings and money).
 WATCHED = frozenset(
     {
         "bookings",
@@ -40,6 +44,8 @@ WATCHED = frozenset(
         "blocked_periods",
         "services",
         "tradies",
+        "customers",
+        "payments",
     }
 )
 EVERYONE = 0  # the version every answer also checks: bumped by a bulk change of unknown tradies
@@ -217,3 +223,24 @@ def keep(
     if len(store) >= most:
         store.clear()
     store[key] = Kept(value, versions, until)
+
+
+def kept_or_made(
+    store: str,
+    key: Hashable,
+    tradie_id: int,
+    now: datetime,
+    make: Callable[[], tuple[T, datetime | None]],
+    most: int = KEEP_MOST,
+) -> T:
+    """What `make` works out for `key` (a value, and the moment it ends by itself, if any), as
+    kept by this process in the application's `store` while the tradie's versions are unchanged;
+    made again, and kept, otherwise."""
+    versions = read(tradie_id)  # before the database is read
+    kept: dict[Any, Kept[T]] = current_app.extensions.setdefault(store, {})
+    found = kept.get(key)
+    if found is not None and found.usable(versions, now):
+        return found.value
+    value, until = make()
+    keep(kept, key, value, versions, until, most)
+    return value

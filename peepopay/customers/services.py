@@ -110,7 +110,8 @@ def _merge(session: DbSession, other: Customer, *, into: Customer) -> None:
         sa.update(Booking)
         .where(Booking.customer_id == other.id)
         .values(customer_id=into.id)
-        .execution_options(synchronize_session=False, slots_of=())  # who, not when
+        # Who, not when: no slot changes, but the kept customer list shows who booked.
+        .execution_options(synchronize_session=False, slots_of=into.tradie_id)
     )
     if other.notes and other.notes not in into.notes:
         into.notes = "\n\n".join(n for n in (into.notes, other.notes) if n)
@@ -367,7 +368,8 @@ def erase(session: DbSession, tradie: Tradie, customer: Customer, now: datetime)
                 customer_id=None,
                 updated_at=now,
             )
-            .execution_options(synchronize_session=False, slots_of=())  # who, not when
+            # Who, not when: no slot changes, but the kept calendar shows who booked.
+            .execution_options(synchronize_session=False, slots_of=tradie.id)
         )
         session.execute(
             sa.update(OutboxMessage)

@@ -1,9 +1,12 @@
 """The tradie's dashboard. Every view needs a signed-in tradie and sees only their rows."""
 
-from flask import Blueprint, request
+from typing import cast
+
+from flask import Blueprint, current_app, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
+from peepopay.accounts.models import Tradie
 from peepopay.extensions import login_manager
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
@@ -26,9 +29,17 @@ NAV = [
 PUBLIC_ENDPOINTS = frozenset({"dashboard.logo"})
 
 
-@bp.app_context_processor
-def navigation() -> dict[str, object]:
-    return {"dashboard_nav": NAV}
+@bp.app_template_global()
+def dashboard_nav() -> list[tuple[str, str, str]]:
+    """(endpoint, address, label) of each entry: the addresses are worked out once per
+    application and script root, not on every page."""
+    made: dict[str, list[tuple[str, str, str]]] = current_app.extensions.setdefault(
+        "dashboard_nav", {}
+    )
+    root = request.script_root
+    if root not in made:
+        made[root] = [(endpoint, url_for(endpoint), label) for endpoint, label in NAV]
+    return made[root]
 
 
 @bp.before_request
@@ -37,6 +48,12 @@ def require_login() -> ResponseReturnValue | None:
     if request.endpoint in PUBLIC_ENDPOINTS or current_user.is_authenticated:
         return None
     return login_manager.unauthorized()
+
+
+def signed_in() -> Tradie:
+    """The signed-in tradie itself, for templates: Flask-Login's `current_user` proxy looks the
+    user up again on every attribute read, dozens of times in a page of rows."""
+    return cast(Tradie, current_user._get_current_object())
 
 
 # Importing the modules registers their routes and template filters on `bp`.

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from flask import Response
-from flask_login import current_user
 
 from peepopay.analytics import services as figures
 from peepopay.clock import utcnow
-from peepopay.dashboard import bp
+from peepopay.dashboard import bp, signed_in
 from peepopay.dashboard.charts import Chart, bar_chart
 from peepopay.extensions import db
 from peepopay.formatting import format_money
@@ -46,7 +45,7 @@ def weekly_charts(data: figures.Analytics, currency: str) -> list[Chart]:
 
 @bp.get("/analytics")
 def analytics() -> Response:
-    tradie = current_user
+    tradie = signed_in()
     data = figures.analytics(db.session, tradie, utcnow())
     return render(
         "dashboard/analytics.html",

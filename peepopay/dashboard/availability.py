@@ -10,7 +10,7 @@ from flask_login import current_user
 
 from peepopay.calendars import services as own_calendars
 from peepopay.clock import local_today, utcnow
-from peepopay.dashboard import bp
+from peepopay.dashboard import bp, signed_in
 from peepopay.dashboard.forms import BlockedForm, CopyForm, DashboardForm, HoursForm, RulesForm
 from peepopay.extensions import db
 from peepopay.htmx import after_change, render
@@ -35,7 +35,7 @@ def _service_id() -> int | None:
 def _page(
     section: str = "", status: int = 200, notice: str = "", **forms: DashboardForm
 ) -> Response:
-    tradie = current_user
+    tradie = signed_in()
     now = utcnow()
     service, choices = hours.preview_service(db.session, tradie.id, _service_id())
     context: dict[str, Any] = {

@@ -8,7 +8,7 @@ from flask_login import current_user
 
 from peepopay.bookings import lifecycle, listing, payment_outcomes
 from peepopay.clock import local_today, utcnow
-from peepopay.dashboard import bp
+from peepopay.dashboard import bp, signed_in
 from peepopay.dashboard.forms import CancelForm, EmptyForm
 from peepopay.extensions import db
 from peepopay.formatting import format_money
@@ -26,7 +26,7 @@ def bookings_list() -> Response:
     return render(
         "dashboard/bookings.html",
         "dashboard/_booking_list.html",
-        tradie=current_user,
+        tradie=signed_in(),
         filters=filters,
         results=page,
         statuses=lifecycle.LABELS,
@@ -75,7 +75,7 @@ def _detail_page(
         "dashboard/booking_detail.html",
         "dashboard/_booking_detail.html",
         status,
-        tradie=current_user,
+        tradie=signed_in(),
         detail=detail,
         booking=detail.booking,
         statuses=lifecycle.LABELS,

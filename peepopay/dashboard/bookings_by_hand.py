@@ -17,7 +17,7 @@ from peepopay.bookings.models import Booking, Status
 from peepopay.bookings.services import InvalidBooking, active_services
 from peepopay.clock import utcnow
 from peepopay.customers import services as customer_records
-from peepopay.dashboard import bp
+from peepopay.dashboard import bp, signed_in
 from peepopay.dashboard.bookings_by_hand_forms import (
     EditBookingForm,
     MoveBookingForm,
@@ -80,7 +80,7 @@ def _new_page(form: NewBookingForm, status: int = 200) -> Response:
         "dashboard/booking_new.html",
         "dashboard/_booking_new.html",
         status,
-        tradie=current_user,
+        tradie=signed_in(),
         form=form,
         zone_name=current_user.timezone,
     )
@@ -122,7 +122,7 @@ def _move_page(
         "dashboard/booking_move.html",
         "dashboard/_booking_move.html",
         status,
-        tradie=current_user,
+        tradie=signed_in(),
         booking=booking,
         move=move_view(booking, form),
     )
@@ -133,7 +133,7 @@ def _edit_page(booking: Booking, form: EditBookingForm, status: int = 200) -> Re
         "dashboard/booking_edit.html",
         "dashboard/_booking_edit.html",
         status,
-        tradie=current_user,
+        tradie=signed_in(),
         booking=booking,
         form=form,
     )

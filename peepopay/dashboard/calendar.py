@@ -10,12 +10,11 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, NamedTuple
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import Response, current_app, render_template, request
-from flask_login import current_user
 from markupsafe import Markup
 
 from peepopay import slot_versions
@@ -24,7 +23,7 @@ from peepopay.bookings.lifecycle import LABELS
 from peepopay.bookings.models import Booking, Status
 from peepopay.calendars import services as own_calendars
 from peepopay.clock import local_today, utcnow
-from peepopay.dashboard import bp
+from peepopay.dashboard import bp, signed_in
 from peepopay.db_setup import DbSession
 from peepopay.extensions import db
 from peepopay.htmx import render
@@ -476,7 +475,7 @@ NEW_BOOKING = "dashboard.new_booking"
 
 @bp.get("/calendar", endpoint="calendar")
 def calendar_page() -> Response:
-    tradie = current_user
+    tradie = signed_in()
     now = utcnow()
     wanted = parse(request.args, local_today(tradie, now))
     shown = rendered(tradie, wanted, now)
@@ -507,27 +506,23 @@ class Shown:
 
 def rendered(tradie: Tradie, wanted: Wanted, now: datetime) -> Shown:
     """The calendar `wanted` asks for, as HTML: built and rendered, or as kept from before."""
-    versions = slot_versions.read(tradie.id)  # before the database is read
     interval = tradie.slot_interval_minutes
+
+    def make() -> tuple[Shown, datetime | None]:
+        view = build(db.session, tradie, wanted, now, interval)
+        html = render_template(
+            "dashboard/_calendar.html",
+            view=view,
+            new_booking=NEW_BOOKING if NEW_BOOKING in current_app.view_functions else None,
+        )
+        # The template's own escaped output.
+        return Shown(view.title, Markup(html)), view.holds_until  # noqa: S704
+
     key = (
         tradie.id,
         wanted,
         local_today(tradie, now),
         round_up(now, ZoneInfo(tradie.timezone), interval),
     )
-    kept: dict[Any, slot_versions.Kept[Shown]] = current_app.extensions.setdefault(
-        "calendar_pages", {}
-    )
-    found = kept.get(key)
-    if found is not None and found.usable(versions, now):
-        return found.value
-    view = build(db.session, tradie, wanted, now, interval)
-    html = render_template(
-        "dashboard/_calendar.html",
-        view=view,
-        new_booking=NEW_BOOKING if NEW_BOOKING in current_app.view_functions else None,
-    )
-    shown = Shown(view.title, Markup(html))  # noqa: S704  (the template's own escaped output)
     # A week is about 30 KB of HTML: a few hundred keep a busy process's weeks in 10 MB.
-    slot_versions.keep(kept, key, shown, versions, view.holds_until, most=KEPT_WEEKS)
-    return shown
+    return slot_versions.kept_or_made("calendar_pages", key, tradie.id, now, make, KEPT_WEEKS)

@@ -10,7 +10,7 @@ from flask_login import current_user
 
 from peepopay.calendars import services as own_calendars
 from peepopay.clock import utcnow
-from peepopay.dashboard import bp
+from peepopay.dashboard import bp, signed_in
 from peepopay.dashboard.calendars_forms import CalDAVForm, FeedForm
 from peepopay.dashboard.forms import DashboardForm
 from peepopay.extensions import db
@@ -20,7 +20,7 @@ from peepopay.rules import FormError
 
 def _page(status: int = 200, notice: str = "", category: str = "success", **forms: Any) -> Response:
     context: dict[str, Any] = {
-        "tradie": current_user,
+        "tradie": signed_in(),
         "feeds": own_calendars.feeds(db.session, current_user.id),
         "write_problems": own_calendars.write_problems(db.session, current_user.id),
         "feed_form": FeedForm(formdata=None),

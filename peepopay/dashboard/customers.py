@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Response, request, stream_with_context, url_for
+from flask import Response, render_template, request, stream_with_context, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from markupsafe import Markup
 
+from peepopay import slot_versions
+from peepopay.accounts.models import Tradie
 from peepopay.bookings import lifecycle
 from peepopay.clock import local_today, utcnow
 from peepopay.customers import services as customers
-from peepopay.dashboard import bp
+from peepopay.dashboard import bp, signed_in
 from peepopay.dashboard.forms import CustomerNotesForm, EraseCustomerForm
 from peepopay.errors import RuleRefused
 from peepopay.extensions import db
@@ -25,14 +28,32 @@ def _page_number() -> int:
 
 @bp.get("/customers", endpoint="customers")
 def customers_list() -> Response:
-    q = request.args.get("q", "")
-    results = customers.page_of(db.session, current_user.id, q, _page_number())
+    tradie = signed_in()
+    q = request.args.get("q", "").strip()[:100]
     return render(
         "dashboard/customers.html",
-        "dashboard/_customer_list.html",
-        tradie=current_user,
-        results=results,
+        "dashboard/_customer_list_swap.html",
+        q=q,
+        listing=listed(tradie, q, _page_number()),
     )
+
+
+# The list shows customers, their bookings and their payments, and the tradie's currency, zone
+# and country: every change to those bumps the tradie's versions (peepopay.slot_versions), so a
+# rendered page of it is reused until one does, and at most a minute. About 12 KB a page.
+KEPT_LISTS = 800
+
+
+def listed(tradie: Tradie, q: str, page: int) -> Markup:
+    """One page of the customer list as HTML: rendered, or as kept from before."""
+
+    def make() -> tuple[Markup, None]:
+        results = customers.page_of(db.session, tradie.id, q, page)
+        html = render_template("dashboard/_customer_list.html", tradie=tradie, results=results)
+        return Markup(html), None  # noqa: S704  (the template's own escaped output)
+
+    key = (tradie.id, q, page)
+    return slot_versions.kept_or_made("customer_lists", key, tradie.id, utcnow(), make, KEPT_LISTS)
 
 
 @bp.get("/customers.csv")
@@ -57,7 +78,7 @@ def _customer_page(
         "dashboard/customer_detail.html",
         "dashboard/_customer_detail.html",
         status,
-        tradie=current_user,
+        tradie=signed_in(),
         detail=detail,
         customer=detail.customer,
         statuses=lifecycle.LABELS,

@@ -13,7 +13,7 @@ from wtforms import SelectChoice
 from peepopay.accounts import first_run as setup
 from peepopay.catalog import services as catalog
 from peepopay.clock import utcnow
-from peepopay.dashboard import bp
+from peepopay.dashboard import bp, signed_in
 from peepopay.dashboard.first_run_forms import BusinessForm, HoursForm, PhoneCodeForm, PhoneForm
 from peepopay.dashboard.forms import ConnectForm, EmptyForm, ServiceForm, zone_choices
 from peepopay.dashboard.overview import embed_codes
@@ -44,7 +44,7 @@ def _business_form(posted: bool = False) -> BusinessForm:
 
 
 def _page(step: str, status: int = 200, **forms: Any) -> Response:
-    tradie = current_user
+    tradie = signed_in()
     context: dict[str, Any] = {
         "tradie": tradie,
         "step": step,

@@ -14,7 +14,7 @@ from peepopay.bookings import photos
 from peepopay.bookings.models import Booking
 from peepopay.catalog import intake
 from peepopay.catalog import services as catalog
-from peepopay.dashboard import bp
+from peepopay.dashboard import bp, signed_in
 from peepopay.dashboard.forms import EmptyForm, MoveForm
 from peepopay.dashboard.intake_forms import (
     AreaForm,
@@ -38,7 +38,7 @@ def _service_page(service: Service, status: int = 200, **forms: Any) -> Response
         "dashboard/service_intake.html",
         "dashboard/_service_intake.html",
         status,
-        tradie=current_user,
+        tradie=signed_in(),
         service=service,
         questions=intake.questions(db.session, service),
         kinds=intake.KIND_LABELS,
@@ -129,7 +129,7 @@ def _area_page(status: int = 200, **forms: Any) -> Response:
         "dashboard/service_area.html",
         "dashboard/_service_area.html",
         status,
-        tradie=current_user,
+        tradie=signed_in(),
         windows=intake.windows(db.session, current_user.id),
         **forms,
     )

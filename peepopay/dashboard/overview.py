@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from flask import Response, current_app, url_for
-from flask_login import current_user
 from markupsafe import escape
 
 from peepopay.accounts import first_run as setup
 from peepopay.analytics import overview as figures
 from peepopay.clock import utcnow
-from peepopay.dashboard import bp
+from peepopay.dashboard import bp, signed_in
 from peepopay.extensions import db
 from peepopay.htmx import render
 
@@ -32,7 +31,7 @@ def embed_codes(slug: str, business_name: str) -> dict[str, str]:
 
 @bp.get("")
 def overview() -> Response:
-    tradie = current_user
+    tradie = signed_in()
     steps = setup.steps(db.session, tradie)
     return render(
         "dashboard/overview.html",

@@ -18,6 +18,7 @@ from peepopay.accounts.models import Tradie
 from peepopay.bookings import payment_outcomes
 from peepopay.bookings.models import Booking, Status
 from peepopay.clock import utcnow
+from peepopay.dashboard import signed_in
 from peepopay.dashboard.forms import BalanceForm, ConnectForm, MoneyForm, RefundForm
 from peepopay.extensions import db
 from peepopay.formatting import plain_amount
@@ -44,7 +45,7 @@ def require_login() -> None:
 
 @bp.get("/payments")
 def dashboard() -> Response:
-    tradie = current_user
+    tradie = signed_in()
     response = render(
         "payments/dashboard.html",
         "payments/_dashboard.html",
@@ -68,7 +69,7 @@ def payouts() -> Response:
         "payments/payouts.html",
         "payments/_payouts.html",
         200 if problem is None else 503,
-        tradie=current_user,
+        tradie=signed_in(),
         payouts=shown,
         problem=problem,
     )

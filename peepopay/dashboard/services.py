@@ -8,7 +8,7 @@ from flask_login import current_user
 
 from peepopay.catalog import services as catalog
 from peepopay.clock import utcnow
-from peepopay.dashboard import bp
+from peepopay.dashboard import bp, signed_in
 from peepopay.dashboard.common import format_percent
 from peepopay.dashboard.forms import EmptyForm, MoveForm, ServiceForm
 from peepopay.extensions import db
@@ -76,7 +76,7 @@ def _page(
         "dashboard/services.html",
         fragment,
         status,
-        tradie=current_user,
+        tradie=signed_in(),
         form=form,
         editing=editing,
         active=active,
@@ -139,7 +139,7 @@ def _list_changed() -> ResponseReturnValue:
         return render(
             "dashboard/services.html",
             "dashboard/_service_list.html",
-            tradie=current_user,
+            tradie=signed_in(),
             active=active,
             archived=archived,
         )

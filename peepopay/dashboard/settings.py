@@ -21,7 +21,7 @@ from flask_login import current_user, logout_user
 from peepopay.accounts import sessions
 from peepopay.accounts import settings as account
 from peepopay.clock import utcnow
-from peepopay.dashboard import bp
+from peepopay.dashboard import bp, signed_in
 from peepopay.dashboard.common import format_percent
 from peepopay.dashboard.forms import (
     BrandingForm,
@@ -69,7 +69,7 @@ def logo_dir() -> Path:
 
 
 def _page(section: str = "", status: int = 200, notice: str = "", **forms: Any) -> Response:
-    tradie = current_user
+    tradie = signed_in()
     context: dict[str, Any] = {
         "tradie": tradie,
         "base_url": current_app.config["BASE_URL"].rstrip("/"),

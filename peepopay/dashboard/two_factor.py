@@ -11,7 +11,7 @@ from flask_login import current_user
 
 from peepopay.accounts import two_factor
 from peepopay.clock import utcnow
-from peepopay.dashboard import bp
+from peepopay.dashboard import bp, signed_in
 from peepopay.dashboard.auth_forms import TwoFactorForm
 from peepopay.errors import RuleRefused
 from peepopay.extensions import db
@@ -28,7 +28,7 @@ def _setup_secret() -> str:
 
 
 def _page(status: int = 200, **context: Any) -> Response:
-    tradie = current_user
+    tradie = signed_in()
     context.setdefault("form", TwoFactorForm(formdata=None))
     if not tradie.two_factor_on:
         secret = _setup_secret()
