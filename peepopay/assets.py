@@ -65,16 +65,29 @@ def inline_text(path: Path) -> Markup:
 
 def init_app(app: Flask) -> None:
     static_folder = Path(app.static_folder or STATIC)
-    # The widget's stylesheet goes into its page: no render-blocking request before the first
-    # paint (one round trip of 150 ms or more on a phone's network), see README "The browser".
-    app.jinja_env.globals["inline_static"] = lambda filename: inline_text(static_folder / filename)
+    # A running server's files do not change under it: each one's hash and inlined text are
+    # read once, not with stat calls on every page. With the debugger on, they follow edits.
+    follow_edits = app.debug
+    versions: dict[str, str | None] = {}
+    inlined: dict[str, Markup] = {}
+
+    def inline_static(filename: str) -> Markup:
+        # The widget's stylesheet goes into its page: no render-blocking request before the
+        # first paint (one round trip of 150 ms or more on a phone), see README "The browser".
+        if follow_edits or filename not in inlined:
+            inlined[filename] = inline_text(static_folder / filename)
+        return inlined[filename]
+
+    app.jinja_env.globals["inline_static"] = inline_static
 
     @app.url_defaults
     def versioned_static(endpoint: str, values: dict[str, Any]) -> None:
         if endpoint == "static" and "v" not in values and (filename := values.get("filename")):
-            path = static_folder / filename
-            if path.is_file():
-                values["v"] = file_hash(path)
+            if follow_edits or filename not in versions:
+                path = static_folder / filename
+                versions[filename] = file_hash(path) if path.is_file() else None
+            if (version := versions[filename]) is not None:
+                values["v"] = version
 
     @app.after_request
     def static_cache(response: Response) -> Response:

@@ -311,6 +311,23 @@ def test_static_urls_carry_a_content_hash(app: Flask, client: FlaskClient) -> No
     plain.close()
 
 
+def test_a_static_files_hash_is_worked_out_once_per_process(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hashed: list[str] = []
+    real = assets.file_hash
+
+    def counted(path: Path) -> str:
+        hashed.append(path.name)
+        return real(path)
+
+    monkeypatch.setattr(assets, "file_hash", counted)
+    expected = f"/static/css/app.css?v={real(ROOT / 'static' / 'css' / 'app.css')}"
+    for _ in range(3):
+        assert expected in client.get("/auth/login").get_data(as_text=True)
+    assert hashed.count("app.css") == 1, hashed
+
+
 def test_build_public_precompresses_and_prunes(tmp_path: Path) -> None:
     out = tmp_path / "public"
     (out / "static" / "gone").mkdir(parents=True)
