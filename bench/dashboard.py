@@ -5,7 +5,7 @@ same gunicorn server (production settings: gunicorn.conf.py) in the same run.
 Budget (DESIGN.md): each page at least 0.3 x the empty route. Each round measures the empty
 route and the pages back to back; the ratio is the median of the rounds' ratios.
 
-    python -m bench.dashboard [--seconds 3] [--concurrency 8] [--rounds 3] [--json PATH]
+    python -m bench.dashboard [--seconds 3] [--concurrency 8] [--rounds 5] [--json PATH]
 """
 
 from __future__ import annotations
@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.dashboard", description=__doc__)
     parser.add_argument("--seconds", type=float, default=3.0, help="per measurement")
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--json", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
