@@ -32,41 +32,25 @@ COMPRESSIBLE = frozenset({".css", ".js", ".mjs", ".map", ".svg", ".html", ".json
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "public, max-age=3600"
 
-_hashes: dict[str, tuple[float, str]] = {}
-_texts: dict[str, tuple[float, Markup]] = {}
-
 
 def file_hash(path: Path) -> str:
-    """The first 12 hex digits of the file's SHA-256, cached until its mtime changes."""
-    key = str(path)
-    mtime = path.stat().st_mtime
-    cached = _hashes.get(key)
-    if cached and cached[0] == mtime:
-        return cached[1]
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-    _hashes[key] = (mtime, digest)
-    return digest
+    """The first 12 hex digits of the file's SHA-256."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
 def inline_text(path: Path) -> Markup:
-    """A static text file's contents for a `<style>` in the page, cached until its mtime
-    changes. Only for our own stylesheets (never user input): it is emitted unescaped."""
-    key = str(path)
-    mtime = path.stat().st_mtime
-    cached = _texts.get(key)
-    if cached and cached[0] == mtime:
-        return cached[1]
+    """A static text file's contents for a `<style>` in the page. Only for our own stylesheets
+    (never user input): it is emitted unescaped."""
     text = path.read_text(encoding="utf-8")
     if "</" in text:
         raise ValueError(f"{path} cannot be inlined: it contains '</'")
-    _texts[key] = (mtime, Markup(text))  # noqa: S704 (our own file, not input)
-    return _texts[key][1]
+    return Markup(text)  # noqa: S704 (our own file, not input)
 
 
 def init_app(app: Flask) -> None:
     static_folder = Path(app.static_folder or STATIC)
     # A running server's files do not change under it: each one's hash and inlined text are
-    # read once, not with stat calls on every page. With the debugger on, they follow edits.
+    # read once, not on every page. With the debugger on, they are read again each time.
     follow_edits = app.debug
     versions: dict[str, str | None] = {}
     inlined: dict[str, Markup] = {}
