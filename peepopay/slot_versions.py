@@ -66,11 +66,12 @@ def _redis() -> Redis | None:
     return conn
 
 
-def read(tradie_id: int) -> tuple[Any, Any] | None:
+def read(tradie_id: int | None) -> tuple[Any, Any] | None:
     """(everyone's version, the tradie's) in one round trip; None when either is unknown
-    (missing ones are set for the next reader) or Redis does not answer."""
+    (missing ones are set for the next reader), Redis does not answer, or there is no tradie
+    (one not seen yet)."""
     conn = _redis()
-    if conn is None:
+    if conn is None or tradie_id is None:
         return None
     try:
         everyone, own = conn.mget(key(EVERYONE), key(tradie_id))

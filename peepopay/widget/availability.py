@@ -263,10 +263,6 @@ def read_day(conn: sa.Connection, offer: Offer, day: date, now: datetime) -> Fou
 # --- the per-day cache ----------------------------------------------------------------------
 
 
-def _versions(tradie_id: int | None) -> tuple[Any, Any] | None:
-    return slot_versions.read(tradie_id) if tradie_id is not None else None
-
-
 class DayCache:
     """One process's answers, by (slug, service id as asked, day), each with the slot versions
     read before the database was."""
@@ -282,7 +278,7 @@ class DayCache:
         service_id: Any,
         day: date,
         now: datetime,
-        versions_of: Callable[[int | None], tuple[Any, Any] | None] = _versions,
+        versions_of: Callable[[int | None], tuple[Any, Any] | None] = slot_versions.read,
     ) -> tuple[bool, Found | None]:
         """As `find_offer` and `read_day`: (the tradie exists, the day's inputs or None).
         `versions_of(tradie id or None)` is called once, before anything is read."""

@@ -78,7 +78,7 @@ def availability_hit(tradie_id: int | None) -> tuple[Any, Any] | None:
     Flask-Limiter's own check costs a Redis round trip of its own and evaluates the limits twice
     in Python (its before_request hook and the decorator); this is the hot path's one."""
     if not limiter.enabled:
-        return slot_versions.read(tradie_id) if tradie_id is not None else None
+        return slot_versions.read(tradie_id)
     item = parse(_availability())
     prefix = current_app.config.get("RATELIMIT_KEY_PREFIX") or ""
     ids = [i for i in (prefix, client_ip(), AVAILABILITY_SCOPE) if i]
@@ -100,13 +100,13 @@ def availability_hit(tradie_id: int | None) -> tuple[Any, Any] | None:
             if int(current) > item.amount:
                 raise TooManyRequests(retry_after=max(1, int(ttl)))
             if tradie_id is None or None in versions:
-                return slot_versions.read(tradie_id) if tradie_id is not None else None
+                return slot_versions.read(tradie_id)
             return versions[0], versions[1]
     elif _counted_by_flask_limiter(item, ids):
-        return slot_versions.read(tradie_id) if tradie_id is not None else None
+        return slot_versions.read(tradie_id)
     if not _fallback.hit(item, *ids):
         raise TooManyRequests(retry_after=item.get_expiry())
-    return slot_versions.read(tradie_id) if tradie_id is not None else None
+    return slot_versions.read(tradie_id)
 
 
 def _counted_by_flask_limiter(item: RateLimitItem, ids: list[str]) -> bool:
