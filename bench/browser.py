@@ -45,7 +45,6 @@ from typing import Any
 from bench import dashboard
 from bench.loadgen import free_port
 from bench.widget import ZONE, Server
-from peepopay.config import ROOT
 
 RESULTS = Path(__file__).resolve().parent / "results" / "browser.json"
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
@@ -192,27 +191,11 @@ def step_swap(browser: Any, url: str, click: str = CLICKS["next available"]) -> 
 
 def caddy_in_front(server: Server, port: int) -> int:
     """Caddy with the production Caddyfile before `server`'s gunicorn; returns its port."""
-    from bench.caddy import wait_ok
-    from devstack import caddy_binary
-    from peepopay.assets import build_public
+    from bench.caddy import caddy, wait_ok
 
-    build_public(server.tmp / "public")
-    server.env.update(
-        {
-            "SITE_ADDRESS": f":{port}",
-            "CADDY_BIND": "127.0.0.1",
-            "UPSTREAMS": f"127.0.0.1:{server.port}",
-            "PUBLIC_ROOT": str(server.tmp / "public"),
-            "CADDY_ADMIN": "off",
-            "CADDY_ACCESS_LOG": f"file {server.tmp / 'access.log'}",
-            "CADDY_LOG_LEVEL": "WARN",
-            "XDG_DATA_HOME": str(server.tmp / "caddy"),
-            "XDG_CONFIG_HOME": str(server.tmp / "caddy"),
-        }
-    )
-    server.spawn(
-        [caddy_binary(), "run", "--config", str(ROOT / "Caddyfile"), "--adapter", "caddyfile"]
-    )
+    command, env = caddy(server.tmp, port, server.port)
+    server.env.update(env)
+    server.spawn(command)
     wait_ok(port, "/healthz")
     return port
 

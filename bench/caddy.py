@@ -36,6 +36,24 @@ SLUG = "demo-plumbing"
 BUDGET = 1.8
 
 
+def caddy(tmp: Path, port: int, upstream_port: int) -> tuple[list[str], dict[str, str]]:
+    """The command and environment of Caddy with the production Caddyfile on `port`, in front
+    of gunicorn on `upstream_port`, serving the static files built into `tmp`/public."""
+    build_public(tmp / "public")
+    command = [caddy_binary(), "run", "--config", str(ROOT / "Caddyfile"), "--adapter", "caddyfile"]
+    return command, {
+        "SITE_ADDRESS": f":{port}",
+        "CADDY_BIND": "127.0.0.1",
+        "UPSTREAMS": f"127.0.0.1:{upstream_port}",
+        "PUBLIC_ROOT": str(tmp / "public"),
+        "CADDY_ADMIN": "off",
+        "CADDY_ACCESS_LOG": f"file {tmp / 'access.log'}",
+        "CADDY_LOG_LEVEL": "WARN",
+        "XDG_DATA_HOME": str(tmp / "caddy"),
+        "XDG_CONFIG_HOME": str(tmp / "caddy"),
+    }
+
+
 def wait_ok(port: int, path: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -100,21 +118,7 @@ class Stack:
             {"PROMETHEUS_MULTIPROC_DIR": str(self.tmp / "metrics"), "GUNICORN_MAX_REQUESTS": "0"},
         )
         wait_ok(self.app_port, "/healthz")
-        build_public(self.tmp / "public")
-        self.spawn(
-            [caddy_binary(), "run", "--config", str(ROOT / "Caddyfile"), "--adapter", "caddyfile"],
-            {
-                "SITE_ADDRESS": f":{self.port}",
-                "CADDY_BIND": "127.0.0.1",
-                "UPSTREAMS": f"127.0.0.1:{self.app_port}",
-                "PUBLIC_ROOT": str(self.tmp / "public"),
-                "CADDY_ADMIN": "off",
-                "CADDY_ACCESS_LOG": f"file {self.tmp / 'access.log'}",
-                "CADDY_LOG_LEVEL": "WARN",
-                "XDG_DATA_HOME": str(self.tmp / "caddy"),
-                "XDG_CONFIG_HOME": str(self.tmp / "caddy"),
-            },
-        )
+        self.spawn(*caddy(self.tmp, self.port, self.app_port))
         wait_ok(self.port, "/healthz")
 
     def down(self) -> None:

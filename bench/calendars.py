@@ -37,6 +37,7 @@ from bench.widget import (
     Run,
     Server,
     availability_queries,
+    booking_row,
     local,
     measure,
 )
@@ -91,7 +92,6 @@ def seed(url: str, bench_day: date) -> dict[str, int]:
         CalendarFeed,
         DepositType,
         Service,
-        Status,
     )
 
     app = create_app(DevelopmentConfig, {"SQLALCHEMY_DATABASE_URI": url})
@@ -133,24 +133,7 @@ def seed(url: str, bench_day: date) -> dict[str, int]:
             db.session.execute(
                 sa.insert(Booking),
                 [
-                    {
-                        "tradie_id": tradie.id,
-                        "service_id": service.id,
-                        "service_name": "Leak repair",
-                        "duration_minutes": 60,
-                        "price_minor": 20000,
-                        "deposit_minor": 5000,
-                        "currency": "NZD",
-                        "customer_name": "Customer",
-                        "customer_email": "c@example.com",
-                        "customer_phone": "+64211234567",
-                        "job_address": "1 Queen Street, Auckland",
-                        "notes": "",
-                        "starts_at": local(bench_day, hour),
-                        "ends_at": local(bench_day, hour) + timedelta(hours=1),
-                        "status": Status.CONFIRMED,
-                        "reference": number,
-                    }
+                    booking_row(tradie.id, service.id, local(bench_day, hour), number)
                     for number, hour in enumerate((9, 12, 15), start=1)
                 ],
             )

@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from bench.loadgen import load
-from bench.widget import EMPTY, ZONE, Server
+from bench.widget import EMPTY, ZONE, Server, booking_row
 
 RESULTS = Path(__file__).resolve().parent / "results" / "dashboard.json"
 MIN_RATIO = 0.3
@@ -95,24 +95,17 @@ def seed(url: str, today: date) -> None:
                 }
             )
             bookings.append(
-                {
-                    "tradie_id": tradie.id,
-                    "service_id": service.id,
-                    "service_name": "Leak repair",
-                    "duration_minutes": 60,
-                    "price_minor": 20000,
-                    "deposit_minor": 5000,
-                    "currency": "NZD",
-                    "customer_name": f"Customer {n:05d}",
-                    "customer_email": f"customer{n}@example.com",
-                    "customer_phone": f"+642100{n:05d}",
-                    "job_address": f"{n} Queen Street, Auckland",
-                    "notes": "",
-                    "starts_at": start,
-                    "ends_at": start + timedelta(hours=1),
-                    "status": Status.COMPLETED if start < now else Status.CONFIRMED,
-                    "reference": n + 1,
-                }
+                booking_row(
+                    tradie.id,
+                    service.id,
+                    start,
+                    n + 1,
+                    customer_name=f"Customer {n:05d}",
+                    customer_email=f"customer{n}@example.com",
+                    customer_phone=f"+642100{n:05d}",
+                    job_address=f"{n} Queen Street, Auckland",
+                    status=Status.COMPLETED if start < now else Status.CONFIRMED,
+                )
             )
         db.session.execute(sa.insert(Customer), customers)
         ids = dict(

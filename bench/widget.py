@@ -86,6 +86,31 @@ def local(day: date, hour: int, minute: int = 0) -> datetime:
     return datetime.combine(day, clock_time(hour, minute), ZONE).astimezone(UTC)
 
 
+def booking_row(
+    tradie_id: int, service_id: int, start: datetime, reference: int, **values: Any
+) -> dict[str, Any]:
+    """A bench booking for a bulk insert: an hour of "Leak repair" ($200, $50 deposit),
+    confirmed; `values` override any column (the customer, the status)."""
+    return {
+        "tradie_id": tradie_id,
+        "service_id": service_id,
+        "service_name": "Leak repair",
+        "duration_minutes": 60,
+        "price_minor": 20000,
+        "deposit_minor": 5000,
+        "currency": "NZD",
+        "customer_name": "Customer",
+        "customer_email": "c@example.com",
+        "customer_phone": "+64211234567",
+        "job_address": "1 Queen Street, Auckland",
+        "notes": "",
+        "starts_at": start,
+        "ends_at": start + timedelta(hours=1),
+        "status": "confirmed",
+        "reference": reference,
+    } | values
+
+
 def seed(url: str, bench_day: date) -> dict[str, int]:
     """Two tradies with the same hours, service and day of bookings; only their past differs."""
     import sqlalchemy as sa
@@ -133,32 +158,8 @@ def seed(url: str, bench_day: date) -> dict[str, int]:
                 )
             db.session.flush()
             services[slug] = service.id
-            rows = []
-
-            def row(
-                start: datetime, status: str, tradie_id: int = tradie.id, sid: int = service.id
-            ) -> dict[str, Any]:
-                return {
-                    "tradie_id": tradie_id,
-                    "service_id": sid,
-                    "service_name": "Leak repair",
-                    "duration_minutes": 60,
-                    "price_minor": 20000,
-                    "deposit_minor": 5000,
-                    "currency": "NZD",
-                    "customer_name": "Past Customer",
-                    "customer_email": "past@example.com",
-                    "customer_phone": "+64211234567",
-                    "job_address": "1 Queen Street, Auckland",
-                    "notes": "",
-                    "starts_at": start,
-                    "ends_at": start + timedelta(hours=1),
-                    "status": status,
-                }
-
             # The day measured: three jobs, so slots are computed against real bookings.
-            for hour in (9, 12, 15):
-                rows.append(row(local(bench_day, hour), Status.CONFIRMED))
+            jobs = [(local(bench_day, hour), Status.CONFIRMED) for hour in (9, 12, 15)]
             # The past, newest first (cheap for SQLite's overlap trigger): three jobs a day.
             statuses = [Status.COMPLETED] * 17 + [
                 Status.CANCELLED,
@@ -168,9 +169,12 @@ def seed(url: str, bench_day: date) -> dict[str, int]:
             yesterday = now.astimezone(ZONE).date() - timedelta(days=1)
             for i in range(history):
                 day = yesterday - timedelta(days=i // 3)
-                rows.append(row(local(day, 9 + 3 * (i % 3)), statuses[i % len(statuses)]))
-            for number, values in enumerate(rows, start=1):
-                values["reference"] = number  # per tradie, as the lifecycle numbers them
+                jobs.append((local(day, 9 + 3 * (i % 3)), statuses[i % len(statuses)]))
+            past = {"customer_name": "Past Customer", "customer_email": "past@example.com"}
+            rows = [
+                booking_row(tradie.id, service.id, start, number, status=status, **past)
+                for number, (start, status) in enumerate(jobs, start=1)
+            ]
             db.session.execute(sa.insert(Booking), rows)
         db.session.commit()
         if db.engine.dialect.name == "postgresql":  # planner statistics, as autovacuum keeps

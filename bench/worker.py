@@ -1,6 +1,6 @@
 """The worker: a backlog of outbox emails delivered by two RQ workers (`flask worker --burst`,
-as deployed: each job forks a work horse) through a real SMTP server (aiosmtpd, the sink the
-tests use), on SQLite and Redis.
+as deployed: each runs its jobs in its own process, no work horse forked) through a real SMTP
+server (aiosmtpd, the sink the tests use), on SQLite and Redis.
 
 Reports the time to write and enqueue the backlog, the time for it to drain, messages per
 second, and the Redis keys left behind per message. No budget is set for the drain (the issue
@@ -208,10 +208,11 @@ def reminders(url: str, redis_url: str, count: int) -> dict[str, Any]:
     import sqlalchemy as sa
     from redis import Redis
 
+    from bench.widget import booking_row
     from peepopay import create_app
     from peepopay.config import DevelopmentConfig
     from peepopay.extensions import db
-    from peepopay.models import Booking, OutboxMessage, Service, Status, Tradie
+    from peepopay.models import Booking, OutboxMessage, Service, Tradie
     from peepopay.notifications import messages
 
     app = create_app(
@@ -228,24 +229,15 @@ def reminders(url: str, redis_url: str, count: int) -> dict[str, Any]:
         db.session.execute(
             sa.insert(Booking),
             [
-                {
-                    "tradie_id": tradie.id,
-                    "service_id": service.id,
-                    "service_name": "Leak repair",
-                    "duration_minutes": 60,
-                    "price_minor": 20000,
-                    "deposit_minor": 5000,
-                    "currency": "NZD",
-                    "customer_name": f"Customer {n}",
-                    "customer_email": f"reminded{n}@example.com",
-                    "customer_phone": "+64211234567",
-                    "job_address": f"{n} Queen Street, Auckland",
-                    "notes": "",
-                    "starts_at": first + timedelta(hours=n),
-                    "ends_at": first + timedelta(hours=n + 1),
-                    "status": Status.CONFIRMED,
-                    "reference": n + 1,
-                }
+                booking_row(
+                    tradie.id,
+                    service.id,
+                    first + timedelta(hours=n),
+                    n + 1,
+                    customer_name=f"Customer {n}",
+                    customer_email=f"reminded{n}@example.com",
+                    job_address=f"{n} Queen Street, Auckland",
+                )
                 for n in range(count)
             ],
         )
