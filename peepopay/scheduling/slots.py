@@ -120,9 +120,11 @@ def _window_slots(
     windows: Sequence[WeeklyRule],
     blocked: Sequence[BlockedPeriod],
     busy: Sequence[Busy],
+    away: Sequence[Away],
     earliest: datetime,
 ) -> list[Slot]:
-    """The day's arrival windows; available while one of its shares is free."""
+    """The day's arrival windows; available while one of its shares is free. A window that
+    meets a busy time of the tradie's own calendar is not offered, as a fixed time is not."""
     found = []
     for window in windows:
         if window.weekday != day.weekday() or window.end <= window.start:
@@ -132,6 +134,8 @@ def _window_slots(
         if start_utc is None or end_utc is None or start_utc < earliest:
             continue
         if _is_blocked(start_utc, end_utc, rules.tz, blocked):
+            continue
+        if away and _is_away(start_utc, end_utc, away):
             continue
         free = any(
             not any(b.starts_at_utc < e and s < b.ends_at_utc for b in busy)
@@ -272,7 +276,7 @@ def slots_for_date(
     nearby = [b for b in busy if b.starts_at_utc < window_end and b.ends_at_utc > window_start]
     away = [(s, e) for s, e in away if s < window_end and e > window_start]
     if rules.window_jobs:
-        return _window_slots(day, rules, weekly, blocked, nearby, earliest)
+        return _window_slots(day, rules, weekly, blocked, nearby, away, earliest)
     slots = []
     for local, range_end_utc in _candidates(day, rules, weekly):
         start_utc = _existing_utc(local, rules.tz)
