@@ -3,16 +3,19 @@ may read them back, and that they work with the booking's signed token alone (no
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
-from PIL import Image
+from PIL import Image, ImageCms, PngImagePlugin
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import encode_multipart
 
@@ -152,7 +155,7 @@ def test_png_html_polyglot_is_sanitised(app, client, held):
 @pytest.mark.parametrize(
     ("content", "name", "message"),
     [
-        (png_bomb(), "bomb.png", "too many pixels"),
+        (png_bomb(), "bomb.png", "at most 40 megapixels"),
         (b"\xff\xd8\xff" + b"0" * (15 * 1024 * 1024), "big.jpg", "at most 10 MB"),
         (
             b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg">'
@@ -244,3 +247,143 @@ def test_an_empty_file_input_asks_for_photos(app, client, held):
     assert response.status_code == 422
     assert "Choose one or more photos first." in response.get_data(as_text=True)
     assert stored(app) == []
+
+
+SECRET = b"GPS -36.8485,174.7633 owner: Jane Customer"
+SCRIPT = b"<script>alert(document.domain)</script>"
+
+
+def jpeg_with_comment(comment: bytes) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (90, 90, 30)).save(out, "JPEG", comment=comment)
+    return out.getvalue()
+
+
+def png_with_text() -> bytes:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", SECRET.decode())
+    info.add_itxt("Description", SECRET.decode(), lang="en", tkey="Beschreibung")
+    info.add_text("Author", "Jane Customer", zip=True)  # zTXt
+    out = io.BytesIO()
+    Image.new("RGB", (40, 40), (20, 120, 200)).save(out, "PNG", pnginfo=info)
+    return out.getvalue()
+
+
+def jpeg_with_icc() -> bytes:
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (10, 200, 10)).save(out, "JPEG", icc_profile=profile)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "words"),
+    [
+        (jpeg_with_comment(SECRET), "comment.jpg", [SECRET, b"Jane"]),
+        (jpeg(gps=True), "gps.jpg", [b"PhoneMaker", b"Exif"]),
+        (png_with_text(), "text.png", [SECRET, b"Jane", b"tEXt", b"iTXt", b"zTXt"]),
+        (jpeg_with_icc(), "icc.jpg", [b"ICC_PROFILE", b"sRGB"]),
+        # A JPEG whose comment is a page: a polyglot a browser might be talked into running.
+        (jpeg_with_comment(b"<html><body>" + SCRIPT + b"</body></html>"), "poly.jpg", [SCRIPT]),
+        (jpeg() + b"<html><body>" + SCRIPT + b"</body></html>", "tail.jpg", [SCRIPT, b"<html"]),
+    ],
+    ids=[
+        "jpeg-comment",
+        "exif-gps",
+        "png-text-chunks",
+        "icc-profile",
+        "jpeg-html-polyglot",
+        "tail",
+    ],
+)
+def test_served_photos_carry_pixels_only(app, client, held, content, name, words):
+    _, token = held
+    assert all(word in content for word in words[:1])  # the sent file does carry it
+    response = upload(client, token, (content, name))
+    assert response.status_code == 200
+    [photo] = stored(app)
+    served = [path.read_bytes() for path in files_under(app)]
+    served.append(client.get(f"{BOOK}/photos/{token}/{photo.id}").get_data())
+    for data in served:
+        for word in words:
+            assert word not in data
+        image = Image.open(io.BytesIO(data))
+        assert image.format == "JPEG"
+        assert not set(image.info) & {"comment", "exif", "icc_profile", "xmp"}
+        assert not image.applist or [marker for marker, _ in image.applist] == ["APP0"]
+
+
+def test_exif_orientation_is_applied_before_the_metadata_goes(app, client, held):
+    _, token = held
+    image = Image.new("RGB", (60, 20), (0, 0, 0))
+    image.paste((255, 255, 255), (0, 0, 30, 20))  # left half white
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif, quality=95)
+    assert upload(client, token, (out.getvalue(), "sideways.jpg")).status_code == 200
+    [photo] = stored(app)
+    assert (photo.width, photo.height) == (20, 60)
+    served = Image.open(io.BytesIO(client.get(f"{BOOK}/photos/{token}/{photo.id}").get_data()))
+    assert served.size == (20, 60) and not served.getexif()
+    assert served.getpixel((10, 5))[0] > 200 and served.getpixel((10, 55))[0] < 50
+
+
+@functools.cache
+def png_of_pixels(width: int, height: int) -> bytes:
+    """A real, decodable all-black RGB PNG, compressed row by row: a few hundred KB."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    packer = zlib.compressobj(9)
+    row = b"\x00" * (1 + 3 * width)
+    data = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    )
+
+
+SIXTY_MP = (10_000, 6_000)
+
+
+def test_a_60_megapixel_png_is_refused_naming_the_field(app, client, held):
+    _, token = held
+    bomb = png_of_pixels(*SIXTY_MP)
+    assert len(bomb) < 400_000
+    response = upload(client, token, (bomb, "huge.png"))
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "at most 40 megapixels" in html and 'role="alert"' in html
+    assert stored(app) == [] and files_under(app) == []
+
+
+MEASURE = """
+import resource, sys
+from pathlib import Path
+from peepopay.bookings import photos
+bomb = Path(sys.argv[1]).read_bytes()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    photos.prepare(bomb)
+    print("TAKEN")
+except photos.PhotoRefused as refused:
+    print("REFUSED", refused.field, refused.message)
+print("GROWTH_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+
+
+def test_refusing_a_60_megapixel_png_takes_little_memory(tmp_path):
+    """Refused from the header: the peak memory of the process hardly moves (decoding it
+    took 970 MB)."""
+    bomb = tmp_path / "huge.png"
+    bomb.write_bytes(png_of_pixels(*SIXTY_MP))
+    run = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(bomb)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("REFUSED photos ") and "40 megapixels" in lines[0]
+    growth_kb = int(lines[1].split()[1])
+    assert growth_kb < 100 * 1024, f"peak memory grew {growth_kb // 1024} MB"

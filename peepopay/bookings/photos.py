@@ -3,8 +3,9 @@ storage interface, and read back only by whoever the caller has already found en
 
 Nothing a client sends is kept as sent: the bytes are decoded by Pillow (JPEG, PNG, WebP,
 HEIC through pillow-heif) after the pixel count in the header is checked, turned upright,
-and written anew as JPEG without any metadata (EXIF, GPS, XMP, comments), in a display size
-and a thumbnail. The file name a client gave is never used; files are named by a random key.
+and their pixels alone copied into a new image written as JPEG, in a display size and a
+thumbnail: no EXIF, GPS, XMP, ICC, comment or text chunk, and no bytes of a polyglot's other
+half. The file name a client gave is never used; files are named by a random key.
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ pillow_heif.register_heif_opener()
 
 MAX_PHOTOS = 5
 MAX_BYTES = 10 * 1024 * 1024
-# More than a 48 MP phone camera gives; refused from the header, before a pixel is decoded,
-# so a small file cannot expand into gigabytes (a decompression bomb). Below Pillow's own
-# warning bound, which is turned into a refusal too.
-MAX_PIXELS = 60_000_000
+# Above what a phone's camera writes by default (12-24 MP; 48 MP sensors save 12 MP unless
+# asked). Refused from the header, before a pixel is decoded: a 175 KB PNG of 60 MP took
+# 970 MB to decode. Pillow's own bomb bound is set to it too, its warning made a refusal.
+MAX_PIXELS = 40_000_000
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 FORMATS = ("JPEG", "PNG", "WEBP", "HEIF")
 DISPLAY_EDGE = 1600
 THUMB_EDGE = 320
@@ -103,10 +105,21 @@ def configured_store() -> PhotoStore:
 def _jpeg(image: Image.Image, edge: int) -> bytes:
     copy = image.copy()
     copy.thumbnail((edge, edge), Image.Resampling.LANCZOS)
+    # A new image gets the pixels and nothing else: Pillow's JPEG writer would otherwise copy
+    # `info` (a JPEG comment, an ICC profile) from the decoded one into the file it writes.
+    clean = Image.new("RGB", copy.size)
+    clean.paste(copy)
     out = io.BytesIO()
-    # No exif=, no icc_profile=: the new file carries pixels only.
-    copy.save(out, "JPEG", quality=85, optimize=True)
+    clean.save(out, "JPEG", quality=85, optimize=True)
     return out.getvalue()
+
+
+def _too_many_pixels(pixels: int | None = None) -> PhotoRefused:
+    size = f"; that one has {pixels / 1_000_000:.0f}" if pixels else ""
+    return PhotoRefused(
+        f"Each photo must be at most {MAX_PIXELS // 1_000_000} megapixels{size}. "
+        "Please send a smaller one."
+    )
 
 
 def prepare(data: bytes) -> Prepared:
@@ -120,7 +133,7 @@ def prepare(data: bytes) -> Prepared:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=FORMATS)
             if image.width * image.height > MAX_PIXELS:
-                raise PhotoRefused("That photo has too many pixels; please send a smaller one.")
+                raise _too_many_pixels(image.width * image.height)
             # JPEG decodes straight to a reduced size: far less memory for a big photo.
             image.draft("RGB", (DISPLAY_EDGE * 2, DISPLAY_EDGE * 2))
             image.load()
@@ -128,7 +141,7 @@ def prepare(data: bytes) -> Prepared:
     except PhotoRefused:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise PhotoRefused("That photo has too many pixels; please send a smaller one.") from None
+        raise _too_many_pixels() from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise PhotoRefused("Photos must be JPEG, PNG, WebP or HEIC pictures.") from None
     rgb = upright.convert("RGB")
