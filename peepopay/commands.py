@@ -126,5 +126,8 @@ def init_app(app: Flask) -> None:
     def worker_command(burst: bool, sweep_interval: float) -> None:
         """Run the RQ worker and the outbox sweep (which also starts reminders when due)."""
         from peepopay import worker
+        from peepopay.ops import metrics
 
+        if port := current_app.config.get("WORKER_METRICS_PORT"):
+            metrics.serve_worker_metrics(int(port))  # its heartbeat for Prometheus
         worker.run(current_app._get_current_object(), sweep_interval=sweep_interval, burst=burst)  # type: ignore[attr-defined]

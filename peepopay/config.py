@@ -116,6 +116,11 @@ class Config:
     LOG_LEVEL = _env("LOG_LEVEL", "INFO")
     LOG_FORMAT = _env("LOG_FORMAT", "json")  # or "text"
     METRICS_TOKEN = _env("METRICS_TOKEN")
+    # The worker's own /metrics (heartbeat, its counters): a port on its private network.
+    WORKER_METRICS_PORT = _int("WORKER_METRICS_PORT", 0)
+    # Where the worker reads the certificate Caddy serves for BASE_URL (host:port, e.g.
+    # caddy:443); unset: BASE_URL's host on 443.
+    TLS_CHECK_ADDRESS = _env("TLS_CHECK_ADDRESS")
     DEV_MAILBOX = False
 
     # Google sign-in (OpenID Connect): the button shows when both are set. The issuer's

@@ -19,13 +19,17 @@ log = logging.getLogger(__name__)
 def sweep_once(app: Flask) -> None:
     """Periodic duties that must survive a Redis outage: they read the database, not the queue."""
     from peepopay.notifications import outbox
+    from peepopay.ops import metrics
     from peepopay.tasks import periodic_duties
 
     with app.app_context():
         try:
             now = utcnow()
+            # The sweep is alive whatever its duties find: the WorkerHeartbeatMissing alert.
+            metrics.worker_heartbeat.set(now.timestamp())
             periodic_duties(db.session, now)
             outbox.sweep(db.session, now)
+            metrics.check_certificate(now)
         except Exception:
             log.exception("sweep failed")
             db.session.rollback()

@@ -45,6 +45,7 @@ def _receive(secret_name: str) -> ResponseReturnValue:
         metrics.webhook_events.labels(type="unverified", result="malformed").inc()
         return jsonify(error=str(malformed)), 400
     event_type = event["type"]
+    metrics.observe_webhook_delay(event, utcnow())
     try:
         result = stripe_events.handle(db.session, event, payload.decode(), utcnow())
     except PaymentError as error:

@@ -132,9 +132,22 @@ def reconcile_pending_deposits(
             log.exception("reconciling payment %s failed", payment_id)
             outcome = "error"
         outcomes[outcome] += 1
+        count_reconciled(outcome)
     if outcomes.keys() - {"unchanged"}:
         log.info("deposit reconciliation: %s", dict(outcomes))
     return outcomes
+
+
+# Outcomes that mean we knew what Stripe knew (or could not ask): no difference.
+NO_DIFFERENCE = frozenset({"unchanged", "stripe_error", "error"})
+
+
+def count_reconciled(outcome: str) -> None:
+    """Count what the reconciliation did; anything it changed is a difference between our
+    ledger and Stripe's (a webhook that never came), which the LedgerDifference alert reports."""
+    metrics.reconciled.labels(outcome=outcome).inc()
+    if outcome not in NO_DIFFERENCE:
+        metrics.ledger_differences.inc()
 
 
 def _reconcile_deposit(session: DbSession, payment_id: int, now: datetime) -> str:
