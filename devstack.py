@@ -138,19 +138,7 @@ def main() -> None:
             for name in ("STRIPE_WEBHOOK_SECRET", "STRIPE_CONNECT_WEBHOOK_SECRET"):
                 env.setdefault(name, str(getattr(DevelopmentConfig, name)))
             stack.start(
-                "stripe-emulator",
-                [
-                    sys.executable,
-                    "-m",
-                    "stripe_emulator",
-                    "--port",
-                    str(emulator_port),
-                    "--webhook-url",
-                    f"http://127.0.0.1:{app_port}/webhooks/stripe",
-                    "--connect-webhook-url",
-                    f"http://127.0.0.1:{app_port}/webhooks/stripe/connect",
-                ],
-                emulator_port,
+                "stripe-emulator", emulator_command(emulator_port, app_port), emulator_port
             )
         subprocess.run([*flask, "db", "upgrade"], env=env, cwd=ROOT, check=True)
         subprocess.run([*flask, "seed-demo"], env=env, cwd=ROOT, check=True)
@@ -236,6 +224,24 @@ Press Ctrl-C to stop.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stack.stop()
+
+
+def emulator_command(emulator_port: int, app_port: int) -> list[str]:
+    """The Stripe emulator, delivering to the app's two webhook endpoints and keeping its state
+    in instance/, so connected demo accounts survive a restart of `make run`."""
+    return [
+        sys.executable,
+        "-m",
+        "stripe_emulator",
+        "--port",
+        str(emulator_port),
+        "--webhook-url",
+        f"http://127.0.0.1:{app_port}/webhooks/stripe",
+        "--connect-webhook-url",
+        f"http://127.0.0.1:{app_port}/webhooks/stripe/connect",
+        "--state-file",
+        str(INSTANCE / "stripe-emulator.json"),
+    ]
 
 
 def _interrupt(_signum: int, _frame: object) -> None:

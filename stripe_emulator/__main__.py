@@ -36,6 +36,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=float(env("STRIPE_EMULATOR_RETRY_BASE_SECONDS", "1.0")),
         help="first webhook retry delay; doubles on each retry",
     )
+    parser.add_argument(
+        "--state-file",
+        default=env("STRIPE_EMULATOR_STATE_FILE"),
+        help="keep objects and events in this JSON file across restarts (default: memory only)",
+    )
     return parser.parse_args(argv)
 
 
@@ -57,6 +62,7 @@ def main(argv: list[str] | None = None) -> None:
         connect_webhook_url=args.connect_webhook_url,
         connect_webhook_secret=args.connect_webhook_secret,
         delivery=DeliverySettings(retry_base_seconds=args.retry_base_seconds),
+        state_file=args.state_file,
     )
     app = create_emulator_app(config)
     server = make_server(args.host, args.port, app, threaded=True)
@@ -64,6 +70,8 @@ def main(argv: list[str] | None = None) -> None:
     config.public_url = config.public_url or f"http://{host_for_urls}:{server.port}"
     print(f"PeepoPay Stripe emulator (demo payments only) on http://{host_for_urls}:{server.port}")
     print(f"  hosted pages at {config.public_url}")
+    if config.state_file:
+        print(f"  state kept in {config.state_file}")
     for name in secrets_made:
         print(f"  generated {name}: {getattr(args, name)}")
     try:

@@ -5,18 +5,29 @@ Route modules (`routes_connect`, `routes_payments`) add their views to `bp`.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from .errors import StripeError, authentication_error, idempotency_error, unknown_param
+from . import balance
+from .errors import (
+    StripeError,
+    authentication_error,
+    cannot_expand,
+    idempotency_error,
+    invalid_request,
+    unknown_param,
+)
+from .expandable import EXPANDABLE
 from .formdata import get_list, parse_form
-from .state import Ctx, Emulator, IdempotentResult
+from .state import API_VERSION, SUPPORTED_API_VERSIONS, Ctx, Emulator, IdempotentResult
 from .store import expand, paginate, random_token
 
 bp = Blueprint("stripe_api", __name__, url_prefix="/v1")
@@ -34,6 +45,27 @@ REQUEST_OPTIONS = {
 }
 IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
 _KEY_PATTERN = re.compile(r"(sk|rk|pk)_test_[A-Za-z0-9_]{1,200}")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# The collection a /v1 path names, as the type of the objects it answers with.
+RESOURCES = {
+    "accounts": "account",
+    "account_links": "account_link",
+    "application_fees": "application_fee",
+    "balance_transactions": "balance_transaction",
+    "charges": "charge",
+    "customers": "customer",
+    "disputes": "dispute",
+    "events": "event",
+    "line_items": "item",
+    "login_links": "login_link",
+    "payment_intents": "payment_intent",
+    "payment_method_domains": "payment_method_domain",
+    "payment_methods": "payment_method",
+    "payouts": "payout",
+    "refunds": "refund",
+    "sessions": "checkout.session",
+    "webhook_endpoints": "webhook_endpoint",
+}
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -66,14 +98,48 @@ def call() -> Call:
 
 
 def params(schema: Any = None, *, extra: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The request's parameters, refusing top-level names the SDK's typed params do not know."""
+    """The request's parameters, refusing names the SDK's typed params do not know, at any
+    depth (`payment_method_options[card][colour]`), as Stripe does."""
     current = call().params
     if schema is not None:
-        known = (schema.__required_keys__ | schema.__optional_keys__) - REQUEST_OPTIONS
-        for name in current:
-            if name not in known and name not in extra:
-                raise unknown_param(name)
+        _check_known(schema, current, None, extra)
     return current
+
+
+def _check_known(
+    schema: Any, given: Mapping[str, Any], prefix: str | None, extra: tuple[str, ...] = ()
+) -> None:
+    known = (schema.__required_keys__ | schema.__optional_keys__) - REQUEST_OPTIONS
+    for name, value in given.items():
+        label = f"{prefix}[{name}]" if prefix else name
+        if name in extra:
+            continue
+        if name not in known:
+            raise unknown_param(label)
+        nested = _nested_schema(schema, name)
+        if nested is None:
+            continue
+        if isinstance(value, dict):
+            _check_known(nested, value, label)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, dict):
+                    _check_known(nested, item, f"{label}[{index}]")
+
+
+@functools.cache
+def _nested_schema(schema: Any, name: str) -> Any:
+    """The TypedDict a parameter's value must follow, or None for free-form hashes (metadata)
+    and plain values. stripe-python annotates with forward references, read here by name."""
+    annotation = str(schema.__annotations__.get(name, ""))
+    if "Dict[" in annotation:
+        return None
+    module = sys.modules[schema.__module__]
+    for identifier in _IDENTIFIER.findall(annotation):
+        found = getattr(module, identifier, None)
+        if isinstance(found, type) and hasattr(found, "__optional_keys__"):
+            return found
+    return None
 
 
 def respond(obj: dict[str, Any], status: int = 200) -> tuple[Response, int]:
@@ -99,7 +165,9 @@ def respond_list(items: list[dict[str, Any]]) -> Response:
 @bp.before_request
 def _begin() -> Response | None:
     g.request_id = f"req_{random_token(14)}"
+    g.stripe_version = API_VERSION
     api_key = _api_key()
+    g.stripe_version = checked_api_version(request.headers.get("Stripe-Version"))
     view = current_app.view_functions.get(request.endpoint or "")
     if api_key.startswith("pk_") and not getattr(view, "publishable_ok", False):
         raise authentication_error(
@@ -112,6 +180,7 @@ def _begin() -> Response | None:
     account = request.headers.get("Stripe-Account") or None
     if account is not None:
         _check_account(emu, account, api_key)
+    balance.release_due(emu)
     raw = (
         request.get_data(as_text=True)
         if request.method == "POST"
@@ -119,6 +188,7 @@ def _begin() -> Response | None:
     )
     parsed = parse_form(parse_qsl(raw, keep_blank_values=True))
     expand_paths = [str(path) for path in get_list(parsed, "expand") or []]
+    _check_expand(expand_paths)
     key = request.headers.get("Idempotency-Key") if request.method == "POST" else None
     ctx = Ctx(account=account, request_id=g.request_id, idempotency_key=key)
     g.stripe_call = Call(
@@ -136,6 +206,8 @@ def _begin() -> Response | None:
 @bp.after_request
 def _finish(response: Response) -> Response:
     response.headers["Request-Id"] = g.get("request_id", "")
+    if "stripe_version" in g:
+        response.headers["Stripe-Version"] = g.stripe_version
     pending = g.pop("idempotency", None)
     if pending is not None and response.status_code in (200, 402):
         emu = emulator()
@@ -173,6 +245,39 @@ def _api_key() -> str:
     if not _KEY_PATTERN.fullmatch(key):
         raise authentication_error(f"Invalid API Key provided: {_redact(key)}")
     return key
+
+
+def checked_api_version(asked: str | None) -> str:
+    """The API version a request asks for (Stripe-Version), which must be one the emulator
+    speaks; without the header, the account's default, the version the SDK pins."""
+    if asked is None or asked == "":
+        return API_VERSION
+    if asked not in SUPPORTED_API_VERSIONS:
+        raise invalid_request(
+            f"Invalid Stripe API version: {asked}. This Stripe emulator speaks "
+            + ", ".join(sorted(SUPPORTED_API_VERSIONS))
+            + ".",
+        )
+    return asked
+
+
+def _check_expand(paths: list[str]) -> None:
+    """Refuse, before anything changes, an `expand[]` whose first field the answer's object
+    cannot expand (a list's paths start with `data.`); deeper fields are checked as they are
+    expanded."""
+    parts = request.path.split("/")[2:]
+    kinds = [RESOURCES[part] for part in parts if part in RESOURCES]
+    if not kinds:
+        return
+    listing = request.method == "GET" and parts[-1] in RESOURCES
+    for path in paths:
+        fields = path.split(".")
+        if listing:
+            if fields[0] != "data":
+                raise cannot_expand(fields[0])
+            fields = fields[1:]
+        if fields and fields[0] not in EXPANDABLE.get(kinds[-1], frozenset()):
+            raise cannot_expand(fields[0])
 
 
 def _redact(key: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from . import api, checkout, control, hosted, routes_connect, routes_payments
@@ -36,7 +36,16 @@ def create_emulator_app(config: EmulatorConfig | None = None, **options: Any) ->
     app.register_error_handler(404, _not_found)
     app.register_error_handler(405, _not_found)
     app.register_error_handler(500, _internal_error)
+    app.after_request(_save)
     return app
+
+
+def _save(response: Any) -> Any:
+    """Keep the state file current after anything that may have changed state."""
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        app_emulator: Emulator = current_app.extensions["stripe_emulator"]
+        app_emulator.save()
+    return response
 
 
 def _with_options(config: EmulatorConfig, options: dict[str, Any]) -> EmulatorConfig:

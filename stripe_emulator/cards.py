@@ -54,6 +54,7 @@ _CARDS = [
     CardProfile("5555555555554444", "mastercard"),
     CardProfile("378282246310005", "amex"),
     CardProfile("4000000360000006", "visa", country="AU"),
+    CardProfile("4000005540000008", "visa", country="NZ"),
     CardProfile("4000000000000002", "visa", decline=DECLINED),
     CardProfile("4000000000009995", "visa", decline=INSUFFICIENT_FUNDS),
     CardProfile(
@@ -111,6 +112,7 @@ PAYMENT_METHOD_ALIASES = {
     "pm_card_mastercard": "5555555555554444",
     "pm_card_amex": "378282246310005",
     "pm_card_au": "4000000360000006",
+    "pm_card_nz": "4000005540000008",
     "pm_card_chargeDeclined": "4000000000000002",
     "pm_card_chargeDeclinedInsufficientFunds": "4000000000009995",
     "pm_card_chargeDeclinedLostCard": "4000000000009987",

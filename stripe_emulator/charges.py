@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .cards import Decline
-from .state import Emulator
+from .state import APPLICATION_ID, Emulator
 from .store import Record, snapshot
 
 
@@ -25,7 +25,8 @@ def new_charge(
         "amount": pi["amount"],
         "amount_captured": 0,
         "amount_refunded": 0,
-        "application": None,
+        # A direct charge made by the platform on a connected account names its application.
+        "application": APPLICATION_ID if record.account is not None else None,
         "application_fee": None,
         "application_fee_amount": pi["application_fee_amount"],
         "balance_transaction": None,

@@ -10,11 +10,20 @@ from flask import url_for
 from . import payments
 from .cards import AUTOMATIC_PAYMENT_METHOD_TYPES
 from .errors import invalid_request, missing_param
-from .formdata import apply_metadata, get_dict, get_int, get_list, get_str
+from .formdata import (
+    apply_metadata,
+    get_currency,
+    get_dict,
+    get_email,
+    get_int,
+    get_list,
+    get_str,
+)
 from .state import Ctx, Emulator
 from .store import Record
 
 MIN_LIFETIME, MAX_LIFETIME = 30 * 60, 24 * 3600
+UI_MODES = ["elements", "embedded_page", "form", "hosted_page"]
 
 
 def install(emu: Emulator) -> None:
@@ -25,6 +34,12 @@ def create_session(emu: Emulator, ctx: Ctx, params: Mapping[str, Any]) -> Record
     mode = get_str(params, "mode", required=True, choices=["payment", "setup", "subscription"])
     if mode != "payment":
         raise invalid_request("The Stripe emulator supports mode=payment only.", param="mode")
+    # The API version the SDK pins names Checkout's own page `hosted_page` (once `hosted`).
+    ui_mode = get_str(params, "ui_mode", choices=UI_MODES) or "hosted_page"
+    if ui_mode != "hosted_page":
+        raise invalid_request(
+            "The Stripe emulator supports ui_mode=hosted_page only.", param="ui_mode"
+        )
     items = _line_items(get_list(params, "line_items") or [])
     currency = items[0]["currency"]
     total = sum(item["amount"] for item in items)
@@ -66,7 +81,7 @@ def create_session(emu: Emulator, ctx: Ctx, params: Mapping[str, Any]) -> Record
         "customer": customer,
         "customer_creation": None if customer else "if_required",
         "customer_details": None,
-        "customer_email": get_str(params, "customer_email"),
+        "customer_email": get_email(params, "customer_email"),
         "expires_at": expires_at,
         "invoice": None,
         "livemode": False,
@@ -81,7 +96,7 @@ def create_session(emu: Emulator, ctx: Ctx, params: Mapping[str, Any]) -> Record
         "status": "open",
         "success_url": get_str(params, "success_url"),
         "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
-        "ui_mode": "hosted",
+        "ui_mode": ui_mode,
         "url": emu.public_url(url_for("stripe_hosted.checkout_page", session_id=session_id)),
     }
     return emu.store.add(session, ctx.account, line_items=items, payment_intent_params=pi_params)
@@ -199,8 +214,9 @@ def _line_items(raw: list[Any]) -> list[dict[str, Any]]:
         )
         quantity = get_int(item, "quantity", required=True, minimum=1, label=f"{label}[quantity]")
         currency = (
-            get_str(price, "currency", required=True, label=f"{label}[price_data][currency]") or ""
-        ).lower()
+            get_currency(price, "currency", required=True, label=f"{label}[price_data][currency]")
+            or ""
+        )
         assert unit is not None and quantity is not None
         items.append(
             {

@@ -8,11 +8,11 @@ from typing import Any
 from flask import url_for
 
 from .errors import invalid_request
-from .formdata import apply_metadata, get_bool, get_dict, get_str
-from .state import Ctx, Emulator
+from .formdata import apply_metadata, get_bool, get_dict, get_email, get_str
+from .state import APPLICATION_ID, Ctx, Emulator
 from .store import Record
 
-APPLICATION = {"id": "ca_peepopay_emulator", "object": "application", "name": "PeepoPay"}
+APPLICATION = {"id": APPLICATION_ID, "object": "application", "name": "PeepoPay"}
 # Stripe's account types, as controller properties.
 PRESETS: dict[str, dict[str, Any]] = {
     "standard": {
@@ -74,7 +74,7 @@ def create_account(emu: Emulator, params: Mapping[str, Any]) -> Record:
         "created": emu.store.now(),
         "default_currency": get_str(params, "default_currency") or _currency_of(country),
         "details_submitted": False,
-        "email": get_str(params, "email"),
+        "email": get_email(params, "email"),
         "external_accounts": {
             "object": "list",
             "data": [],
@@ -103,7 +103,9 @@ def update_account(emu: Emulator, ctx: Ctx, record: Record, params: Mapping[str,
         account["business_profile"] = _business_profile(
             account["business_profile"], get_dict(params, "business_profile")
         )
-    for key in ("email", "business_type", "default_currency"):
+    if "email" in params:
+        account["email"] = get_email(params, "email")
+    for key in ("business_type", "default_currency"):
         if key in params:
             account[key] = get_str(params, key)
     account["metadata"] = apply_metadata(account["metadata"], params)

@@ -7,9 +7,9 @@ from typing import Any
 
 from . import payment_methods
 from .errors import invalid_request
-from .formdata import apply_metadata, get_dict, get_str
+from .formdata import apply_metadata, get_dict, get_email, get_str
 from .state import Ctx, Emulator
-from .store import Record, random_token
+from .store import Record, random_token, snapshot
 
 EDITABLE = ("description", "email", "name", "phone")
 
@@ -55,8 +55,12 @@ def create_customer(emu: Emulator, ctx: Ctx, params: Mapping[str, Any]) -> Recor
 
 
 def update_customer(emu: Emulator, ctx: Ctx, record: Record, params: Mapping[str, Any]) -> None:
+    before = snapshot(record.obj)
     _apply(emu, ctx, record, params)
-    emu.emit("customer.updated", record.obj, account=ctx.account, ctx=ctx)
+    previous = {key: value for key, value in before.items() if record.obj.get(key) != value}
+    emu.emit(
+        "customer.updated", record.obj, account=ctx.account, ctx=ctx, previous_attributes=previous
+    )
 
 
 def delete_customer(emu: Emulator, ctx: Ctx, record: Record) -> dict[str, Any]:
@@ -72,7 +76,7 @@ def _apply(emu: Emulator, ctx: Ctx, record: Record, params: Mapping[str, Any]) -
     customer = record.obj
     for key in EDITABLE:
         if key in params:
-            customer[key] = get_str(params, key)
+            customer[key] = get_email(params, key) if key == "email" else get_str(params, key)
     for key in ("address", "shipping"):
         if key in params:
             customer[key] = get_dict(params, key) or None

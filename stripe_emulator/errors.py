@@ -58,6 +58,10 @@ def unknown_param(name: str) -> StripeError:
     )
 
 
+def cannot_expand(field: str) -> StripeError:
+    return invalid_request(f"This property cannot be expanded ({field}).", param="expand")
+
+
 def resource_missing(object_name: str, obj_id: str, *, param: str = "id") -> StripeError:
     """A missing object: 404 when named in the path, 400 when named by a body parameter."""
     status = 404 if param == "id" else 400

@@ -7,10 +7,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .errors import invalid_request, missing_param
+from .money import CURRENCIES
 
 _BRACKETS = re.compile(r"\[([^\[\]]*)\]")
 # Metadata keys are free text: a key "0" must stay a dict key, never become a list index.
 _FREE_KEYS = {"metadata"}
+# Stripe's metadata limits: 50 keys, keys up to 40 characters, values up to 500.
+METADATA_KEYS, METADATA_KEY_LENGTH, METADATA_VALUE_LENGTH = 50, 40, 500
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 
 
 def parse_form(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
@@ -153,17 +157,63 @@ def apply_metadata(current: dict[str, str], params: Mapping[str, Any]) -> dict[s
         return {}
     if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
         raise invalid_request("Invalid metadata: must be a hash of strings", param="metadata")
+    for key, value in raw.items():
+        if len(key) > METADATA_KEY_LENGTH:
+            raise invalid_request(
+                f"Metadata keys can have up to {METADATA_KEY_LENGTH} characters, but you passed "
+                f"in a key that is {len(key)} characters. Invalid key: '{key}'",
+                param=f"metadata[{key}]",
+            )
+        if len(value) > METADATA_VALUE_LENGTH:
+            raise invalid_request(
+                f"Metadata values can have up to {METADATA_VALUE_LENGTH} characters, but you "
+                f"passed in a value that is {len(value)} characters.",
+                param=f"metadata[{key}]",
+            )
     merged = {**current, **raw}
     merged = {key: value for key, value in merged.items() if value != ""}
-    if len(merged) > 50:
-        raise invalid_request("Metadata can have at most 50 keys.", param="metadata")
+    if len(merged) > METADATA_KEYS:
+        raise invalid_request(
+            f"You can have up to {METADATA_KEYS} metadata keys, but you passed in {len(merged)}.",
+            param="metadata",
+        )
     return merged
+
+
+def get_currency(
+    params: Mapping[str, Any], name: str, *, required: bool = False, label: str | None = None
+) -> str | None:
+    """A currency parameter, lower-cased, refused as Stripe does when Stripe has no such one."""
+    label = label or name
+    value = get_str(params, name, required=required, label=label)
+    if value is None:
+        return None
+    if value.lower() not in CURRENCIES:
+        raise invalid_request(
+            f"Invalid currency: {value.lower()}. Stripe currently supports these currencies: "
+            + ", ".join(sorted(CURRENCIES)),
+            param=label,
+        )
+    return value.lower()
+
+
+def get_email(params: Mapping[str, Any], name: str, *, label: str | None = None) -> str | None:
+    """An email address parameter, refused as Stripe does when it is not one."""
+    label = label or name
+    value = get_str(params, name, label=label)
+    if value is not None and not _EMAIL.fullmatch(value):
+        raise invalid_request(
+            f"Invalid email address: {value}", param=label, code="email_invalid"
+        )
+    return value
 
 
 __all__ = [
     "apply_metadata",
     "get_bool",
+    "get_currency",
     "get_dict",
+    "get_email",
     "get_int",
     "get_list",
     "get_str",

@@ -10,9 +10,18 @@ from flask import url_for
 from . import balance, charges, payment_methods, refunds
 from .cards import AUTHENTICATION_REQUIRED, AUTOMATIC_PAYMENT_METHOD_TYPES, DECLINED, Decline
 from .errors import StripeError, card_error, invalid_request, unexpected_state
-from .formdata import apply_metadata, get_bool, get_dict, get_int, get_list, get_str
+from .formdata import (
+    apply_metadata,
+    get_bool,
+    get_currency,
+    get_dict,
+    get_email,
+    get_int,
+    get_list,
+    get_str,
+)
 from .money import money
-from .state import Ctx, Emulator
+from .state import APPLICATION_ID, Ctx, Emulator
 from .store import Record, random_token, snapshot
 
 CONFIRMABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
@@ -21,6 +30,14 @@ MINIMUM_AMOUNTS = {"gbp": 30, "hkd": 400, "jpy": 50, "mxn": 1000, "dkk": 250, "n
 # Fields Stripe lets you change after a PaymentIntent has left the editable statuses.
 ALWAYS_EDITABLE = {"metadata", "description", "receipt_email", "shipping", "expand"}
 # What create(confirm=true) still has to hand to confirm once the shared fields are set.
+RETURN_URL_NEEDED = (
+    "This PaymentIntent is configured to accept payment methods enabled in your Dashboard. "
+    "Because some of these payment methods might redirect your customer off of your page, you "
+    "must provide a `return_url`. If you don't want to accept redirect-based payment methods, "
+    "set `automatic_payment_methods[enabled]` to `true` and "
+    "`automatic_payment_methods[allow_redirects]` to `never` when creating Setup Intents and "
+    "Payment Intents."
+)
 CONFIRM_ONLY = ("off_session", "error_on_requires_action", "return_url", "payment_method_data")
 
 
@@ -51,7 +68,7 @@ def create_intent(emu: Emulator, ctx: Ctx, params: Mapping[str, Any]) -> Record:
         "amount_details": {"tip": {}},
         "amount_received": 0,
         "allowed_payment_method_types": types,
-        "application": None,
+        "application": APPLICATION_ID if ctx.account is not None else None,
         "application_fee_amount": get_int(params, "application_fee_amount"),
         "automatic_payment_methods": None,
         "canceled_at": None,
@@ -101,6 +118,8 @@ def create_intent(emu: Emulator, ctx: Ctx, params: Mapping[str, Any]) -> Record:
         }
         if enabled:
             pi["payment_method_types"] = list(AUTOMATIC_PAYMENT_METHOD_TYPES)
+    if confirm:
+        _check_return_url(pi, params, None)
     record = emu.store.add(pi, ctx.account, return_url=None)
     _apply_fields(emu, ctx, record, params)
     _set_payment_method(emu, ctx, record, params)
@@ -145,6 +164,7 @@ def confirm_intent(emu: Emulator, ctx: Ctx, record: Record, params: Mapping[str,
             f"{pi['status']}. Only a PaymentIntent with one of the following statuses may be "
             "confirmed: " + ", ".join(CONFIRMABLE) + "."
         )
+    _check_return_url(pi, params, record.extra["return_url"])
     _apply_fields(emu, ctx, record, params)
     pm_record = _payment_method_for_confirm(emu, ctx, record, params)
     _check_customer_owns(record.obj, pm_record.obj)
@@ -155,6 +175,17 @@ def confirm_intent(emu: Emulator, ctx: Ctx, record: Record, params: Mapping[str,
     pi["payment_method"] = pm_record.id
     pi["last_payment_error"] = pi["next_action"] = None
     _attempt(emu, ctx, record, pm_record, off_session=off_session, no_action=strict)
+
+
+def _check_return_url(pi: dict[str, Any], params: Mapping[str, Any], known: str | None) -> None:
+    """Automatic payment methods that may redirect the customer need somewhere to come back to,
+    even for a card: Stripe refuses to confirm without `return_url`."""
+    automatic = pi.get("automatic_payment_methods") or {}
+    if not automatic.get("enabled") or automatic.get("allow_redirects") == "never":
+        return
+    if known or get_str(params, "return_url"):
+        return
+    raise invalid_request(RETURN_URL_NEEDED, param="return_url")
 
 
 def complete_authentication(emu: Emulator, ctx: Ctx, record: Record, success: bool) -> None:
@@ -295,6 +326,8 @@ def _succeed(
         source=charge["id"],
         category="charge",
         fee=pi["application_fee_amount"] or 0,
+        stripe_fee=balance.processing_fee(emu, account, charge["amount"], pm["card"]["country"]),
+        available_on=balance.available_from(emu, account),
         description=pi["description"],
     )["id"]
     emu.emit("charge.succeeded", charge, account=account, ctx=ctx)
@@ -359,7 +392,9 @@ def _apply_fields(emu: Emulator, ctx: Ctx, record: Record, params: Mapping[str, 
     if customer is not None:
         emu.store.get(customer, ctx.account, "customer", param="customer")
         pi["customer"] = customer
-    for key in ("description", "receipt_email", "statement_descriptor", "transfer_group"):
+    if "receipt_email" in params:
+        pi["receipt_email"] = get_email(params, "receipt_email")
+    for key in ("description", "statement_descriptor", "transfer_group"):
         if key in params:
             pi[key] = get_str(params, key)
     for key in ("statement_descriptor_suffix", "on_behalf_of"):
@@ -416,10 +451,7 @@ def _card_options(card: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _currency(params: Mapping[str, Any]) -> str:
-    currency = (get_str(params, "currency", required=True) or "").lower()
-    if len(currency) != 3 or not currency.isalpha():
-        raise invalid_request(f"Invalid currency: {currency}.", param="currency")
-    return currency
+    return get_currency(params, "currency", required=True) or ""
 
 
 def check_amounts(ctx: Ctx, params: Mapping[str, Any], amount: int, currency: str) -> None:

@@ -8,7 +8,7 @@ import stripe.params as sp
 from flask import Response
 
 from . import connect
-from .api import bp, call, emulator, params, respond, respond_list
+from .api import bp, call, checked_api_version, emulator, params, respond, respond_list
 from .errors import StripeError, invalid_request, missing_param
 from .formdata import apply_metadata, get_bool, get_list, get_str
 from .store import Record
@@ -89,6 +89,7 @@ def create_webhook_endpoint() -> tuple[Response, int]:
         raise missing_param("enabled_events")
     record = emulator().add_endpoint(
         url,
+        api_version=checked_api_version(get_str(given, "api_version")),
         connect=bool(get_bool(given, "connect")),
         enabled_events=[str(event) for event in events],
         description=get_str(given, "description"),

@@ -10,13 +10,25 @@ from typing import Any
 import stripe
 from flask import request
 
+from . import persist
 from .store import Record, Store, random_token, snapshot
 from .webhooks import DeliverySettings, Dispatcher, Target
 
-# The version stripe-python sends; events are rendered in it.
+# The version stripe-python sends (and PeepoPay pins); objects and events are rendered in it.
 API_VERSION: str = stripe.api_version
-# Stripe sends these about a connected account to the platform's own endpoints.
-PLATFORM_EVENT_TYPES = frozenset({"account.application.deauthorized"})
+# The platform's Connect application, as charges and events name it.
+APPLICATION_ID = "ca_peepopay_emulator"
+# What a request may ask for in Stripe-Version: the emulator renders one version's shapes.
+SUPPORTED_API_VERSIONS = frozenset({API_VERSION})
+# Stripe's processing fee on a card charge, by the connected account's country: basis points
+# for a card from that country, for a card from elsewhere, and a fixed part in minor units.
+DEFAULT_FEES: dict[str, dict[str, int]] = {
+    "AU": {"percent_bps": 170, "international_bps": 350, "fixed": 30},
+    "NZ": {"percent_bps": 270, "international_bps": 370, "fixed": 30},
+    "GB": {"percent_bps": 150, "international_bps": 325, "fixed": 20},
+    "US": {"percent_bps": 290, "international_bps": 440, "fixed": 30},
+    "*": {"percent_bps": 290, "international_bps": 440, "fixed": 30},
+}
 
 
 @dataclass
@@ -29,6 +41,10 @@ class EmulatorConfig:
     connect_webhook_url: str | None = None
     connect_webhook_secret: str | None = None
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    # Country -> fee rule (see DEFAULT_FEES); countries not named use "*".
+    fees: dict[str, dict[str, int]] = field(default_factory=lambda: dict(DEFAULT_FEES))
+    # Where objects, events and idempotency keys are kept across restarts (None: memory only).
+    state_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +89,8 @@ class Emulator:
                 secret=config.connect_webhook_secret,
                 configured=True,
             )
+        if config.state_file:
+            persist.load(self, config.state_file)
 
     @property
     def lock(self):
@@ -133,12 +151,13 @@ class Emulator:
         configured: bool = False,
         description: str | None = None,
         metadata: dict[str, str] | None = None,
+        api_version: str | None = None,
     ) -> Record:
         """A webhook endpoint; the secret lives in the record and is shown once, at creation."""
         endpoint = {
             "id": self.store.new_id("we"),
             "object": "webhook_endpoint",
-            "api_version": API_VERSION,
+            "api_version": api_version or API_VERSION,
             "application": None,
             "connect": connect,
             "created": self.store.now(),
@@ -160,7 +179,9 @@ class Emulator:
         return len(targets)
 
     def targets(self, event_type: str, account: str | None) -> list[Target]:
-        connect = account is not None and event_type not in PLATFORM_EVENT_TYPES
+        # Events about a connected account (account.application.deauthorized included) go to
+        # Connect endpoints, as Stripe sends them.
+        connect = account is not None
         targets = []
         for record in self.store.records("webhook_endpoint"):
             endpoint = record.obj
@@ -185,5 +206,16 @@ class Emulator:
             self.idempotency.clear()
             self.dispatcher.reset()
 
+    def save(self) -> None:
+        """Write the state file, when there is one (after each request that may change state)."""
+        if self.config.state_file:
+            with self.lock:
+                persist.save(self, self.config.state_file)
+
+    def fee_rule(self, country: str | None) -> dict[str, int]:
+        fees = self.config.fees
+        return fees.get(country or "", fees.get("*", DEFAULT_FEES["*"]))
+
     def close(self) -> None:
         self.dispatcher.stop()
+        self.save()

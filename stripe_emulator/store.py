@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import invalid_request, resource_missing
+from .errors import cannot_expand, invalid_request, resource_missing
+from .expandable import EXPANDABLE
 from .formdata import get_int, get_str
 
 _ALPHABET = string.ascii_letters + string.digits
@@ -52,6 +53,14 @@ class Store:
         record = Record(obj_id or obj["id"], obj, account, dict(extra))
         self._records[record.id] = record
         return record
+
+    def restore(self, record: Record) -> None:
+        """Put back a record read from the state file, in its original order."""
+        self._records[record.id] = record
+
+    def all_records(self) -> list[Record]:
+        """Every record, oldest first (the state file keeps this order)."""
+        return list(self._records.values())
 
     def find(self, obj_id: str) -> Record | None:
         """Any scope: for hosted pages and the control API, which act as Stripe itself."""
@@ -161,6 +170,9 @@ def _expand_path(store: Store, account: str | None, node: Any, parts: list[str])
         for item in node["data"]:
             _expand_path(store, account, item, rest)
         return
+    allowed = EXPANDABLE.get(str(node.get("object")))
+    if allowed is not None and key not in allowed:
+        raise cannot_expand(key)
     value = node.get(key)
     if isinstance(value, str):
         found = store.find(value)

@@ -208,6 +208,7 @@ def paid_booking(app, tradie_id, stripe_live):
                 "application_fee_amount": 125,
                 "payment_method": "pm_card_visa",
                 "confirm": True,
+                "return_url": "https://example.com/return",
             },
             options={"stripe_account": account.id},
         )

@@ -241,7 +241,9 @@ def test_booking_and_payment_survive_a_redis_outage_and_messages_follow(
         booking_id = created.get_json()["bookingId"]
         intent_id = created.get_json()["stripeClientSecret"].split("_secret_")[0]
         paid = sdk.v1.payment_intents.confirm(
-            intent_id, {"payment_method": "pm_card_visa"}, options={"stripe_account": account.id}
+            intent_id,
+            {"payment_method": "pm_card_visa", "return_url": "https://example.com/return"},
+            options={"stripe_account": account.id},
         )
         assert paid.status == "succeeded"
         stripe_emulator.control("flush", {"timeout": 10})  # the webhook reached the app

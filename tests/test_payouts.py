@@ -24,6 +24,9 @@ from tests.payments_support import (  # noqa: F401  (app_config points the app a
 )
 
 
+DELAY = 2 * 86400 + 60
+
+
 @pytest.fixture
 def account(app: Flask, stripe_live: Any, tradie_id: int) -> str:
     return connect(app, tradie_id, stripe_live)
@@ -39,27 +42,32 @@ def test_payouts_list_the_bookings_they_paid_out(
     settle(stripe_live)
     dash.post(f"/dashboard/bookings/{first.booking_id}/balance", {"final_amount": "230"})
     settle(stripe_live)
+    # Card payments become available to pay out after the account's two-day delay.
+    stripe_live.control("clock", {"advance_seconds": DELAY})
     paid_out = stripe_live.control(f"accounts/{account}/payouts", {"status": "paid"})
     third = hold(app, tradie_id, hour=15)
     pay(stripe_live, third)
     settle(stripe_live)
+    stripe_live.control("clock", {"advance_seconds": DELAY})
     on_its_way = stripe_live.control(
         f"accounts/{account}/payouts", {"status": "in_transit", "arrival_days": 3}
     )
 
-    # The first payout: both deposits and the balance, less the platform's 2.5 %.
+    # The first payout: both deposits and the balance, less the platform's 2.5 % and Stripe's
+    # processing fee (the 4242 test card is a US card: NZ's international 3.7 % + 30c).
     fees = sum(
         p.application_fee_minor for b in (first, second) for p in payments(app, b.booking_id)
     )
-    assert paid_out["amount"] == 5000 + 5000 + 18000 - fees
-    assert on_its_way["amount"] == 5000 - 125
+    stripe_fees = (185 + 30) * 2 + (666 + 30)
+    assert paid_out["amount"] == 5000 + 5000 + 18000 - fees - stripe_fees == 26174
+    assert on_its_way["amount"] == 5000 - 125 - 215
 
     response = dash.get("/dashboard/payouts")
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert page.index(on_its_way["id"]) < page.index(paid_out["id"])  # newest first
-    assert "$273.00" in page and "Paid" in page  # 280.00 less 7.00 in fees
-    assert "$48.75" in page and "On its way" in page
+    assert "$261.74" in page and "Paid" in page  # 280.00 less 7.00 + 11.26 in fees
+    assert "$46.60" in page and "On its way" in page
     first_card = page[page.index(paid_out["id"]) :]
     for held in (first, second):
         assert f"/dashboard/bookings/{held.booking_id}" in first_card
@@ -69,8 +77,8 @@ def test_payouts_list_the_bookings_they_paid_out(
     # Each payment's line: what the customer paid, and what reached the bank.
     rows = re.findall(r"<tr>(.*?)</tr>", first_card, re.S)
     cells = [re.findall(r"<td>(?:<a [^>]*>)?([^<]*)", row) for row in rows]
-    assert ["Aroha Smith · Leak repair", "Balance", "$180.00", "$175.50"] in cells
-    assert cells.count(["Aroha Smith · Leak repair", "Deposit", "$50.00", "$48.75"]) == 2
+    assert ["Aroha Smith · Leak repair", "Balance", "$180.00", "$168.54"] in cells
+    assert cells.count(["Aroha Smith · Leak repair", "Deposit", "$50.00", "$46.60"]) == 2
     # The fragment for htmx.
     fragment = dash.get("/dashboard/payouts", htmx=True).get_data(as_text=True)
     assert "<html" not in fragment and on_its_way["id"] in fragment

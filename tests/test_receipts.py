@@ -299,7 +299,9 @@ def test_invoice_numbers_stay_gapless_under_concurrent_bookings(
     events = []
     for held in helds:
         sdk.v1.payment_intents.confirm(
-            held.pi, {"payment_method": "pm_card_visa"}, options={"stripe_account": held.account}
+            held.pi,
+            {"payment_method": "pm_card_visa", "return_url": "https://example.com/return"},
+            options={"stripe_account": held.account},
         )
         pi = stripe_object(stripe_live, held.pi)["object"]
         events.append(event_payload("payment_intent.succeeded", pi, held.account))

@@ -29,6 +29,9 @@ class Tradie(UserMixin, db.Model):  # type: ignore[name-defined]
     email: Mapped[str] = mapped_column(sa.String(254), unique=True)  # stored lower-cased
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When a confirmed login email was last replaced by one still to be confirmed: the account
+    # was confirmed once, so its booking page stays public meanwhile (see `public`).
+    was_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     business_name: Mapped[str] = mapped_column(sa.String(120))
     slug: Mapped[str] = mapped_column(sa.String(60), unique=True)
     timezone: Mapped[str] = mapped_column(sa.String(64), default="Pacific/Auckland")
@@ -43,6 +46,9 @@ class Tradie(UserMixin, db.Model):  # type: ignore[name-defined]
     charges_enabled: Mapped[bool] = mapped_column(default=False)
     payouts_enabled: Mapped[bool] = mapped_column(default=False)
     details_submitted: Mapped[bool] = mapped_column(default=False)
+    # When Stripe stopped answering for the connected account (access revoked, account gone):
+    # the dashboard asks the tradie to reconnect and the widget takes no bookings meanwhile.
+    stripe_reconnect_needed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     min_notice_minutes: Mapped[int] = mapped_column(default=120)
     horizon_days: Mapped[int] = mapped_column(default=60)
@@ -104,6 +110,17 @@ class Tradie(UserMixin, db.Model):  # type: ignore[name-defined]
         return f"{self.id}:{self.session_token}"
 
     @property
+    def is_public(self) -> bool:
+        """Whether the booking page and widget API answer for this tradie (`public`)."""
+        return self.email_verified_at is not None or self.was_verified_at is not None
+
+    @classmethod
+    def public(cls) -> sa.ColumnElement[bool]:
+        """Tradies with a public face: an address confirmed once. A sign-up nobody confirmed has
+        none, so the booking page cannot tell whether a sign-up made an account."""
+        return sa.or_(cls.email_verified_at.is_not(None), cls.was_verified_at.is_not(None))
+
+    @property
     def origins(self) -> list[str]:
         return [line.strip() for line in self.allowed_origins.splitlines() if line.strip()]
 
@@ -119,6 +136,10 @@ class Tradie(UserMixin, db.Model):  # type: ignore[name-defined]
     @property
     def payments_ready(self) -> bool:
         return bool(self.stripe_account_id and self.charges_enabled)
+
+    @property
+    def stripe_needs_reconnect(self) -> bool:
+        return self.stripe_reconnect_needed_at is not None
 
     def __repr__(self) -> str:
         return f"<Tradie {self.id} {self.slug}>"

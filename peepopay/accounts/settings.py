@@ -320,6 +320,8 @@ def change_email(session: DbSession, tradie: Tradie, new_email: str, password: s
         raise FormError("new_email", "New email belongs to another account.")
     old = tradie.email
     tradie.email = email
+    # Confirmed once: the booking page stays public while the new address awaits its link.
+    tradie.was_verified_at = tradie.email_verified_at or tradie.was_verified_at
     tradie.email_verified_at = None
     accounts.end_sessions(tradie)
     session.flush()

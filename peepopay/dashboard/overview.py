@@ -41,5 +41,7 @@ def overview() -> Response:
         embed=embed_codes(tradie.slug, tradie.business_name),
         preview_src=url_for("widget.start", slug=tradie.slug),
         steps=steps,
-        missing=setup.missing_for_bookings(steps),
+        # A sign-up nobody confirmed has no public booking page (Tradie.public).
+        missing=([] if tradie.is_public else ["confirm your email address"])
+        + setup.missing_for_bookings(steps),
     )

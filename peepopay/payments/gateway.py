@@ -25,6 +25,9 @@ STANDARD_CONTROLLER: Any = {
     "losses": {"payments": "stripe"},
     "requirement_collection": "stripe",
 }
+# The Stripe API version PeepoPay is written against, sent on every request: a newer SDK or a
+# change of the account's default version never changes the shapes we read.
+STRIPE_API_VERSION = "2026-10-28.endive"
 STRIPE_DASHBOARD_URL = "https://dashboard.stripe.com"
 STRIPE_CONNECT_ORIGIN = "https://connect.stripe.com"
 
@@ -126,7 +129,7 @@ def client() -> stripe.StripeClient:
     options: dict[str, Any] = {"max_network_retries": 2}
     if base:
         options["base_addresses"] = {"api": base, "connect": base, "files": base}
-    made = stripe.StripeClient(key, **options)
+    made = stripe.StripeClient(key, stripe_version=STRIPE_API_VERSION, **options)
     current_app.extensions["stripe_client"] = made
     return made
 

@@ -89,7 +89,7 @@ _OFFER = (
             BlockedPeriod.end_date >= sa.bindparam("first"),
         ),
     )
-    .where(Tradie.slug == sa.bindparam("slug"))
+    .where(Tradie.slug == sa.bindparam("slug"), Tradie.public())
 )
 _WINDOWS = sa.select(
     ArrivalWindow.weekday, ArrivalWindow.start_local, ArrivalWindow.end_local

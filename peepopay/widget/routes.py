@@ -65,9 +65,10 @@ MESSAGES = {
 
 
 def find_tradie(slug: str | None) -> Tradie | None:
+    """The tradie a public page is for; none for a sign-up nobody confirmed (`Tradie.public`)."""
     if not slug or not storable(slug):
         return None
-    return db.session.scalar(sa.select(Tradie).where(Tradie.slug == slug))
+    return db.session.scalar(sa.select(Tradie).where(Tradie.slug == slug, Tradie.public()))
 
 
 def frame_ancestors(tradie: Tradie) -> str:
@@ -332,13 +333,20 @@ def hold_chosen(service: Service) -> Booking:
         limits=hold_limits(),
         answers=state().answers_by_id,
         postcode=state().postcode or None,
+        replaces=read_booking_token(state().hold) if state().hold else None,
     )
 
 
 def refused_step(service: Service, refused: Exception) -> Response:
     """The step that says why a hold was refused, or asks again for what was wrong."""
     if isinstance(refused, bookings.HoldRefused):
-        return show("widget/_busy.html", 429, service=service, message=refused.message)
+        return show(
+            "widget/_busy.html",
+            429,
+            service=service,
+            message=refused.message,
+            reason=refused.reason,
+        )
     if isinstance(refused, bookings.SlotTaken):
         return show(
             "widget/_taken.html",
@@ -365,7 +373,30 @@ def hold_is_live(booking: Booking, now: datetime) -> bool:
 def kept_state() -> dict[str, Any]:
     """What the payment and confirmation links carry, so "back" shows what was chosen."""
     typed = (*DETAIL_FIELDS, "postcode", *state().answers)
-    return state().query("service", "month", "date", "start", *typed)
+    return state().query("service", "month", "date", "start", "hold", *typed)
+
+
+def another_time(booking: Booking, token: str) -> WidgetState:
+    """What the payment step's "Choose another time" carries: the booking's service, details
+    and answers to type no more, and its token, so the new hold may replace this one."""
+    typed = {
+        "name": booking.customer_name,
+        "email": booking.customer_email,
+        "phone": booking.customer_phone,
+        "address": booking.job_address,
+        "notes": booking.notes,
+    }
+    return WidgetState(
+        service=str(booking.service_id or ""),
+        color=state().color,
+        origin=state().origin,
+        postcode=booking.postcode or "",
+        details={name: value for name, value in typed.items() if value},
+        answers={
+            f"q{a.question_id}": a.answer for a in booking.answers if a.question_id and a.answer
+        },
+        hold=token,
+    )
 
 
 def checked_details(service: Service, slot: Any) -> Response:
@@ -410,6 +441,7 @@ def payment_step(
         pay=pay,
         **photos_context(booking, token, "pay"),
         seconds_left=max(0, int(((booking.hold_expires_at or now) - now).total_seconds())),
+        again=another_time(booking, token),
     )
 
 

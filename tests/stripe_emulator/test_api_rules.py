@@ -37,6 +37,7 @@ def test_a_card_error_is_replayed_too(client, on_account):
         "currency": "aud",
         "payment_method": "pm_card_chargeDeclined",
         "confirm": True,
+        "return_url": "https://example.com/return",
     }
     options = {**on_account, "idempotency_key": "declined-once"}
     errors = []
@@ -98,7 +99,13 @@ def test_unknown_urls_answer_in_stripe_shape(emulator):
 
 def test_events_can_be_listed_and_retrieved_per_scope(client, on_account):
     pi = client.v1.payment_intents.create(
-        {"amount": 5000, "currency": "aud", "payment_method": "pm_card_visa", "confirm": True},
+        {
+            "amount": 5000,
+            "currency": "aud",
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+            "return_url": "https://example.com/return",
+        },
         options={**on_account, "idempotency_key": "evt-test"},
     )
 
@@ -121,6 +128,7 @@ def test_expand_replaces_ids_with_objects(client, on_account):
             "currency": "aud",
             "payment_method": "pm_card_visa",
             "confirm": True,
+            "return_url": "https://example.com/return",
             "expand": ["latest_charge"],
         },
         options=on_account,

@@ -109,13 +109,13 @@ def test_login_links_are_for_express_accounts_only(client, new_account):
     assert link.object == "login_link" and "/hosted/dashboard/" in link.url
 
 
-def test_deauthorization_reaches_the_platform_endpoint_and_revokes_access(
+def test_deauthorization_reaches_the_connect_endpoint_and_revokes_access(
     client, account, emulator, webhook_receiver
 ):
     emulator.control(f"accounts/{account.id}/deauthorize")
     emulator.control("flush")
 
-    [event] = webhook_receiver.events("/platform", "account.application.deauthorized")
+    [event] = webhook_receiver.events("/connect", "account.application.deauthorized")
     assert event.account == account.id
     with pytest.raises(stripe.PermissionError):
         client.v1.customers.list(options={"stripe_account": account.id})

@@ -42,7 +42,13 @@ def card(client: stripe.StripeClient, number: str, on_account: dict[str, str]):
 
 
 def test_visa_succeeds_with_a_charge_and_saves_the_card(client, on_account):
-    pi = deposit(client, on_account, payment_method="pm_card_visa", confirm=True)
+    pi = deposit(
+        client,
+        on_account,
+        payment_method="pm_card_visa",
+        confirm=True,
+        return_url="https://example.com/return",
+    )
 
     assert pi.status == "succeeded"
     assert pi.id.startswith("pi_") and pi.client_secret.startswith(f"{pi.id}_secret_")
@@ -85,7 +91,13 @@ def test_declines_are_402_card_errors_and_the_intent_can_be_retried(
     if payment_method.isdigit():
         payment_method = card(client, payment_method, on_account).id
     with pytest.raises(stripe.CardError) as caught:
-        deposit(client, on_account, payment_method=payment_method, confirm=True)
+        deposit(
+            client,
+            on_account,
+            payment_method=payment_method,
+            confirm=True,
+            return_url="https://example.com/return",
+        )
 
     error = caught.value
     assert error.http_status == 402
@@ -97,7 +109,9 @@ def test_declines_are_402_card_errors_and_the_intent_can_be_retried(
     assert client.v1.charges.retrieve(error.error.charge, options=on_account).status == "failed"
 
     retried = client.v1.payment_intents.confirm(
-        failed.id, {"payment_method": "pm_card_visa"}, options=on_account
+        failed.id,
+        {"payment_method": "pm_card_visa", "return_url": "https://example.com/return"},
+        options=on_account,
     )
     assert retried.status == "succeeded"
     assert retried.last_payment_error is None
@@ -173,6 +187,7 @@ def charge_off_session(client, on_account, customer: str, payment_method: str):
             "payment_method": payment_method,
             "off_session": True,
             "confirm": True,
+            "return_url": "https://example.com/return",
             "application_fee_amount": 375,
         },
         options=on_account,
@@ -243,7 +258,13 @@ def test_a_declining_card_cannot_be_attached(client, on_account):
 
 
 def test_processing_until_the_control_api_says_succeed(client, on_account, emulator):
-    pi = deposit(client, on_account, payment_method="pm_card_processing", confirm=True)
+    pi = deposit(
+        client,
+        on_account,
+        payment_method="pm_card_processing",
+        confirm=True,
+        return_url="https://example.com/return",
+    )
     assert pi.status == "processing"
 
     emulator.control(f"payment_intents/{pi.id}/succeed")
@@ -279,7 +300,11 @@ def test_publishable_key_needs_the_client_secret(client, on_account, emulator):
 
     confirmed = public.v1.payment_intents.confirm(
         pi.id,
-        {"payment_method": "pm_card_visa", "client_secret": pi.client_secret},  # type: ignore[typeddict-unknown-key]
+        {
+            "payment_method": "pm_card_visa",
+            "client_secret": pi.client_secret,
+            "return_url": "https://example.com/return",
+        },  # type: ignore[typeddict-unknown-key]
         options=on_account,
     )
     assert confirmed.status == "succeeded"

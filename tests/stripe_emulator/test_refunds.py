@@ -15,6 +15,7 @@ def paid(client, on_account):
             "application_fee_amount": 250,
             "payment_method": "pm_card_visa",
             "confirm": True,
+            "return_url": "https://example.com/return",
         },
         options=on_account,
     )

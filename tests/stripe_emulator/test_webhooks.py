@@ -8,7 +8,13 @@ import stripe
 def pay(client, on_account, key: str | None = None):
     options = {**on_account, "idempotency_key": key} if key else on_account
     return client.v1.payment_intents.create(
-        {"amount": 5000, "currency": "aud", "payment_method": "pm_card_visa", "confirm": True},
+        {
+            "amount": 5000,
+            "currency": "aud",
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+            "return_url": "https://example.com/return",
+        },
         options=options,
     )
 

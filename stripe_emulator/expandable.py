@@ -1,0 +1,193 @@
+"""Which fields of each object `expand[]` may name, from Stripe's published specification
+(`x-expandableFields`); anything else is "This property cannot be expanded"."""
+
+from __future__ import annotations
+
+EXPANDABLE: dict[str, frozenset[str]] = {
+    "account": frozenset(
+        [
+            "business_profile",
+            "capabilities",
+            "company",
+            "controller",
+            "external_accounts",
+            "future_requirements",
+            "individual",
+            "requirements",
+            "settings",
+            "tos_acceptance",
+        ]
+    ),
+    "application_fee": frozenset(
+        [
+            "account",
+            "application",
+            "balance_transaction",
+            "charge",
+            "originating_transaction",
+            "refunds",
+        ]
+    ),
+    "balance_transaction": frozenset(["fee_details", "source"]),
+    "charge": frozenset(
+        [
+            "application",
+            "application_fee",
+            "balance_transaction",
+            "billing_details",
+            "customer",
+            "failure_balance_transaction",
+            "fraud_details",
+            "invoice",
+            "on_behalf_of",
+            "outcome",
+            "payment_intent",
+            "payment_method_details",
+            "radar_options",
+            "refunds",
+            "review",
+            "shipping",
+            "source_transfer",
+            "transfer",
+            "transfer_data",
+        ]
+    ),
+    "checkout.session": frozenset(
+        [
+            "after_expiration",
+            "automatic_tax",
+            "consent",
+            "consent_collection",
+            "currency_conversion",
+            "custom_fields",
+            "custom_text",
+            "customer",
+            "customer_details",
+            "invoice",
+            "invoice_creation",
+            "line_items",
+            "payment_intent",
+            "payment_link",
+            "payment_method_options",
+            "phone_number_collection",
+            "setup_intent",
+            "shipping_address_collection",
+            "shipping_cost",
+            "shipping_details",
+            "shipping_options",
+            "subscription",
+            "tax_id_collection",
+            "total_details",
+        ]
+    ),
+    "customer": frozenset(
+        [
+            "address",
+            "cash_balance",
+            "default_source",
+            "discount",
+            "invoice_settings",
+            "shipping",
+            "sources",
+            "subscriptions",
+            "tax",
+            "tax_ids",
+            "test_clock",
+        ]
+    ),
+    "dispute": frozenset(
+        [
+            "balance_transactions",
+            "charge",
+            "evidence",
+            "evidence_details",
+            "payment_intent",
+            "payment_method_details",
+        ]
+    ),
+    "event": frozenset(["data", "request"]),
+    "payment_intent": frozenset(
+        [
+            "amount_details",
+            "application",
+            "automatic_payment_methods",
+            "customer",
+            "invoice",
+            "last_payment_error",
+            "latest_charge",
+            "next_action",
+            "on_behalf_of",
+            "payment_method",
+            "payment_method_options",
+            "processing",
+            "review",
+            "shipping",
+            "transfer_data",
+        ]
+    ),
+    "payment_method": frozenset(
+        [
+            "acss_debit",
+            "affirm",
+            "afterpay_clearpay",
+            "alipay",
+            "au_becs_debit",
+            "bacs_debit",
+            "bancontact",
+            "billing_details",
+            "blik",
+            "boleto",
+            "card",
+            "card_present",
+            "cashapp",
+            "customer",
+            "customer_balance",
+            "eps",
+            "fpx",
+            "giropay",
+            "grabpay",
+            "ideal",
+            "interac_present",
+            "klarna",
+            "konbini",
+            "link",
+            "oxxo",
+            "p24",
+            "paynow",
+            "paypal",
+            "pix",
+            "promptpay",
+            "radar_options",
+            "sepa_debit",
+            "sofort",
+            "us_bank_account",
+            "wechat_pay",
+            "zip",
+        ]
+    ),
+    "payout": frozenset(
+        [
+            "balance_transaction",
+            "destination",
+            "failure_balance_transaction",
+            "original_payout",
+            "reversed_by",
+        ]
+    ),
+    "refund": frozenset(
+        [
+            "balance_transaction",
+            "charge",
+            "failure_balance_transaction",
+            "next_action",
+            "payment_intent",
+            "source_transfer_reversal",
+            "transfer_reversal",
+        ]
+    ),
+    "webhook_endpoint": frozenset(),
+    "account_link": frozenset(),
+    "login_link": frozenset(),
+    "payment_method_domain": frozenset(),
+    "item": frozenset(["price"]),
+}
