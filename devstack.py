@@ -137,9 +137,7 @@ def main() -> None:
             # The emulator signs its webhooks with the secrets the app verifies them with.
             for name in ("STRIPE_WEBHOOK_SECRET", "STRIPE_CONNECT_WEBHOOK_SECRET"):
                 env.setdefault(name, str(getattr(DevelopmentConfig, name)))
-            stack.start(
-                "stripe-emulator", emulator_command(emulator_port, app_port), emulator_port
-            )
+            stack.start("stripe-emulator", emulator_command(emulator_port, app_port), emulator_port)
         subprocess.run([*flask, "db", "upgrade"], env=env, cwd=ROOT, check=True)
         subprocess.run([*flask, "seed-demo"], env=env, cwd=ROOT, check=True)
         if not os.environ.get("STRIPE_SECRET_KEY"):

@@ -76,10 +76,12 @@ def register_extensions(app: Flask) -> None:
 
     from peepopay import queue, slot_versions
     from peepopay.accounts import google
+    from peepopay.payments import onboarding
 
     queue.init_app(app)
     slot_versions.init_app(app)
     google.init_app(app)
+    onboarding.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -202,9 +202,7 @@ def get_email(params: Mapping[str, Any], name: str, *, label: str | None = None)
     label = label or name
     value = get_str(params, name, label=label)
     if value is not None and not _EMAIL.fullmatch(value):
-        raise invalid_request(
-            f"Invalid email address: {value}", param=label, code="email_invalid"
-        )
+        raise invalid_request(f"Invalid email address: {value}", param=label, code="email_invalid")
     return value
 
 

@@ -23,7 +23,6 @@ from tests.payments_support import (  # noqa: F401  (app_config points the app a
     settle,
 )
 
-
 DELAY = 2 * 86400 + 60
 
 

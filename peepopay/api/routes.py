@@ -201,6 +201,8 @@ def config(slug: str) -> ResponseReturnValue:
         currency=t.currency,
         timezone=t.timezone,
         serviceArea=intake.area_json(t),
+        # False while the tradie's Stripe connection needs reconnecting: offer no booking.
+        takingBookings=not t.stripe_needs_reconnect,
         services=[
             service_json(s, intake.questions_of(db.session, s.id))
             for s in bookings.active_services(db.session, t)

@@ -243,7 +243,7 @@ def account_deauthorized(session: DbSession, event: Event, now: datetime) -> str
     tradie = _account_tradie(session, event.get("account"))
     if tradie is None:
         return "ignored"
-    onboarding.disconnect(session, tradie, now, actor="stripe")
+    onboarding.needs_reconnect(session, tradie, now)
     return "disconnected"
 
 

@@ -21,7 +21,7 @@ from peepopay.payments.ledger import (
     fee_bps,
 )
 from peepopay.payments.models import Payment, PaymentKind, PaymentStatus
-from peepopay.payments.onboarding import disconnect
+from peepopay.payments.onboarding import needs_reconnect
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +60,10 @@ def start_deposit(
     try:
         return _start_deposit(session, booking, tradie, now)
     except PaymentError as error:
-        if error.code not in gateway.ACCOUNT_GONE:
+        if not error.account_gone:
             raise
-        # The tradie disconnected PeepoPay in Stripe (or the demo emulator restarted).
-        disconnect(session, tradie, now, actor="stripe")
+        # The tradie disconnected PeepoPay in Stripe, or the account is gone.
+        needs_reconnect(session, tradie, now)
         raise DepositsUnavailable() from error
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import stripe
-from flask import current_app
+from flask import current_app, g, has_app_context
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ class PaymentError(Exception):
         code: str | None = None,
         decline_code: str | None = None,
         payment_intent_id: str | None = None,
+        account_gone: bool = False,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -50,6 +51,8 @@ class PaymentError(Exception):
         self.code = code
         self.decline_code = decline_code
         self.payment_intent_id = payment_intent_id
+        # Stripe no longer lets us act for the connected account (revoked, deleted, forgotten).
+        self.account_gone = account_gone
 
     @property
     def is_card_error(self) -> bool:
@@ -89,10 +92,10 @@ def map_error(exc: stripe.StripeError) -> PaymentError:
     if isinstance(exc, stripe.APIConnectionError | stripe.APIError):
         log.warning("Stripe unavailable: %s", exc)
         return PaymentError(503, UNAVAILABLE, code=code)
-    if code in ACCOUNT_GONE:
-        # The tradie revoked our access in Stripe (or the demo emulator restarted).
+    if code in ACCOUNT_GONE or isinstance(exc, stripe.PermissionError):
+        # The tradie revoked our access in Stripe, or the account is gone.
         log.warning("connected account no longer reachable: %s", exc.user_message or exc)
-        return PaymentError(500, MISCONFIGURED, code=code)
+        return PaymentError(500, MISCONFIGURED, code=code, account_gone=True)
     log.error(
         "Stripe refused a request (misconfiguration or a bug): %s %s %s",
         type(exc).__name__,
@@ -103,11 +106,22 @@ def map_error(exc: stripe.StripeError) -> PaymentError:
 
 
 @contextmanager
-def mapped_errors() -> Iterator[None]:
+def mapped_errors(account: str | None = None) -> Iterator[None]:
+    """Stripe's errors as PaymentError; a connected account Stripe no longer answers for is
+    noted, so its tradie is asked to reconnect whatever the request does with the error."""
     try:
         yield
     except stripe.StripeError as exc:
-        raise map_error(exc) from exc
+        error = map_error(exc)
+        if account and error.account_gone and has_app_context():
+            g.setdefault("stripe_accounts_gone", set()).add(account)
+        raise error from exc
+
+
+def accounts_gone() -> set[str]:
+    """The connected accounts Stripe refused in this app context (taken once)."""
+    gone: set[str] = g.pop("stripe_accounts_gone", set()) if has_app_context() else set()
+    return gone
 
 
 def demo_mode() -> bool:
@@ -190,12 +204,12 @@ def create_account(
 
 
 def retrieve_account(account_id: str) -> Any:
-    with mapped_errors():
+    with mapped_errors(account_id):
         return client().v1.accounts.retrieve(account_id)
 
 
 def create_account_link(account_id: str, *, refresh_url: str, return_url: str) -> str:
-    with mapped_errors():
+    with mapped_errors(account_id):
         link = client().v1.account_links.create(
             {
                 "account": account_id,
@@ -227,7 +241,7 @@ def demo_onboard(account_id: str) -> None:
 def create_customer(
     account: str, *, email: str, name: str, phone: str, key: str, metadata: dict[str, str]
 ) -> Any:
-    with mapped_errors():
+    with mapped_errors(account):
         return client().v1.customers.create(
             {"email": email, "name": name, "phone": phone, "metadata": metadata},
             options=_opts(account, key),
@@ -235,22 +249,22 @@ def create_customer(
 
 
 def create_payment_intent(account: str, params: Any, key: str) -> Any:
-    with mapped_errors():
+    with mapped_errors(account):
         return client().v1.payment_intents.create(params, options=_opts(account, key))
 
 
 def retrieve_payment_intent(account: str, pi_id: str) -> Any:
-    with mapped_errors():
+    with mapped_errors(account):
         return client().v1.payment_intents.retrieve(pi_id, options=_opts(account))
 
 
 def create_checkout_session(account: str, params: Any, key: str) -> Any:
-    with mapped_errors():
+    with mapped_errors(account):
         return client().v1.checkout.sessions.create(params, options=_opts(account, key))
 
 
 def retrieve_checkout_session(account: str, session_id: str) -> Any:
-    with mapped_errors():
+    with mapped_errors(account):
         return client().v1.checkout.sessions.retrieve(session_id, options=_opts(account))
 
 
@@ -265,7 +279,7 @@ def create_refund(
     key: str,
     metadata: dict[str, str],
 ) -> Any:
-    with mapped_errors():
+    with mapped_errors(account):
         return client().v1.refunds.create(
             {
                 "payment_intent": payment_intent,
@@ -280,7 +294,7 @@ def create_refund(
 
 def application_fee_refunded(account: str, charge_id: str) -> int:
     """How much of the platform fee on a charge has gone back (fees live on the platform)."""
-    with mapped_errors():
+    with mapped_errors(account):
         charge = client().v1.charges.retrieve(charge_id, options=_opts(account))
         fee_id = charge.application_fee
         if not fee_id:
@@ -290,13 +304,13 @@ def application_fee_refunded(account: str, charge_id: str) -> int:
 
 
 def list_refunds(account: str, charge_id: str) -> list[Any]:
-    with mapped_errors():
+    with mapped_errors(account):
         page = client().v1.refunds.list({"charge": charge_id, "limit": 100}, options=_opts(account))
     return list(page.data)
 
 
 def retrieve_charge(account: str, charge_id: str) -> Any:
-    with mapped_errors():
+    with mapped_errors(account):
         return client().v1.charges.retrieve(charge_id, options=_opts(account))
 
 
@@ -304,7 +318,7 @@ def retrieve_charge(account: str, charge_id: str) -> Any:
 
 
 def find_payment_method_domain(account: str, domain_name: str) -> Any | None:
-    with mapped_errors():
+    with mapped_errors(account):
         page = client().v1.payment_method_domains.list(
             {"domain_name": domain_name, "limit": 1}, options=_opts(account)
         )
@@ -313,7 +327,7 @@ def find_payment_method_domain(account: str, domain_name: str) -> Any | None:
 
 def register_payment_method_domain(account: str, domain_name: str, key: str) -> Any:
     """Register (or re-enable) a domain on the connected account; Stripe validates it."""
-    with mapped_errors():
+    with mapped_errors(account):
         existing = find_payment_method_domain(account, domain_name)
         if existing is None:
             return client().v1.payment_method_domains.create(
@@ -327,7 +341,7 @@ def register_payment_method_domain(account: str, domain_name: str, key: str) -> 
 
 
 def disable_payment_method_domain(account: str, domain_id: str) -> Any:
-    with mapped_errors():
+    with mapped_errors(account):
         return client().v1.payment_method_domains.update(
             domain_id, {"enabled": False}, options=_opts(account)
         )
@@ -337,14 +351,14 @@ def disable_payment_method_domain(account: str, domain_id: str) -> Any:
 
 
 def list_payouts(account: str, limit: int = 20) -> list[Any]:
-    with mapped_errors():
+    with mapped_errors(account):
         page = client().v1.payouts.list({"limit": limit}, options=_opts(account))
     return list(page.data)
 
 
 def payout_transactions(account: str, payout_id: str) -> list[Any]:
     """The balance transactions a payout paid out (charges, refunds, disputes), with sources."""
-    with mapped_errors():
+    with mapped_errors(account):
         page = client().v1.balance_transactions.list(
             {"payout": payout_id, "limit": 100, "expand": ["data.source"]},
             options=_opts(account),
@@ -362,7 +376,7 @@ def dispute_dashboard_url(account_id: str, dispute_id: str) -> str:
 def dashboard_link(account_id: str) -> str:
     """Where the tradie manages their Stripe account: a login link for an Express account,
     Stripe's own dashboard (which they sign in to) for a Standard one."""
-    with mapped_errors():
+    with mapped_errors(account_id):
         account = client().v1.accounts.retrieve(account_id)
         controller = account.controller
         board = controller.stripe_dashboard if controller else None

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
+from flask import Flask
+from sqlalchemy.exc import SQLAlchemyError
+
 from peepopay import audit
 from peepopay.accounts.models import Tradie
+from peepopay.clock import utcnow
 from peepopay.db_setup import DbSession
 from peepopay.notifications.links import external_url
 from peepopay.payments import domains, gateway
 from peepopay.payments.gateway import PaymentError
 from peepopay.payments.ledger import as_dict
+
+log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------- onboarding
 
@@ -32,7 +40,7 @@ def onboarding_link(session: DbSession, tradie: Tradie, now: datetime) -> str:
         try:
             return _account_link(tradie)
         except PaymentError as error:
-            if error.code not in ("account_invalid", "resource_missing"):
+            if not error.account_gone and error.code != "resource_missing":
                 raise
             disconnect(session, tradie, now, actor="stripe")
             session.flush()
@@ -46,6 +54,7 @@ def onboarding_link(session: DbSession, tradie: Tradie, now: datetime) -> str:
             key=f"tradie-{tradie.id}-account-{generation}",
         )
         tradie.stripe_account_id = str(account.id)
+        tradie.stripe_reconnect_needed_at = None
         apply_account(tradie, account)
         audit.record(
             session,
@@ -88,8 +97,8 @@ def refresh_account(session: DbSession, tradie: Tradie, now: datetime) -> None:
     try:
         account = gateway.retrieve_account(tradie.stripe_account_id)
     except PaymentError as error:
-        if error.code in gateway.ACCOUNT_GONE:
-            disconnect(session, tradie, now, actor="stripe")
+        if error.account_gone:
+            needs_reconnect(session, tradie, now)
             return
         raise
     if apply_account(tradie, account):
@@ -104,6 +113,42 @@ def refresh_account(session: DbSession, tradie: Tradie, now: datetime) -> None:
             entity=tradie,
             summary={"charges_enabled": tradie.charges_enabled},
         )
+
+
+def needs_reconnect(session: DbSession, tradie: Tradie, now: datetime) -> None:
+    """Stripe no longer lets us act for the tradie's account (access revoked, account gone):
+    forget it and ask the tradie to reconnect; the widget stops offering bookings meanwhile."""
+    if tradie.stripe_account_id is not None:
+        disconnect(session, tradie, now, actor="stripe")
+    tradie.stripe_reconnect_needed_at = tradie.stripe_reconnect_needed_at or now
+
+
+def mark_accounts_gone(session: DbSession, accounts: set[str], now: datetime) -> None:
+    """Every tradie whose connected account Stripe refused needs to reconnect."""
+    tradies = session.scalars(sa.select(Tradie).where(Tradie.stripe_account_id.in_(accounts)))
+    for tradie in tradies:
+        needs_reconnect(session, tradie, now)
+
+
+def init_app(app: Flask) -> None:
+    app.teardown_appcontext(_mark_accounts_gone)
+
+
+def _mark_accounts_gone(_exc: BaseException | None) -> None:
+    """Whatever became of the request or job (a refused hold rolls back), a connected account
+    Stripe refused is recorded, in a transaction of its own after the work's one has ended."""
+    gone = gateway.accounts_gone()
+    if not gone:
+        return
+    from peepopay.extensions import db
+
+    try:
+        db.session.rollback()
+        mark_accounts_gone(db.session, gone, utcnow())
+        db.session.commit()
+    except SQLAlchemyError:
+        log.exception("could not record connected accounts Stripe refused: %s", sorted(gone))
+        db.session.rollback()
 
 
 def disconnect(session: DbSession, tradie: Tradie, now: datetime, *, actor: str) -> None:

@@ -1,0 +1,29 @@
+"""tradies: stripe_reconnect_needed_at, set when Stripe stops answering for a tradie's
+connected account (access revoked, account gone), so the dashboard asks for a reconnect and
+the widget stops offering bookings
+
+Revision ID: 0016
+Revises: 0015
+Create Date: 2027-01-12 12:00:00.000000
+
+"""
+import sqlalchemy as sa
+from alembic import op
+
+from peepopay.db_setup import UTCDateTime
+
+
+# revision identifiers, used by Alembic.
+revision = '0016'
+down_revision = '0015'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.add_column('tradies', sa.Column('stripe_reconnect_needed_at', UTCDateTime()))
+
+
+def downgrade():
+    with op.batch_alter_table('tradies') as batch_op:
+        batch_op.drop_column('stripe_reconnect_needed_at')
