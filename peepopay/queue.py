@@ -9,7 +9,7 @@ from typing import Any, Literal
 from flask import Flask, current_app
 from redis import Redis
 from redis.exceptions import RedisError, WatchError
-from rq import Queue
+from rq import Queue, SimpleWorker
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 
@@ -21,6 +21,20 @@ def init_app(app: Flask) -> None:
     app.extensions["redis"] = (
         Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2) if url else None
     )
+
+
+def worker_connection(app: Flask) -> Redis:
+    """A pool of the worker's own for RQ's blocking reads. The app's pool keeps a 2-second
+    socket timeout for requests; RQ lengthens a pool's timeout past its BLPOP only for sockets
+    made afterwards, so one the first sweep had made timed out every read, and RQ waited up
+    to a minute between retries while messages queued."""
+    return Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=1)
+
+
+def make_worker(app: Flask) -> SimpleWorker:
+    """The RQ worker of `app`'s queue, on a connection of its own (see `worker_connection`)."""
+    conn = worker_connection(app)
+    return SimpleWorker([Queue(app.config["RQ_QUEUE"], connection=conn)], connection=conn)
 
 
 def redis_conn() -> Redis | None:

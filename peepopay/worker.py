@@ -8,7 +8,6 @@ import threading
 import time
 
 from flask import Flask
-from rq import SimpleWorker
 
 from peepopay.clock import utcnow
 from peepopay.extensions import db
@@ -43,10 +42,9 @@ def sweep_forever(app: Flask, interval: float, stop: threading.Event) -> None:
 
 
 def run(app: Flask, *, sweep_interval: float = 10.0, burst: bool = False) -> None:
-    from peepopay.queue import get_queue, redis_conn
+    from peepopay.queue import make_worker
 
-    queue = get_queue()
-    if queue is None:
+    if not app.config["REDIS_URL"]:
         raise SystemExit("REDIS_URL is not set: the worker needs Redis")
     stop = threading.Event()
     sweeper = threading.Thread(target=sweep_forever, args=(app, sweep_interval, stop), daemon=True)
@@ -59,7 +57,7 @@ def run(app: Flask, *, sweep_interval: float = 10.0, burst: bool = False) -> Non
                 # about 0.2 s a message, six times the send itself. A job is a short send under
                 # RQ's timeout, and one that dies with the worker is taken again by the sweep
                 # once its lease runs out (the outbox's claim), so nothing is lost or doubled.
-                SimpleWorker([queue], connection=redis_conn()).work(burst=burst)
+                make_worker(app).work(burst=burst)
                 break
             except Exception:  # Redis went away: keep sweeping, try again shortly
                 if burst:

@@ -696,3 +696,77 @@ def test_app_node_sigkilled_during_200_bookings_behind_the_load_balancer(
     assert refused == 0, f"{refused} requests answered 502 after the node was gone"
     assert len(interrupted) <= CUSTOMER_THREADS, [(a.email, a.status) for a in interrupted]
     assert all(BOOK_POST.match(f) for f in load.failures), load.failures[:20]
+
+
+# ---------------------------------------------- drill 4: messages leave at once after a restart
+
+
+def test_messages_leave_within_seconds_of_a_worker_restart(
+    tmp_path: Path, redis: RedisServer, sink: SMTPSink, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The worker is stopped with messages waiting and started again; those and every message
+    written after the restart leave within seconds, not after the outbox sweep's grace (the
+    worker's blocking read once kept the app's 2-second socket timeout and lost its pops)."""
+    stack = Stack(tmp_path, redis, sink, workers=0, env={"OUTBOX_SWEEP_GRACE_SECONDS": "1"})
+    app = None
+
+    def write(key: str) -> float:
+        with app.test_request_context():  # type: ignore[union-attr]
+            outbox.add(
+                db.session,
+                kind="test",
+                channel="email",
+                recipient="person@example.com",
+                payload={"subject": key, "text": key, "html": f"<p>{key}</p>"},
+                key=key,
+            )
+            db.session.commit()  # handed to RQ after the commit
+        return time.monotonic()
+
+    def delivered(key: str) -> bool:
+        return keys_in(sink)[key] == 1
+
+    try:
+        stack.up()
+        app = app_on(stack)
+        worker = stack.start_worker()
+        written = write("drill:restart:warm")
+        wait_until(lambda: delivered("drill:restart:warm"), 20, "the first message")
+        worker.stop()
+        # As after a machine restart: the messages wait in the database only (Redis was away
+        # when they were written), so the new worker's first sweep hands them to RQ.
+        redis.stop()
+        pending = [f"drill:restart:pending:{n}" for n in range(3)]
+        for key in pending:
+            write(key)
+        redis.start()
+        time.sleep(1)  # past the sweep's grace
+        restarted = time.monotonic()
+        stack.start_worker()
+        wait_until(lambda: all(delivered(k) for k in pending), 15, "the waiting messages")
+        pending_s = time.monotonic() - restarted
+        time.sleep(6)  # idle past several of the old 2-second timeouts
+        waits = []
+        for n in range(5):
+            key = f"drill:restart:after:{n}"
+            written = write(key)
+            wait_until(lambda key=key: delivered(key), 20, key)  # type: ignore[misc]
+            waits.append(time.monotonic() - written)
+            time.sleep(1.5)
+    finally:
+        if app is not None:
+            close(app)
+        stack.down()
+
+    report(
+        capsys,
+        "worker restarted with messages waiting",
+        {
+            "waiting_sent_s": round(pending_s, 2),
+            "after_restart_max_s": round(max(waits), 2),
+        },
+    )
+    assert pending_s < 10, f"the waiting messages took {pending_s:.1f} s after the restart"
+    assert max(waits) < 5, f"messages written after the restart waited {waits}"
+    log = stack.log("worker2").read_text()
+    assert "Timeout reading from" not in log, log[-2000:]

@@ -211,3 +211,29 @@ def test_a_scheduled_message_gets_its_one_job_from_the_sweep_when_due(app):
     for step in range(1, 3):
         assert sweep(app, send_at + timedelta(seconds=10 * step)) == 0
     assert jobs_in_queue(app) == [outbox.job_id(message_id)]
+
+
+def test_the_worker_waits_for_jobs_without_timing_out_after_the_first_sweep(
+    app: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The worker's first sweep uses the app's Redis (2-second socket timeout) before RQ starts
+    listening; RQ's blocking read must not inherit that socket, or each read times out and RQ
+    backs off for up to a minute while messages wait (seen after every restart)."""
+    import time
+
+    from peepopay.queue import make_worker, redis_conn
+
+    with app.app_context():
+        redis_conn().ping()  # what the first sweep does: a 2-second socket in the app's pool
+        worker = make_worker(app)
+        pool = worker.connection.connection_pool
+        socket = pool.get_connection()
+        pool.release(socket)
+        assert socket.socket_timeout is None or socket.socket_timeout > worker.dequeue_timeout, (
+            f"RQ's {worker.dequeue_timeout} s blocking read on a {socket.socket_timeout} s socket"
+        )
+        started = time.monotonic()
+        assert worker.dequeue_job_and_maintain_ttl(timeout=3, max_idle_time=3) is None
+        waited = time.monotonic() - started
+    assert not [r for r in caplog.records if "could not connect to Redis" in r.getMessage()]
+    assert waited < 6, f"an idle dequeue of 3 s took {waited:.1f} s"
