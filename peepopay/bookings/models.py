@@ -86,6 +86,9 @@ class Booking(db.Model):  # type: ignore[name-defined]
     # guarantee caps the window at its number of jobs.
     window_starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     window_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The free-cancellation deadline a move kept: set when a booking is moved after its window
+    # had closed, so moving it later never reopens a refund (bookings.policy).
+    free_cancel_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(sa.String(20), default=Status.PENDING_PAYMENT, index=True)
     hold_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     public_token: Mapped[str] = mapped_column(sa.String(64), unique=True, default=new_public_token)
