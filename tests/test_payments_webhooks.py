@@ -340,3 +340,374 @@ def test_a_signed_but_malformed_event_is_refused_and_stores_nothing(
     assert answer.status_code == 400, answer.get_data(as_text=True)
     assert "event" in answer.get_json()["error"]
     assert stored_events(app) == []
+
+
+# --------------------------------------------------------------------------- event shapes
+
+DELETE = object()  # a case's value that removes the field
+
+
+def _real_objects(held: Any, stripe_live: Any) -> dict[str, dict[str, Any]]:
+    """An object of each kind as Stripe would send it for the held booking: the real
+    PaymentIntent from the emulator, and a refund, charge, dispute, account and payout that
+    point at it."""
+    pi = stripe_object_of(stripe_live, held.pi)
+    meta = {"booking_id": str(held.booking_id), "kind": "deposit"}
+    pi["metadata"] = {**(pi.get("metadata") or {}), **meta}
+    common = {"currency": "nzd", "created": int(time.time()), "livemode": False}
+    return {
+        "payment_intent": pi,
+        "refund": {
+            **common,
+            "id": "re_forged1",
+            "object": "refund",
+            "amount": 1000,
+            "payment_intent": held.pi,
+            "charge": "ch_forged1",
+            "status": "succeeded",
+            "metadata": {"booking_id": str(held.booking_id)},
+        },
+        "charge": {
+            **common,
+            "id": "ch_forged1",
+            "object": "charge",
+            "amount": pi["amount"],
+            "amount_refunded": 1000,
+            "payment_intent": held.pi,
+            "status": "succeeded",
+            "metadata": dict(meta),
+        },
+        "dispute": {
+            **common,
+            "id": "dp_forged1",
+            "object": "dispute",
+            "amount": pi["amount"],
+            "charge": "ch_forged1",
+            "payment_intent": held.pi,
+            "status": "needs_response",
+            "reason": "fraudulent",
+            "evidence_details": {"due_by": int(time.time()) + 86400, "has_evidence": False},
+            "balance_transactions": [
+                {"id": "txn_forged1", "object": "balance_transaction", "amount": -pi["amount"]}
+            ],
+            "metadata": {},
+        },
+        "account": {
+            "id": held.account,
+            "object": "account",
+            "charges_enabled": True,
+            "payouts_enabled": True,
+            "details_submitted": True,
+            "metadata": {},
+        },
+        "payout": {
+            **common,
+            "id": "po_forged1",
+            "object": "payout",
+            "amount": 5000,
+            "arrival_date": int(time.time()),
+            "status": "paid",
+            "metadata": {},
+        },
+    }
+
+
+# (event type, kind of object, field, value): each a body Stripe never sends.
+MALFORMED: list[tuple[str, str, str, Any]] = [
+    ("payment_intent.succeeded", "payment_intent", "metadata", "booking_id=1"),
+    ("payment_intent.succeeded", "payment_intent", "metadata", ["booking_id", "1"]),
+    ("payment_intent.succeeded", "payment_intent", "metadata", 7),
+    ("payment_intent.succeeded", "payment_intent", "metadata.booking_id", 5),
+    ("payment_intent.succeeded", "payment_intent", "metadata.kind", {"deposit": True}),
+    ("payment_intent.succeeded", "payment_intent", "amount", "x"),
+    ("payment_intent.succeeded", "payment_intent", "amount", 1e30),
+    ("payment_intent.succeeded", "payment_intent", "amount", 10**30),
+    ("payment_intent.succeeded", "payment_intent", "amount", 100_000_000),
+    ("payment_intent.succeeded", "payment_intent", "amount", -5000),
+    ("payment_intent.succeeded", "payment_intent", "amount", 50.5),
+    ("payment_intent.succeeded", "payment_intent", "amount", True),
+    ("payment_intent.succeeded", "payment_intent", "amount", None),
+    ("payment_intent.succeeded", "payment_intent", "amount", DELETE),
+    ("payment_intent.succeeded", "payment_intent", "currency", 554),
+    ("payment_intent.succeeded", "payment_intent", "currency", "dollars"),
+    ("payment_intent.succeeded", "payment_intent", "application_fee_amount", 1e30),
+    ("payment_intent.succeeded", "payment_intent", "application_fee_amount", "x"),
+    ("payment_intent.succeeded", "payment_intent", "latest_charge", 5),
+    ("payment_intent.succeeded", "payment_intent", "latest_charge", {"id": 5}),
+    ("payment_intent.succeeded", "payment_intent", "latest_charge", "re_not_a_charge"),
+    ("payment_intent.succeeded", "payment_intent", "customer", ["cus_1"]),
+    ("payment_intent.succeeded", "payment_intent", "status", ["succeeded"]),
+    ("payment_intent.succeeded", "payment_intent", "created", 1e20),
+    ("payment_intent.succeeded", "payment_intent", "id", 5),
+    ("payment_intent.succeeded", "payment_intent", "id", None),
+    ("payment_intent.succeeded", "payment_intent", "id", "dp_not_an_intent"),
+    ("payment_intent.succeeded", "payment_intent", "object", "dispute"),
+    ("payment_intent.payment_failed", "payment_intent", "last_payment_error", "declined"),
+    ("payment_intent.payment_failed", "payment_intent", "last_payment_error", {"message": 5}),
+    ("payment_intent.payment_failed", "payment_intent", "metadata", "x"),
+    ("payment_intent.canceled", "payment_intent", "id", 5),
+    ("refund.created", "refund", "metadata", "booking_id=1"),
+    ("refund.created", "refund", "metadata", [1, 2]),
+    ("refund.created", "refund", "amount", "x"),
+    ("refund.created", "refund", "amount", 1e30),
+    ("refund.created", "refund", "amount", -1000),
+    ("refund.created", "refund", "payment_intent", 5),
+    ("refund.created", "refund", "id", None),
+    ("refund.created", "refund", "id", "dp_forged1"),
+    ("refund.created", "refund", "object", "dispute"),
+    ("refund.updated", "refund", "status", 3),
+    ("charge.refund.updated", "refund", "amount", 1e30),
+    ("charge.refunded", "charge", "id", "re_not_a_charge"),
+    ("charge.refunded", "charge", "amount", 1e30),
+    ("charge.refunded", "charge", "metadata", ["booking_id"]),
+    ("charge.refunded", "charge", "payment_intent", 7),
+    ("charge.dispute.created", "dispute", "evidence_details.due_by", 1e20),
+    ("charge.dispute.created", "dispute", "evidence_details.due_by", "tomorrow"),
+    ("charge.dispute.created", "dispute", "evidence_details.due_by", -1),
+    ("charge.dispute.created", "dispute", "evidence_details", "soon"),
+    ("charge.dispute.created", "dispute", "amount", "x"),
+    ("charge.dispute.created", "dispute", "amount", 1e30),
+    ("charge.dispute.created", "dispute", "charge", None),
+    ("charge.dispute.created", "dispute", "id", "re_forged1"),
+    ("charge.dispute.funds_withdrawn", "dispute", "balance_transactions", "all of it"),
+    ("charge.dispute.funds_withdrawn", "dispute", "balance_transactions.0.amount", -1e30),
+    ("charge.dispute.funds_withdrawn", "dispute", "balance_transactions.0.amount", "x"),
+    ("charge.dispute.closed", "dispute", "status", {"won": True}),
+    ("account.updated", "account", "id", 5),
+    ("account.updated", "account", "id", "ca_not_an_account"),
+    ("account.updated", "account", "charges_enabled", "yes"),
+    ("payout.paid", "payout", "id", "pi_not_a_payout"),
+    ("payout.paid", "payout", "amount", "x"),
+    ("payout.paid", "payout", "arrival_date", 1e20),
+]
+
+
+def _broken(obj: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A deep copy of `obj` with the field at the dotted `path` (a number indexes a list)
+    set to `value`, or removed for DELETE."""
+    copy: dict[str, Any] = json.loads(json.dumps(obj))
+    *parents, last = path.split(".")
+    target: Any = copy
+    for name in parents:
+        target = target[int(name)] if isinstance(target, list) else target[name]
+    if isinstance(target, list):
+        target[int(last)] = value
+    elif value is DELETE:
+        target.pop(last, None)
+    else:
+        target[last] = value
+    return copy
+
+
+def ledger_rows(app: Flask) -> dict[str, int]:
+    """How many rows each table that Stripe's events write to holds."""
+    from peepopay.models import AuditLog, Dispute, OutboxMessage, Payment, StripeEvent
+
+    with app.app_context():
+        counts = {
+            model.__tablename__: db.session.scalar(sa.select(sa.func.count()).select_from(model))
+            for model in (StripeEvent, Payment, Dispute, OutboxMessage, AuditLog)
+        }
+        db.session.remove()
+        return counts
+
+
+def forged_payloads(held: Any, stripe_live: Any) -> list[str]:
+    """Every malformed case as a signed body would carry it."""
+    objects = _real_objects(held, stripe_live)
+    return [
+        event_payload(event_type, _broken(objects[kind], path, value), held.account)
+        for event_type, kind, path, value in MALFORMED
+    ]
+
+
+@pytest.fixture
+def held(app: Flask, stripe_live: Any, tradie: int) -> Any:
+    held = hold(app, tradie)
+    settle(stripe_live)
+    return held
+
+
+@pytest.mark.parametrize(("event_type", "kind", "path", "value"), MALFORMED)
+def test_a_signed_event_whose_object_has_the_wrong_shape_is_refused_and_stores_nothing(
+    app: Flask,
+    client: FlaskClient,
+    stripe_live: Any,
+    held: Any,
+    event_type: str,
+    kind: str,
+    path: str,
+    value: Any,
+) -> None:
+    obj = _broken(_real_objects(held, stripe_live)[kind], path, value)
+    payload = event_payload(event_type, obj, held.account)
+    before = ledger_rows(app)
+
+    answer = post(client, "/webhooks/stripe/connect", payload, signed(payload, CONNECT))
+
+    assert answer.status_code == 400, answer.get_data(as_text=True)
+    assert "event" in answer.get_json()["error"]
+    assert ledger_rows(app) == before
+    assert json.loads(payload)["id"] not in stored_events(app)
+    assert booking(app, held.booking_id).status == Status.PENDING_PAYMENT
+
+
+def test_the_unbroken_objects_of_the_shape_cases_are_applied(
+    app: Flask, client: FlaskClient, stripe_live: Any, held: Any
+) -> None:
+    """The cases above differ from an accepted event by their one broken field."""
+    objects = _real_objects(held, stripe_live)
+    for event_type, kind in {(case[0], case[1]) for case in MALFORMED}:
+        payload = event_payload(event_type, objects[kind], held.account)
+        answer = post(client, "/webhooks/stripe/connect", payload, signed(payload, CONNECT))
+        assert answer.status_code in (200, 503), (event_type, answer.get_data(as_text=True))
+
+
+@pytest.fixture
+def paid(app: Flask, stripe_live: Any, tradie: int) -> Any:
+    held = hold(app, tradie)
+    pay(stripe_live, held)
+    settle(stripe_live)
+    return held
+
+
+@pytest.mark.parametrize("pi_id", [5, None, "", "pi_"])
+def test_a_payment_intent_without_a_real_id_adds_no_second_deposit(
+    app: Flask, client: FlaskClient, stripe_live: Any, paid: Any, pi_id: Any
+) -> None:
+    pi = stripe_object_of(stripe_live, paid.pi)
+    pi["id"] = pi_id
+    pi["metadata"] = {"booking_id": str(paid.booking_id), "kind": "deposit"}
+    payload = event_payload("payment_intent.succeeded", pi, paid.account)
+
+    answer = post(client, "/webhooks/stripe/connect", payload, signed(payload, CONNECT))
+
+    assert answer.status_code == 400, answer.get_data(as_text=True)
+    (deposit,) = payments(app, paid.booking_id)
+    assert deposit.stripe_payment_intent_id == paid.pi
+    assert json.loads(payload)["id"] not in stored_events(app)
+
+
+def test_a_refund_event_carrying_a_dispute_records_no_refund(
+    app: Flask, client: FlaskClient, stripe_live: Any, paid: Any
+) -> None:
+    (deposit,) = payments(app, paid.booking_id)
+    dispute = {
+        "id": "dp_forged_as_refund",
+        "object": "dispute",
+        "amount": deposit.amount_minor,
+        "currency": "nzd",
+        "charge": deposit.stripe_charge_id,
+        "payment_intent": paid.pi,
+        "reason": "fraudulent",
+        "status": "needs_response",
+        "metadata": {"booking_id": str(paid.booking_id)},
+    }
+    payload = event_payload("refund.created", dispute, paid.account)
+
+    answer = post(client, "/webhooks/stripe/connect", payload, signed(payload, CONNECT))
+
+    assert answer.status_code == 400, answer.get_data(as_text=True)
+    assert [p.kind for p in payments(app, paid.booking_id)] == ["deposit"]
+    assert json.loads(payload)["id"] not in stored_events(app)
+
+
+def stripe_books(stripe_live: Any, account: str, booking_id: int) -> dict[str, Any]:
+    """The booking's money as Stripe holds it: each succeeded charge and each refund that
+    holds, by object id, in minor units."""
+    sdk = stripe_live.client("sk_test_peepopay_tests")
+    options = {"stripe_account": account}
+    intents = [
+        pi
+        for pi in sdk.v1.payment_intents.list({"limit": 100}, options=options).data
+        if pi.to_dict()["metadata"].get("booking_id") == str(booking_id)
+        and pi.status == "succeeded"
+    ]
+    ids = {pi.id for pi in intents}
+    refunds = [
+        refund
+        for refund in sdk.v1.refunds.list({"limit": 100}, options=options).data
+        if refund.payment_intent in ids and refund.status in ("succeeded", "pending")
+    ]
+    return {
+        "charges": sorted((pi.id, pi.amount_received) for pi in intents),
+        "refunds": sorted((refund.id, refund.amount) for refund in refunds),
+        "received_minor": sum(pi.amount_received for pi in intents),
+        "refunded_minor": sum(refund.amount for refund in refunds),
+    }
+
+
+def our_books(app: Flask, booking_id: int) -> dict[str, Any]:
+    """The same figures from our payment records and the booking's ledger."""
+    from peepopay.payments import ledger
+    from peepopay.payments.models import PaymentKind
+
+    rows = payments(app, booking_id)
+    with app.app_context():
+        book = ledger.ledger(db.session, booking_id)
+        db.session.remove()
+    return {
+        "charges": sorted(
+            (p.stripe_payment_intent_id, p.amount_minor)
+            for p in rows
+            if p.kind != PaymentKind.REFUND and p.status == PaymentStatus.SUCCEEDED
+        ),
+        "refunds": sorted(
+            (p.stripe_refund_id, p.amount_minor)
+            for p in rows
+            if p.kind == PaymentKind.REFUND and p.status in PaymentStatus.REFUND_HOLDING
+        ),
+        "received_minor": book.received_minor,
+        "refunded_minor": book.refunded_minor,
+    }
+
+
+def test_after_forged_events_the_ledger_still_equals_stripe_to_the_cent(
+    app: Flask, client: FlaskClient, stripe_live: Any, paid: Any, tradie: int
+) -> None:
+    from peepopay.clock import utcnow
+    from peepopay.models import Booking, Tradie
+    from peepopay.payments import refunds
+
+    with app.app_context():
+        row = db.session.get(Booking, paid.booking_id)
+        owner = db.session.get(Tradie, tradie)
+        assert row is not None and owner is not None
+        refunds.refund(db.session, row, owner, 1500, "Shorter job", utcnow())
+        db.session.commit()
+        db.session.remove()
+    settle(stripe_live)
+    assert our_books(app, paid.booking_id) == stripe_books(
+        stripe_live, paid.account, paid.booking_id
+    )
+    before = ledger_rows(app)
+
+    (deposit,) = [p for p in payments(app, paid.booking_id) if p.kind == "deposit"]
+    pi = stripe_object_of(stripe_live, paid.pi)
+    forged = forged_payloads(paid, stripe_live)
+    for pi_id in (5, None):
+        forged.append(event_payload("payment_intent.succeeded", {**pi, "id": pi_id}, paid.account))
+    dispute_as_refund = {
+        "id": "dp_forged_as_refund",
+        "object": "dispute",
+        "amount": deposit.amount_minor,
+        "charge": deposit.stripe_charge_id,
+        "payment_intent": paid.pi,
+        "status": "needs_response",
+    }
+    forged.append(event_payload("refund.created", dispute_as_refund, paid.account))
+    for payload in forged:
+        answer = post(client, "/webhooks/stripe/connect", payload, signed(payload, CONNECT))
+        assert answer.status_code == 400, (payload, answer.get_data(as_text=True))
+
+    assert ledger_rows(app) == before
+    books = our_books(app, paid.booking_id)
+    assert books == stripe_books(stripe_live, paid.account, paid.booking_id)
+    assert (books["received_minor"] - books["refunded_minor"]) == deposit.amount_minor - 1500
+
+
+def stripe_object_of(stripe_live: Any, obj_id: str) -> dict[str, Any]:
+    from tests.payments_support import stripe_object
+
+    obj: dict[str, Any] = stripe_object(stripe_live, obj_id)["object"]
+    return obj

@@ -1,5 +1,6 @@
 """Stripe's webhook events verified: a valid, recent signature on the raw body, and the shape
-every handler relies on. `peepopay.bookings.stripe_events` stores and applies them."""
+every handler relies on, down to the object's fields (`event_shapes`).
+`peepopay.bookings.stripe_events` stores and applies them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import re
 from typing import Any
 
 import stripe
+
+from peepopay.payments import event_shapes
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +56,8 @@ def _matches(pattern: re.Pattern[str], value: Any) -> bool:
 
 
 def _well_formed(event: Any) -> Event:
-    """The event, if it has the shape every handler relies on: an id, a type, an object."""
+    """The event, if it has the shape every handler relies on: an id, a type, and an object
+    of the kind its type carries, each field of the type and within the range Stripe keeps."""
     if not isinstance(event, dict):
         raise MalformedEvent("the event must be a JSON object")
     if not _matches(_EVENT_ID, event.get("id")):
@@ -65,4 +69,10 @@ def _well_formed(event: Any) -> Event:
     data = event.get("data")
     if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
         raise MalformedEvent("the event has no data.object")
+    if "created" in event and not event_shapes.timestamp(event["created"]):
+        raise MalformedEvent("the event's created is not a timestamp")
+    try:
+        event_shapes.check(event["type"], data["object"])
+    except event_shapes.ShapeError as error:
+        raise MalformedEvent(f"the event's {error}") from error
     return event
