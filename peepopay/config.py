@@ -69,6 +69,10 @@ class Config:
     LOGIN_LIMIT_PER_IP = _env("LOGIN_LIMIT_PER_IP", "20 per 5 minutes")
     LOGIN_LIMIT_PER_ACCOUNT = _env("LOGIN_LIMIT_PER_ACCOUNT", "5 per 5 minutes")
     SIGNUP_LIMIT_PER_IP = _env("SIGNUP_LIMIT_PER_IP", "5 per hour")
+    # Wrong two-factor codes: per pending login, and per account across all its pending logins
+    # (whoever has the password can start as many as they like, from as many addresses).
+    TWO_FACTOR_LIMIT_PER_LOGIN = _env("TWO_FACTOR_LIMIT_PER_LOGIN", "5 per 5 minutes")
+    TWO_FACTOR_LIMIT_PER_ACCOUNT = _env("TWO_FACTOR_LIMIT_PER_ACCOUNT", "20 per hour")
     # Live unpaid holds a tradie accepts from one client address, and on one day of jobs.
     HOLD_LIMIT_PER_CLIENT = _int("HOLD_LIMIT_PER_CLIENT", 2)
     HOLD_LIMIT_PER_DAY = _int("HOLD_LIMIT_PER_DAY", 3)

@@ -1,6 +1,7 @@
 """Google sign-in with OpenID Connect (Authlib): state, nonce and PKCE are Authlib's; here,
 who the verified claims are. An account is found by its Google subject; by email only when
-Google has verified that address; otherwise a new account is made."""
+Google has verified that address (an account whose address nobody confirmed is taken over,
+not shared: `take_over`); otherwise a new account is made."""
 
 from __future__ import annotations
 
@@ -11,8 +12,13 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from flask import Flask, Response
 
+from peepopay.accounts import two_factor
 from peepopay.accounts.models import Tradie
-from peepopay.accounts.services import create_account_without_password, normalize_email
+from peepopay.accounts.services import (
+    create_account_without_password,
+    end_sessions,
+    normalize_email,
+)
 from peepopay.db_setup import DbSession
 from peepopay.errors import RuleRefused
 from peepopay.extensions import oauth
@@ -99,9 +105,19 @@ def sign_in(session: DbSession, claims: dict[str, Any], now: datetime) -> Tradie
         name = str(claims.get("name") or email.split("@")[0])
         tradie = create_account_without_password(session, email=email, business_name=name, now=now)
     elif tradie.email_verified_at is None:
-        tradie.email_verified_at = now  # Google vouches for the address too
+        take_over(session, tradie, now)
     tradie.google_sub, tradie.google_email = sub, email
     return tradie
+
+
+def take_over(session: DbSession, tradie: Tradie, now: datetime) -> None:
+    """Google proved the address that nobody had confirmed for this account: its owner takes
+    the account over as new. Whoever signed up with the address (or changed a login to it)
+    loses every session, the password and two-factor they set; the address is confirmed."""
+    end_sessions(tradie)
+    tradie.password_hash = ""
+    two_factor.turn_off(session, tradie)
+    tradie.email_verified_at = now
 
 
 def link(session: DbSession, tradie: Tradie, claims: dict[str, Any]) -> None:

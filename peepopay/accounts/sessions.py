@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -61,7 +62,16 @@ def begin_second_factor(tradie: Tradie, remember: bool, target: str | None) -> N
         "token": tradie.session_token,
         "remember": remember,
         "next": target,
+        "login": secrets.token_urlsafe(16),  # names this pending login for its rate limit
     }
+
+
+def second_factor_limit_key(part: str) -> str:
+    """What wrong second-factor codes are counted by: the account (`id`) or this one pending
+    login (`login`), whatever address they come from."""
+    data = session.get(PENDING_KEY)
+    value = data.get(part) if isinstance(data, dict) else None
+    return f"second-factor-{part}:{value}"
 
 
 def pending_second_factor(db_session: DbSession) -> PendingLogin | None:

@@ -1,9 +1,12 @@
 """Two-factor sign-in: a time-based one-time code (TOTP, RFC 6238) from an authenticator app,
 or one of ten one-time recovery codes. A code's time step is remembered, so a code that was
-accepted is refused if it is sent again within its window."""
+accepted is refused if it is sent again within its window. Each code is spent by one
+conditional UPDATE, never read-then-write: of many requests sending the same code at once,
+the database lets exactly one through."""
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import hmac
 import secrets
@@ -59,36 +62,68 @@ def _hash(code: str) -> str:
     return hashlib.sha256(_clean(code).encode()).hexdigest()
 
 
-def check_totp(tradie: Tradie, code: str, now: datetime) -> bool:
-    """True for a current code not accepted before; it is then spent (its step recorded)."""
+class Verdict(enum.Enum):
+    ACCEPTED = "accepted"
+    USED = "used"  # a right code, but it was accepted before: wait for the app's next one
+    WRONG = "wrong"
+
+
+def totp_step(tradie: Tradie, code: str, now: datetime) -> int | None:
+    """The time step whose code `code` is for the tradie's app, within the drift window."""
     code = _clean(code)
     if not tradie.totp_secret or not (code.isdigit() and len(code) == 6):
-        return False
-    step = _matching_step(tradie.totp_secret, code, now)
-    if step is None or (tradie.totp_last_step is not None and step <= tradie.totp_last_step):
-        return False
-    tradie.totp_last_step = step
-    return True
+        return None
+    return _matching_step(tradie.totp_secret, code, now)
 
 
-def use_recovery_code(session: DbSession, tradie: Tradie, code: str, now: datetime) -> bool:
-    """True for an unused recovery code of the tradie's, which is then used up."""
-    row = session.scalar(
-        sa.select(RecoveryCode).where(
-            RecoveryCode.tradie_id == tradie.id,
-            RecoveryCode.code_hash == _hash(code),
-            RecoveryCode.used_at.is_(None),
+def check_totp(session: DbSession, tradie: Tradie, code: str, now: datetime) -> Verdict:
+    """A current code not accepted before is spent: its step is recorded in the same UPDATE
+    that checks it is newer than the last one (concurrent requests wait for the row, then find
+    the step taken)."""
+    step = totp_step(tradie, code, now)
+    if step is None:
+        return Verdict.WRONG
+    spent = session.scalar(
+        sa.update(Tradie)
+        .where(
+            Tradie.id == tradie.id,
+            sa.or_(Tradie.totp_last_step.is_(None), Tradie.totp_last_step < step),
         )
+        .values(totp_last_step=step)
+        .returning(Tradie.id)
     )
-    if row is None:
-        return False
-    row.used_at = now
-    return True
+    return Verdict.ACCEPTED if spent is not None else Verdict.USED
 
 
-def check_code(session: DbSession, tradie: Tradie, code: str, now: datetime) -> bool:
-    """A current authenticator code or an unused recovery code."""
-    return check_totp(tradie, code, now) or use_recovery_code(session, tradie, code, now)
+def use_recovery_code(session: DbSession, tradie: Tradie, code: str, now: datetime) -> Verdict:
+    """An unused recovery code of the tradie's is used up, by one conditional UPDATE."""
+    mine = (RecoveryCode.tradie_id == tradie.id, RecoveryCode.code_hash == _hash(code))
+    spent = session.scalar(
+        sa.update(RecoveryCode)
+        .where(*mine, RecoveryCode.used_at.is_(None))
+        .values(used_at=now)
+        .returning(RecoveryCode.id)
+    )
+    if spent is not None:
+        return Verdict.ACCEPTED
+    used = session.scalar(sa.select(RecoveryCode.id).where(*mine).limit(1))
+    return Verdict.USED if used is not None else Verdict.WRONG
+
+
+def check_code(session: DbSession, tradie: Tradie, code: str, now: datetime) -> Verdict:
+    """A current authenticator code or an unused recovery code; which of them looks like."""
+    if totp_step(tradie, code, now) is not None:
+        return check_totp(session, tradie, code, now)
+    return use_recovery_code(session, tradie, code, now)
+
+
+REFUSED = {
+    Verdict.USED: (
+        "That code was already used. Wait for the next code in your app, or use another "
+        "recovery code."
+    ),
+    Verdict.WRONG: "That code is not valid. Type the code your app shows now.",
+}
 
 
 def _new_recovery_codes(session: DbSession, tradie: Tradie, now: datetime) -> list[str]:
@@ -114,8 +149,13 @@ def enable(session: DbSession, tradie: Tradie, secret: str, code: str, now: date
 
 def disable(session: DbSession, tradie: Tradie, code: str, now: datetime) -> None:
     """Turn two-factor off; it takes a current code (or a recovery code)."""
-    if not check_code(session, tradie, code, now):
-        raise RuleRefused("code", "That code is not valid now. Type the code your app shows.")
+    if (verdict := check_code(session, tradie, code, now)) is not Verdict.ACCEPTED:
+        raise RuleRefused("code", REFUSED[verdict])
+    turn_off(session, tradie)
+
+
+def turn_off(session: DbSession, tradie: Tradie) -> None:
+    """Forget the authenticator app and the recovery codes."""
     tradie.totp_secret = None
     tradie.totp_enabled_at = None
     tradie.totp_last_step = None

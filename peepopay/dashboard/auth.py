@@ -149,22 +149,42 @@ def login() -> ResponseReturnValue:
 
 @bp.route("/two-factor", methods=["GET", "POST"], endpoint="two_factor")
 @limiter.limit("10 per 5 minutes", methods=["POST"], deduct_when=_login_failed)
+@limiter.limit(
+    lambda: current_app.config["TWO_FACTOR_LIMIT_PER_LOGIN"],
+    key_func=lambda: sessions.second_factor_limit_key("login"),
+    methods=["POST"],
+    deduct_when=_login_failed,
+)
+@limiter.limit(
+    lambda: current_app.config["TWO_FACTOR_LIMIT_PER_ACCOUNT"],
+    key_func=lambda: sessions.second_factor_limit_key("id"),
+    methods=["POST"],
+    deduct_when=_login_failed,
+)
 def two_factor_code() -> ResponseReturnValue:
     pending = sessions.pending_second_factor(db.session)
     if pending is None:
         return redirect(url_for("auth.login"), 303)
     form = TwoFactorForm()
     if form.validate_on_submit():
-        if two_factor.check_code(db.session, pending.tradie, form.code.data or "", utcnow()):
+        code = form.code.data or ""
+        verdict = two_factor.check_code(db.session, pending.tradie, code, utcnow())
+        if verdict is two_factor.Verdict.ACCEPTED:
             _start_session(pending.tradie, remember=pending.remember)
             return redirect(_landing(pending.tradie, pending.target), 303)
-        form.code.errors.append("That code is not valid. Type the code your app shows now.")
+        form.code.errors.append(two_factor.REFUSED[verdict])
     return render_template("auth/two_factor.html", form=form), 422 if form.errors else 200
 
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
     if EmptyForm().validate_on_submit():
+        if current_user.is_authenticated:
+            tradie = current_user._get_current_object()
+            # A new session token: a copy of this browser's remember-me cookie (or session
+            # cookie) taken before stops working; it ends the tradie's other sessions too.
+            services.end_sessions(tradie)
+            sessions.remember_device(tradie)  # this browser stays one the owner uses
         logout_user()
         session.clear()
         flash("You are logged out.", "info")
