@@ -137,3 +137,14 @@ def test_the_stripe_client_sends_the_pinned_api_version(
         retrieved = gateway.retrieve_account(account)
     assert retrieved.last_response.headers["Stripe-Version"] == gateway.STRIPE_API_VERSION
     assert gateway.STRIPE_API_VERSION in SUPPORTED_API_VERSIONS
+
+
+def test_the_readme_subscribes_deauthorization_on_the_connect_endpoint() -> None:
+    from peepopay.config import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    live = readme[readme.index("**Real mode**") :]
+    platform = live[live.index("/webhooks/stripe`") : live.index("/webhooks/stripe/connect`")]
+    connect_events = live[live.index("/webhooks/stripe/connect`") : live.index("\n\n")]
+    assert "account.application.deauthorized" not in platform
+    assert "account.application.deauthorized" in connect_events
