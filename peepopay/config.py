@@ -73,9 +73,10 @@ class Config:
     # (whoever has the password can start as many as they like, from as many addresses).
     TWO_FACTOR_LIMIT_PER_LOGIN = _env("TWO_FACTOR_LIMIT_PER_LOGIN", "5 per 5 minutes")
     TWO_FACTOR_LIMIT_PER_ACCOUNT = _env("TWO_FACTOR_LIMIT_PER_ACCOUNT", "20 per hour")
-    # Live unpaid holds a tradie accepts from one client address, and on one day of jobs.
+    # Live unpaid holds a tradie accepts from one client (an IPv6 one per /64), and on one day
+    # of jobs: this percentage of the jobs the day has room for, at least one.
     HOLD_LIMIT_PER_CLIENT = _int("HOLD_LIMIT_PER_CLIENT", 2)
-    HOLD_LIMIT_PER_DAY = _int("HOLD_LIMIT_PER_DAY", 3)
+    HOLD_LIMIT_DAY_PERCENT = _int("HOLD_LIMIT_DAY_PERCENT", 50)
 
     # Number of reverse proxies in front of the app whose X-Forwarded-* we trust (Caddy = 1).
     TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 1)

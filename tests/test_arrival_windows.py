@@ -133,7 +133,7 @@ def test_thirty_at_once_for_a_window_with_room_for_two_give_two(
     # The hold limits would stop a third hold from one address on their own: lift them, so
     # only the window's shares decide.
     app.config["HOLD_LIMIT_PER_CLIENT"] = 1000
-    app.config["HOLD_LIMIT_PER_DAY"] = 1000
+    app.config["HOLD_LIMIT_DAY_PERCENT"] = 100
     tradie_id = payments_tradie(app, stripe_live)
     service = by_window(app, tradie_id, jobs=2)
     day = local_day(4)

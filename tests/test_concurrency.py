@@ -154,7 +154,7 @@ def test_concurrent_bookings_get_distinct_per_tradie_references(app, server, tra
     """Each booking takes the tradie's next number, race-free: twelve customers at once for
     six different times (two per time), so six bookings are made and six refused; the six
     made are numbered 1 to 6, each once, and a refused insert gave its number back."""
-    app.config.update(HOLD_LIMIT_PER_CLIENT=100, HOLD_LIMIT_PER_DAY=100)
+    app.config.update(HOLD_LIMIT_PER_CLIENT=100, HOLD_LIMIT_DAY_PERCENT=100)
     day = local_day(6)
     service = service_id(app, tradie)
     starts = [at(day, hour) for hour in (9, 11, 13)] + [

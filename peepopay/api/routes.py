@@ -27,6 +27,7 @@ from peepopay.bookings import intake
 from peepopay.bookings import services as bookings
 from peepopay.bookings.models import Booking
 from peepopay.bookings.services import PaymentStart
+from peepopay.bookings.tokens import booking_token
 from peepopay.clock import utcnow
 from peepopay.extensions import db, limiter
 from peepopay.money import deposit_for
@@ -135,6 +136,8 @@ def booked_json(booking: Booking, payment: PaymentStart) -> dict[str, Any]:
         "stripeClientSecret": payment.client_secret,
         "stripeAccountId": payment.account_id,
         "publishableKey": payment.publishable_key,
+        # Sent back as `replaces`, it lets this browser move the hold to another time.
+        "holdToken": booking_token(booking.id),
     }
 
 

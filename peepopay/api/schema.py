@@ -12,6 +12,7 @@ from typing import Any
 from flask import request
 
 from peepopay.bookings.services import Customer, InvalidBooking
+from peepopay.bookings.tokens import read_booking_token
 from peepopay.inputs import date_in_reach, instant_in_reach, iso_date, iso_datetime, parse_id
 from peepopay.widget.forms import unstorable
 from peepopay.widget.state import DETAIL_FIELDS
@@ -53,6 +54,7 @@ class BookRequest:
     problems: dict[str, list[str]]
     answers: Any = None
     postcode: Any = None
+    replaces: int | None = None
 
     def hold(self) -> dict[str, Any]:
         """What the booking service takes."""
@@ -62,6 +64,7 @@ class BookRequest:
             "customer": self.customer,
             "answers": self.answers,
             "postcode": self.postcode,
+            "replaces": self.replaces,
         }
 
 
@@ -95,8 +98,9 @@ def _text(value: Any) -> str:
 
 
 def book_request(body: dict[str, Any], now: datetime) -> BookRequest:
-    """Parse `{serviceId, start, customer: {...}, notes, answers, postcode}`; InvalidBooking
-    when the text cannot be stored at all (nothing may reach the database with it)."""
+    """Parse `{serviceId, start, customer: {...}, notes, answers, postcode, replaces}`;
+    InvalidBooking when the text cannot be stored at all (nothing may reach the database with
+    it). `replaces` is an earlier answer's `holdToken`; one that does not verify is ignored."""
     problems: dict[str, list[str]] = {}
     service_id = parse_id(body.get("serviceId"))
     if body.get("serviceId") is not None and service_id is None:
@@ -115,6 +119,13 @@ def book_request(body: dict[str, Any], now: datetime) -> BookRequest:
     if bad_text := unstorable(texts):
         # The other fields are judged once these go.
         raise InvalidBooking({**problems, **bad_text})
+    token = body.get("replaces")
     return BookRequest(
-        service_id, start, Customer(**texts), problems, body.get("answers"), body.get("postcode")
+        service_id,
+        start,
+        Customer(**texts),
+        problems,
+        body.get("answers"),
+        body.get("postcode"),
+        read_booking_token(token) if isinstance(token, str) and len(token) <= 200 else None,
     )

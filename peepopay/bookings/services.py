@@ -45,8 +45,9 @@ class InvalidBooking(RuleRefused, BookingError):
 class HoldRefused(BookingError):
     """Too many unpaid holds (429): refused before anything is held or any Stripe object made.
 
-    `reason` is `client` (this address holds enough) or `day` (enough of the day is held);
-    `retry_after` is when the first of those holds runs out."""
+    `reason` is `client` (this address holds enough), `day` (enough of the day is held) or
+    `customer` (this email or phone holds a time already, and the request did not present its
+    token); `retry_after` is when the first of those holds runs out."""
 
     def __init__(self, reason: str, message: str, retry_after: timedelta) -> None:
         super().__init__(message)
@@ -57,11 +58,13 @@ class HoldRefused(BookingError):
 
 @dataclass(frozen=True)
 class HoldLimits:
-    """Live unpaid holds allowed per tradie: per client address, and per local day of the job.
-    A customer (by email or phone) has at most one: a new hold replaces theirs."""
+    """Live unpaid holds allowed per tradie: per client (`peepopay.net.client_key`), and per
+    local day of the job as a percentage of the jobs that day has room for (at least one).
+    A customer (by email or phone) has at most one: a new hold replaces theirs only when it
+    presents that hold's token."""
 
     per_client: int = 2
-    per_day: int = 3
+    day_percent: int = 50
 
 
 @dataclass(frozen=True)
@@ -246,13 +249,15 @@ def create_held_booking(
     limits: HoldLimits | None = None,
     answers: object = None,
     postcode: object = None,
+    replaces: int | None = None,
 ) -> Booking:
     """Hold an offered, free slot for the customer as a pending_payment booking.
 
     Raises InvalidBooking (422) for field errors or a time that is not offered, HoldRefused
     (429) past the hold limits, SlotTaken (409) when the time is taken, including by a
     concurrent request caught by the database. The public surfaces pass `limits` and the
-    client's `client_key`; a customer's new hold then replaces their earlier unpaid one.
+    client's `client_key`, and `replaces`: the id of the unpaid hold whose signed token the
+    request presented, which the new hold replaces; the customer's other holds refuse it.
     """
     errors = _Errors()
     service = bookable_service(session, tradie, service_id)
@@ -279,8 +284,8 @@ def create_held_booking(
     session.execute(sa.select(Tradie.id).where(Tradie.id == tradie.id).with_for_update())
     lifecycle.expire_stale(session, now, tradie.id)
     if limits is not None:
-        _replace_customers_hold(session, tradie, cleaned, now)
-        _check_hold_limits(session, tradie, start_utc, client_key, limits, now)
+        _replace_customers_hold(session, tradie, cleaned, replaces, now)
+        _check_hold_limits(session, tradie, service, start_utc, client_key, limits, now)
 
     slot = offered_slot(session, tradie, service, start_utc, now)
     if slot is None:
@@ -320,15 +325,30 @@ def _live_holds(tradie: Tradie, now: datetime) -> sa.Select[Booking]:
 
 
 def _replace_customers_hold(
-    session: DbSession, tradie: Tradie, customer: Customer, now: datetime
+    session: DbSession, tradie: Tradie, customer: Customer, replaces: int | None, now: datetime
 ) -> None:
-    """A customer holds one time at most: their earlier unpaid hold lets its time go.
+    """A customer holds one time at most. Their earlier unpaid hold lets its time go only for
+    the browser that holds its token (`replaces`): knowing an email or phone is not enough to
+    release someone's hold, so a hold of theirs the request has no token for refuses it. Only
+    holds made on the public surfaces count (a booking the tradie made by hand has no client).
 
-    A deposit paid on it after all still confirms it if the time is free, else is refunded."""
+    A deposit paid on a released hold after all still confirms it if the time is free, else
+    is refunded."""
     same_customer = sa.or_(
         Booking.customer_email == customer.email, Booking.customer_phone == customer.phone
     )
-    for old in session.scalars(_live_holds(tradie, now).where(same_customer)):
+    named = Booking.id == replaces if replaces is not None else sa.false()
+    public = _live_holds(tradie, now).where(Booking.client_key.is_not(None))
+    held = list(session.scalars(public.where(sa.or_(same_customer, named))))
+    if others := [old.hold_expires_at for old in held if old.id != replaces]:
+        raise HoldRefused(
+            "customer",
+            "A time is already held for this email or phone number, waiting for its deposit. "
+            "Pay for it, choose another time from its payment page, or try again when it has "
+            "run out.",
+            min(e for e in others if e is not None) - now,
+        )
+    for old in held:
         lifecycle.release(session, old, now, actor="customer")
     session.flush()
 
@@ -336,6 +356,7 @@ def _replace_customers_hold(
 def _check_hold_limits(
     session: DbSession,
     tradie: Tradie,
+    service: Service,
     start_utc: datetime,
     client_key: str | None,
     limits: HoldLimits,
@@ -359,13 +380,29 @@ def _check_hold_limits(
         Booking.starts_at >= day_start, Booking.starts_at < day_end
     )
     held = _expiries(session, on_day)
-    if len(held) >= limits.per_day:
+    room = day_room(scheduling.day_slots(session, tradie, service, day, now), tradie)
+    # However many addresses hold, unpaid holds never take more than this share of the day.
+    if len(held) >= max(1, room * limits.day_percent // 100):
         raise HoldRefused(
             "day",
             "Several people are booking this day right now. Please try again in a few "
             "minutes, or choose another day.",
             min(held) - now,
         )
+
+
+def day_room(day_slots: list[slots.Slot], tradie: Tradie) -> int:
+    """How many jobs the day's offered times (free or taken) have room for at most: each
+    arrival window its number of jobs; fixed times packed one after another, buffer between."""
+    room, free_from = 0, None
+    buffer = timedelta(minutes=tradie.buffer_minutes)
+    for slot in day_slots:
+        if slot.window:
+            room += max(1, tradie.jobs_per_window)
+        elif free_from is None or slot.starts_at_utc >= free_from:
+            room += 1
+            free_from = slot.ends_at_utc + buffer
+    return room
 
 
 def _expiries(session: DbSession, holds: sa.Select[Booking]) -> list[datetime]:
@@ -405,6 +442,7 @@ def hold_and_start_payment(
     limits: HoldLimits | None = None,
     answers: object = None,
     postcode: object = None,
+    replaces: int | None = None,
 ) -> tuple[Booking, PaymentStart]:
     """The API's booking in one step: hold the slot (`create_held_booking`), then start its
     deposit payment (`start_payment`); raises what they raise."""
@@ -419,5 +457,6 @@ def hold_and_start_payment(
         limits=limits,
         answers=answers,
         postcode=postcode,
+        replaces=replaces,
     )
     return booking, start_payment(session, booking, tradie, now)

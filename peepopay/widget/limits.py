@@ -14,7 +14,7 @@ from werkzeug.exceptions import TooManyRequests
 from peepopay import slot_versions
 from peepopay.bookings.services import HoldLimits
 from peepopay.extensions import limiter
-from peepopay.net import client_ip
+from peepopay.net import client_network
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +41,10 @@ booking_limit = limiter.shared_limit(_booking, scope="widget-booking", methods=[
 
 
 def hold_limits() -> HoldLimits:
-    """The unpaid holds a tradie accepts per client address and per day, as configured."""
+    """The unpaid holds a tradie accepts per client and per day, as configured."""
     return HoldLimits(
         per_client=int(current_app.config["HOLD_LIMIT_PER_CLIENT"]),
-        per_day=int(current_app.config["HOLD_LIMIT_PER_DAY"]),
+        day_percent=int(current_app.config["HOLD_LIMIT_DAY_PERCENT"]),
     )
 
 
@@ -81,7 +81,7 @@ def availability_hit(tradie_id: int | None) -> tuple[Any, Any] | None:
         return slot_versions.read(tradie_id)
     item = parse(_availability())
     prefix = current_app.config.get("RATELIMIT_KEY_PREFIX") or ""
-    ids = [i for i in (prefix, client_ip(), AVAILABILITY_SCOPE) if i]
+    ids = [i for i in (prefix, client_network(), AVAILABILITY_SCOPE) if i]
     storage = limiter.storage
     if isinstance(storage, RedisStorage) and isinstance(limiter.limiter, FixedWindowRateLimiter):
         keys = [storage.prefixed_key(item.key_for(*ids))]

@@ -22,6 +22,9 @@ FIELD_LIMIT = 2000
 # Answers to a service's questions travel as `q<question id>`, a bounded number of them.
 ANSWER_KEY = re.compile(r"q([0-9]{1,9})")
 MAX_ANSWERS = 30
+# The signed token of the unpaid hold this browser holds (peepopay.bookings.tokens), carried
+# from its payment step so a new hold may replace it; nobody else has it.
+HOLD_TOKEN = re.compile(r"[A-Za-z0-9_.\-]{1,200}")
 
 
 def parse_color(value: str | None) -> str | None:
@@ -91,6 +94,7 @@ class WidgetState:
     postcode: str = ""
     details: dict[str, str] = field(default_factory=dict)
     answers: dict[str, str] = field(default_factory=dict)
+    hold: str = ""
 
     @classmethod
     def from_values(cls, values: MultiDict[str, str], allowed_origins: list[str]) -> WidgetState:
@@ -98,6 +102,7 @@ class WidgetState:
         start = parse_start(values.get("start"))
         day = parse_date(values.get("date"))
         month = parse_month(values.get("month"))
+        hold = values.get("hold", "")
         return cls(
             service=values.get("service", "").strip()[:12],
             month=f"{month[0]:04d}-{month[1]:02d}" if month else "",
@@ -118,6 +123,7 @@ class WidgetState:
                     if ANSWER_KEY.fullmatch(key) and values.get(key)
                 ][:MAX_ANSWERS]
             ),
+            hold=hold if HOLD_TOKEN.fullmatch(hold) else "",
         )
 
     @property
@@ -159,6 +165,7 @@ class WidgetState:
             ("postcode", self.postcode),
             *((name, self.details.get(name, "")) for name in DETAIL_FIELDS),
             *self.answers.items(),
+            ("hold", self.hold),
         ]
         return [(k, v) for k, v in pairs if v and k not in skip]
 
