@@ -16,11 +16,14 @@ $(STAMP): pyproject.toml setup.py
 
 install: $(STAMP)
 
-# Servers the tests start themselves: PostgreSQL's binaries and Chromium, from Debian.
+# Servers the tests start themselves: PostgreSQL's binaries and Chromium, from Debian; promtool
+# and amtool, which check the alert rules and the monitoring configuration.
 system-deps:
 	@missing=""; \
 	[ -x $(PG_BIN)/postgres ] || missing="$$missing postgresql-15"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	[ -x /usr/bin/promtool ] || missing="$$missing prometheus"; \
+	[ -x /usr/bin/amtool ] || missing="$$missing prometheus-alertmanager"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
