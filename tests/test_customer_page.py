@@ -399,3 +399,67 @@ def test_reschedule_to_a_time_not_offered_is_422(app, client, tradie_id, start, 
     assert response.status_code == 422
     assert message in response.get_data(as_text=True)
     assert booking(app, booking_id).starts_at == local(5, 10)
+
+
+# ------------------------------------------- a move never reopens a closed cancellation window
+
+
+def test_moving_after_the_window_closed_does_not_restore_the_refund(app, client, paid_booking):
+    """Booked for tomorrow (inside the 48-hour window), moved three weeks out, cancelled: the
+    deposit stays kept, as the page said before the move, and no refund reaches Stripe."""
+    booking_id, intent_id = paid_booking(utcnow() + timedelta(hours=30))
+    token = token_of(app, booking_id)
+    assert "not refunded" in client.get(f"/b/{token}").get_data(as_text=True)
+
+    target = local(21, 10)
+    form = client.get(
+        f"/b/{token}/reschedule", query_string={"date": target.astimezone(AKL).date().isoformat()}
+    ).get_data(as_text=True)
+    assert "moving it does not restore it" in form  # said before the customer moves
+    moved = client.post(f"/b/{token}/reschedule", data={"start": target.isoformat()})
+    assert moved.status_code == 303
+    assert booking(app, booking_id).starts_at == target
+
+    page = client.get(f"/b/{token}").get_data(as_text=True)
+    assert "moving the job does not change that" in page
+    confirm = client.get(f"/b/{token}/cancel").get_data(as_text=True)
+    assert re.search(r'id="refund-amount">\$0\.00<', confirm)
+    done = client.post(f"/b/{token}/cancel", data={"expected_refund": "0"})
+    assert done.status_code == 303
+    assert booking(app, booking_id).status == "cancelled"
+    assert refunds(app, booking_id) == []
+    assert paid_booking.stripe_refunds(intent_id) == []
+
+
+def test_a_move_while_the_window_is_open_keeps_it_open_for_the_new_time(app, client, tradie_id):
+    booking_id = make_booking(app, tradie_id, starts_at=local(5, 10))
+    token = token_of(app, booking_id)
+    target = local(21, 10)
+    assert (
+        client.post(f"/b/{token}/reschedule", data={"start": target.isoformat()}).status_code == 303
+    )
+    with app.app_context():
+        row = db.session.get(Booking, booking_id)
+        quote = customer.cancel_quote(db.session, row, row_tradie(row), utcnow())
+        assert quote.window_open and quote.refund_minor == quote.paid_minor == 5000
+        assert quote.window_ends_at == target - timedelta(hours=48)
+
+
+def test_a_tradie_move_after_the_window_closed_keeps_it_closed(app, tradie_id):
+    """The same rule on the tradie's side: moving a booking does not reopen its window."""
+    from peepopay.bookings import by_hand
+
+    booking_id = make_booking(app, tradie_id, starts_at=utcnow() + timedelta(hours=30))
+    target = local(21, 10).astimezone(AKL)
+    with app.test_request_context():
+        row = db.session.get(Booking, booking_id)
+        tradie = row_tradie(row)
+        by_hand.move_by_hand(db.session, tradie, row, target.strftime("%Y-%m-%dT%H:%M"), utcnow())
+        db.session.commit()
+        quote = customer.cancel_quote(db.session, row, tradie, utcnow())
+        assert row.starts_at == target
+        assert not quote.window_open and quote.refund_minor == 0
+
+
+def row_tradie(row: Booking) -> Tradie:
+    return db.session.get(Tradie, row.tradie_id)

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from peepopay.extensions import db
 from peepopay.models import Booking, Payment, Status
+from peepopay.net import network_of
 from tests.booking_helpers import (
     CUSTOMER,
     SLUG,
@@ -203,7 +204,7 @@ def test_a_day_takes_three_unpaid_holds_at_most(app, client, kiwi):
 
 def test_limits_come_from_configuration(app, client, kiwi):
     _, service = kiwi
-    app.config.update(HOLD_LIMIT_PER_CLIENT=1, HOLD_LIMIT_PER_DAY=10)
+    app.config.update(HOLD_LIMIT_PER_CLIENT=1, HOLD_LIMIT_DAY_PERCENT=100)
     assert book(client, service, 10, 1, "203.0.113.5").status_code == 201
     assert_refused(book(client, service, 13, 2, "203.0.113.5"), "client")
 
@@ -291,3 +292,18 @@ def test_rate_limits_count_ipv6_clients_per_64_network(app, client, kiwi):
     assert limited.status_code == 429
     assert "reason" not in limited.get_json()["error"]  # the rate limit, not a hold limit
     assert book(client, service, 13, 2, "2001:db8:9:b::11").status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("address", "client"),
+    [
+        ("203.0.113.5", "203.0.113.5"),
+        ("::ffff:203.0.113.5", "203.0.113.5"),  # IPv4 written as IPv6 is still that address
+        ("2001:db8:5:6:ffff:1:2:3", "2001:db8:5:6::/64"),
+        ("2001:DB8:5:6::1", "2001:db8:5:6::/64"),
+        ("fe80::1%eth0", "fe80::/64"),
+        ("unknown", "unknown"),
+    ],
+)
+def test_limits_count_an_ipv4_address_or_an_ipv6_64(address, client):
+    assert network_of(address) == client

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from peepopay.accounts.models import Tradie
 from peepopay.bookings import lifecycle
 from peepopay.bookings.models import Booking, Status
-from peepopay.bookings.policy import customer_refund_minor
+from peepopay.bookings.policy import customer_refund_minor, free_cancel_ends_at
 from peepopay.db_setup import DbSession
 from peepopay.errors import RuleRefused
 from peepopay.payments.ledger import ledger, tradie_of
@@ -77,12 +77,13 @@ def cancel_quote(
     """The refund the cancellation policy gives if the customer cancels at `now`."""
     paid = ledger(session, booking.id).refundable_minor
     window = tradie.cancellation_window_hours
+    ends = free_cancel_ends_at(booking, window)
     return CancelQuote(
         paid_minor=paid,
         refund_minor=customer_refund_minor(booking, paid, now, window),
         window_hours=window,
-        window_ends_at=booking.starts_at - timedelta(hours=window),
-        window_open=now <= booking.starts_at - timedelta(hours=window),
+        window_ends_at=ends,
+        window_open=now <= ends,
     )
 
 

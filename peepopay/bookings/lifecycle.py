@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from peepopay import audit
 from peepopay.bookings.models import Booking, Status
-from peepopay.bookings.policy import customer_refund_minor
+from peepopay.bookings.policy import customer_refund_minor, deadline_kept_by_move
 from peepopay.customers import services as customers
 from peepopay.db_setup import DbSession
 from peepopay.notifications import calendar, messages
@@ -416,6 +416,8 @@ def move(
         )
     old_starts_at = booking.starts_at
     window_starts_at, window_ends_at = window or (None, None)
+    window_hours = tradie_of(session, booking).cancellation_window_hours
+    kept = deadline_kept_by_move(booking, now, window_hours)
     with _overlap_is_slot_taken(session):
         session.execute(
             sa.update(Booking)
@@ -425,6 +427,7 @@ def move(
                 ends_at=ends_at,
                 window_starts_at=window_starts_at,
                 window_ends_at=window_ends_at,
+                free_cancel_ends_at=kept,
                 updated_at=now,
             )
             .execution_options(synchronize_session=False, slots_of=booking.tradie_id)

@@ -208,6 +208,7 @@ def _reschedule_page(
         day=day,
         slots=[s for s in slots if s.available and s.starts_at_utc != booking.starts_at],
         changeable=service is not None,
+        quote=customer.cancel_quote(db.session, booking, tradie, now) if service else None,
         error=error,
     )
 
