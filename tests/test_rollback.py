@@ -145,7 +145,7 @@ def test_the_previous_release_runs_on_the_current_schema(
 
 
 def test_a_release_whose_schema_was_taken_away_fails_the_rehearsal(
-    fresh_database: str, redis_url: str, tmp_path: Path
+    fresh_database: str, redis_url: str
 ) -> None:
     """The rehearsal bites: a contract step too early (a column the release reads is dropped)
     makes the same script fail."""
