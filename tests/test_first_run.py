@@ -71,8 +71,10 @@ def test_the_first_run_walks_every_step(app, frozen_clock):
 
     overview = dash.get("/dashboard").get_data(as_text=True)
     assert "Finish setting up" in overview
-    assert "isn't taking bookings yet: add a service, set working hours, connect Stripe." in (
-        overview
+    # Not confirmed yet: no public booking page until the email link is followed.
+    assert (
+        "isn't taking bookings yet: confirm your email address, add a service, set working "
+        "hours, connect Stripe." in overview
     )
 
     service = dash.post(
@@ -95,7 +97,7 @@ def test_the_first_run_walks_every_step(app, frozen_clock):
         days = db.session.scalars(sa.select(AvailabilityRule.weekday)).all()
     assert sorted(days) == [0, 2, 4]
     overview = dash.get("/dashboard").get_data(as_text=True)
-    assert "isn't taking bookings yet: connect Stripe." in overview
+    assert "isn't taking bookings yet: confirm your email address, connect Stripe." in overview
 
     stripe = dash.get("/dashboard/welcome/stripe")
     assert "form-action 'self' " in stripe.headers["Content-Security-Policy"]
