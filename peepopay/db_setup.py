@@ -69,12 +69,9 @@ def _sqlite_begin_before_write(
 
 def init_app(app: Flask) -> None:
     from peepopay.extensions import db
-    from peepopay.ops import metrics
 
     with app.app_context():
         engine: Engine = db.engine
-        # Lost and refused connections count towards the DatabaseConnectionErrors alert.
-        sa.event.listen(engine, "handle_error", metrics.count_database_error)
         if engine.dialect.name == "sqlite":
             sa.event.listen(engine, "connect", _sqlite_connect)
             sa.event.listen(engine, "before_cursor_execute", _sqlite_begin_before_write)

@@ -21,6 +21,8 @@ from typing import Any
 from urllib.parse import urlsplit
 from wsgiref.simple_server import WSGIServer
 
+from flask import Flask
+
 # prometheus-client reads PROMETHEUS_MULTIPROC_DIR when the first metric is made; a folder that
 # does not exist would make this import fail.
 if _multiproc_dir := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -273,6 +275,15 @@ def observe_webhook_delay(event: dict[str, Any], now: datetime) -> None:
     created = event.get("created")
     if isinstance(created, int | float) and not isinstance(created, bool):
         webhook_delay.observe(max(now.timestamp() - created, 0.0))
+
+
+def init_app(app: Flask) -> None:
+    """Count every engine's lost and refused connections (the DatabaseConnectionErrors alert):
+    listened for on the Engine class, once, as the app's engine is made only later."""
+    import sqlalchemy as sa
+
+    if not sa.event.contains(sa.engine.Engine, "handle_error", count_database_error):
+        sa.event.listen(sa.engine.Engine, "handle_error", count_database_error)
 
 
 def count_database_error(context: Any) -> None:
