@@ -51,6 +51,14 @@ def form(app: Flask, tradie_id: int, start: datetime, **extra: str) -> dict[str,
     }
 
 
+def moving(app: Flask, booking_id: int, start: str, **extra: str) -> dict[str, str]:
+    """The move form as the booking page renders it: the new time and the start it saw."""
+    with app.app_context():
+        booking = db.session.get(Booking, booking_id)
+        assert booking is not None
+        return {"start": start, "was": booking.starts_at.isoformat(), **extra}
+
+
 def rows(app: Flask, model: Any, *where: Any) -> list[Any]:
     with app.app_context():
         found = list(db.session.scalars(sa.select(model).where(*where)))
@@ -299,7 +307,9 @@ def test_move_tells_the_customer_with_the_same_event(
     booking_id = add_booking(starts_at=old)
     add_payment(booking_id, stripe_payment_intent_id="pi_1")
     new = at(local_day(4), 14)
-    response = dash.post(f"/dashboard/bookings/{booking_id}/move", {"start": local(new)})
+    response = dash.post(
+        f"/dashboard/bookings/{booking_id}/move", moving(app, booking_id, local(new))
+    )
     assert response.status_code == 303
     (booking,) = rows(app, Booking)
     assert booking.starts_at == new and booking.ends_at == new + timedelta(minutes=60)
@@ -320,7 +330,7 @@ def test_move_onto_another_booking_is_refused(
     first = add_booking(starts_at=at(local_day(3), 10))
     add_booking(starts_at=at(local_day(3), 13))
     url = f"/dashboard/bookings/{first}/move"
-    response = dash.post(url, {"start": local(at(local_day(3), 12, 30))}, htmx=True)
+    response = dash.post(url, moving(app, first, local(at(local_day(3), 12, 30))), htmx=True)
     assert response.status_code == 409
     assert "overlaps another booking" in response.get_data(as_text=True)
     assert rows(app, Booking, Booking.id == first)[0].starts_at == at(local_day(3), 10)
@@ -333,7 +343,9 @@ def test_a_lapsed_hold_does_not_stop_a_move(
     target = at(local_day(4), 10)
     lapsed = utcnow() - timedelta(minutes=1)
     add_booking(starts_at=target, status="pending_payment", hold_expires_at=lapsed)
-    response = dash.post(f"/dashboard/bookings/{booking_id}/move", {"start": local(target)})
+    response = dash.post(
+        f"/dashboard/bookings/{booking_id}/move", moving(app, booking_id, local(target))
+    )
     assert response.status_code == 303
     assert rows(app, Booking, Booking.id == booking_id)[0].starts_at == target
 
@@ -343,7 +355,9 @@ def test_moves_and_edits_need_the_csrf_token(
 ) -> None:
     booking_id = add_booking(starts_at=at(local_day(3), 10))
     url = f"/dashboard/bookings/{booking_id}"
-    moved = dash.client.post(f"{url}/move", data={"start": local(at(local_day(4), 10))})
+    moved = dash.client.post(
+        f"{url}/move", data=moving(app, booking_id, local(at(local_day(4), 10)))
+    )
     edited = dash.client.post(f"{url}/edit", data=_edit_data(app, tradie_id))
     assert (moved.status_code, edited.status_code) == (400, 400)
     (booking,) = rows(app, Booking)
@@ -356,7 +370,9 @@ def test_a_slot_button_moves_with_its_offset(
     booking_id = add_booking(starts_at=at(local_day(3), 10))
     target = at(local_day(5), 9)
     value = target.astimezone(ZONE).isoformat(timespec="minutes")
-    response = dash.post(f"/dashboard/bookings/{booking_id}/move", {"start": value}, htmx=True)
+    response = dash.post(
+        f"/dashboard/bookings/{booking_id}/move", moving(app, booking_id, value), htmx=True
+    )
     assert response.status_code == 200
     assert response.headers["HX-Redirect"].endswith(f"/dashboard/bookings/{booking_id}")
     assert rows(app, Booking)[0].starts_at == target
@@ -367,7 +383,7 @@ def test_only_a_confirmed_booking_moves(
 ) -> None:
     booking_id = add_booking(starts_at=at(local_day(3), 10), status="cancelled")
     url = f"/dashboard/bookings/{booking_id}/move"
-    response = dash.post(url, {"start": local(at(local_day(4), 10))})
+    response = dash.post(url, moving(app, booking_id, local(at(local_day(4), 10))))
     assert response.status_code == 409
     assert "can&#39;t be moved" in response.get_data(as_text=True)
 
@@ -387,7 +403,14 @@ def test_two_moves_into_one_free_slot_at_once_give_one_booking(
             assert tradie is not None and booking is not None
             barrier.wait()
             try:
-                by_hand.move_by_hand(db.session, tradie, booking, local(target), utcnow())
+                by_hand.move_by_hand(
+                    db.session,
+                    tradie,
+                    booking,
+                    local(target),
+                    utcnow(),
+                    was=booking.starts_at.isoformat(),
+                )
                 db.session.commit()
                 outcomes.append("moved")
             except lifecycle.SlotTaken:
@@ -517,3 +540,95 @@ def test_local_instant_reads_wall_clock_and_offsets() -> None:
     # 02:30 on the spring-forward night does not exist in Auckland.
     assert by_hand.local_instant("2030-09-29T02:30", ZONE) is None
     assert by_hand.local_instant("soon", ZONE) is None
+
+
+def test_a_move_outside_hours_or_over_a_busy_time_waits_for_confirmation(
+    app: Flask, dash: DashboardClient, add_booking: Any, tradie_id: int
+) -> None:
+    """Nothing is saved or sent before the tradie confirms the warning; then it moves."""
+    from peepopay.calendars.models import BusyTime, CalendarFeed
+
+    booking_id = add_booking(starts_at=at(local_day(3), 10))
+    url = f"/dashboard/bookings/{booking_id}/move"
+    late = at(local_day(4), 20)  # hours are 08:00-17:00
+    response = dash.post(url, moving(app, booking_id, local(late)), htmx=True)
+    assert response.status_code == 409
+    page = response.get_data(as_text=True)
+    assert "outside your working hours" in page and "Move anyway" in page
+    assert rows(app, Booking)[0].starts_at == at(local_day(3), 10)
+    assert rows(app, OutboxMessage, OutboxMessage.kind == "rescheduled") == []
+
+    busy_from, busy_to = at(local_day(5), 9), at(local_day(5), 12)
+    with app.app_context():
+        feed = CalendarFeed(tradie_id=tradie_id, name="Personal", url="https://example.com/a.ics")
+        db.session.add(feed)
+        db.session.flush()
+        db.session.add(
+            BusyTime(tradie_id=tradie_id, feed_id=feed.id, starts_at=busy_from, ends_at=busy_to)
+        )
+        db.session.commit()
+    over_busy = at(local_day(5), 10)
+    response = dash.post(url, moving(app, booking_id, local(over_busy)), htmx=True)
+    assert response.status_code == 409
+    assert "busy time in your own calendar" in response.get_data(as_text=True)
+    assert rows(app, Booking)[0].starts_at == at(local_day(3), 10)
+
+    confirmed = dash.post(url, moving(app, booking_id, local(late), confirm="1"))
+    assert confirmed.status_code == 303
+    assert rows(app, Booking)[0].starts_at == late
+    assert len(rows(app, OutboxMessage, OutboxMessage.kind == "rescheduled")) == 2
+
+
+def test_a_move_from_a_page_that_is_out_of_date_is_refused(
+    app: Flask, dash: DashboardClient, add_booking: Any
+) -> None:
+    booking_id = add_booking(starts_at=at(local_day(3), 10))
+    url = f"/dashboard/bookings/{booking_id}/move"
+    seen = moving(app, booking_id, local(at(local_day(4), 10)))
+    assert dash.post(url, seen).status_code == 303
+    again = dash.post(url, {**seen, "start": local(at(local_day(5), 10))}, htmx=True)
+    assert again.status_code == 409
+    assert "moved meanwhile" in again.get_data(as_text=True)
+    assert rows(app, Booking)[0].starts_at == at(local_day(4), 10)
+    assert dash.post(url, {"start": local(at(local_day(5), 10))}).status_code == 422
+
+
+def test_twelve_concurrent_moves_of_one_booking_give_one_move_and_one_message(
+    app: Flask, tradie_id: int, add_booking: Any
+) -> None:
+    """Twelve moves of one booking from the same page at once, each to its own free time:
+    exactly one is saved and sent; the others are told it was moved meanwhile."""
+    booking_id = add_booking(starts_at=at(local_day(3), 9))
+    was = rows(app, Booking)[0].starts_at.isoformat()
+    targets = [at(local_day(4 + n // 8), 8 + n % 8) for n in range(12)]
+    barrier = threading.Barrier(len(targets))
+    outcomes: list[str] = []
+
+    def move(target: datetime) -> None:
+        with app.app_context():
+            tradie = db.session.get(Tradie, tradie_id)
+            booking = db.session.get(Booking, booking_id)
+            assert tradie is not None and booking is not None
+            barrier.wait()
+            try:
+                by_hand.move_by_hand(db.session, tradie, booking, local(target), utcnow(), was=was)
+                db.session.commit()
+                outcomes.append("moved")
+            except lifecycle.TransitionRefused as refused:
+                db.session.rollback()
+                assert "moved meanwhile" in str(refused)
+                outcomes.append("refused")
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=move, args=(t,)) for t in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(outcomes) == ["moved"] + ["refused"] * 11
+    (booking,) = rows(app, Booking)
+    assert booking.starts_at in targets
+    moves = [e for e in trail(app, booking_id) if e.action == "booking.rescheduled"]
+    assert len(moves) == 1
+    assert len(rows(app, OutboxMessage, OutboxMessage.kind == "rescheduled")) == 2  # email, SMS

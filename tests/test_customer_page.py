@@ -454,7 +454,15 @@ def test_a_tradie_move_after_the_window_closed_keeps_it_closed(app, tradie_id):
     with app.test_request_context():
         row = db.session.get(Booking, booking_id)
         tradie = row_tradie(row)
-        by_hand.move_by_hand(db.session, tradie, row, target.strftime("%Y-%m-%dT%H:%M"), utcnow())
+        by_hand.move_by_hand(
+            db.session,
+            tradie,
+            row,
+            target.strftime("%Y-%m-%dT%H:%M"),
+            utcnow(),
+            was=row.starts_at.isoformat(),
+            confirmed=True,
+        )
         db.session.commit()
         quote = customer.cancel_quote(db.session, row, tradie, utcnow())
         assert row.starts_at == target

@@ -29,7 +29,7 @@ from peepopay.formatting import format_money
 from peepopay.inputs import instant_in_reach, iso_datetime
 from peepopay.money import deposit_for
 from peepopay.notifications import links, messages
-from peepopay.payments.ledger import minimum_charge
+from peepopay.payments.ledger import lock_booking, minimum_charge
 from peepopay.payments.models import Payment, PaymentKind, PaymentMethod, PaymentStatus
 from peepopay.receipts import numbers
 from peepopay.scheduling import services as scheduling
@@ -77,13 +77,16 @@ def local_instant(text: str, zone: ZoneInfo) -> datetime | None:
     if parsed is None:
         return None
     parsed = parsed.replace(second=0, microsecond=0)
-    if parsed.tzinfo is None:
-        local = parsed.replace(tzinfo=zone)
-        # A wall-clock time the spring-forward jump skips names no instant.
-        if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != parsed:
-            return None
-        parsed = local
-    return parsed.astimezone(UTC)
+    try:
+        if parsed.tzinfo is None:
+            local = parsed.replace(tzinfo=zone)
+            # A wall-clock time the spring-forward jump skips names no instant.
+            if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != parsed:
+                return None
+            parsed = local
+        return parsed.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 moved across the date line: no instant there
+        return None
 
 
 def local_input(instant: datetime | None, zone: ZoneInfo) -> str:
@@ -292,23 +295,66 @@ def move_slots(
     return found
 
 
+class NeedsConfirmation(Exception):
+    """A move to confirm before it is saved and sent: outside working hours, or over a busy
+    time of the tradie's own calendar."""
+
+
+MOVED_MEANWHILE = (
+    "This booking was moved meanwhile; it is now at {when}. Check that time before moving it again."
+)
+BUSY_IN_CALENDAR = "This time meets a busy time in your own calendar."
+
+
+def move_warnings(
+    session: DbSession, tradie: Tradie, duration_minutes: int, start: datetime, now: datetime
+) -> list[str]:
+    """What the tradie should know before moving a job to [start, start + duration)."""
+    found = []
+    if not within_hours(session, tradie, duration_minutes, start, now):
+        found.append(OUTSIDE_HOURS)
+    ends = start + timedelta(minutes=duration_minutes)
+    if any(
+        s < ends and start < e for s, e in scheduling.away_between(session, tradie.id, start, ends)
+    ):
+        found.append(BUSY_IN_CALENDAR)
+    return found
+
+
 def move_by_hand(
-    session: DbSession, tradie: Tradie, booking: Booking, start_text: str, now: datetime
-) -> bool:
+    session: DbSession,
+    tradie: Tradie,
+    booking: Booking,
+    start_text: str,
+    now: datetime,
+    *,
+    was: str,
+    confirmed: bool = False,
+) -> None:
     """Move the booking to the tradie's chosen local time; the customer gets the new time and
-    calendar file (lifecycle.move). Returns whether that time is inside working hours.
+    calendar file (lifecycle.move). `was` is the start the tradie saw (ISO, UTC): a booking
+    moved meanwhile is not moved again (one of many concurrent moves wins). A time outside
+    working hours or over a calendar busy time needs `confirmed` (else NeedsConfirmation).
     InvalidBooking for a bad time, SlotTaken or TransitionRefused from the lifecycle."""
+    zone = ZoneInfo(tradie.timezone)
     errors = _Errors()
-    start = _when(errors, "start", "New time", start_text, ZoneInfo(tradie.timezone), now)
+    start = _when(errors, "start", "New time", start_text, zone, now)
     if start is not None and start == booking.starts_at:
         errors.add("start", "New time is the booking's current time.")
     if errors.fields or start is None:
         raise InvalidBooking(errors.fields)
+    locked = lock_booking(session, booking.id)  # concurrent moves of one booking queue here
+    if locked is None or locked.starts_at.isoformat() != was:
+        when = locked.starts_at.astimezone(zone).strftime("%a %-d %b, %-I:%M %p") if locked else ""
+        raise lifecycle.TransitionRefused(MOVED_MEANWHILE.format(when=when))
+    if not confirmed and (
+        warnings := move_warnings(session, tradie, booking.duration_minutes, start, now)
+    ):
+        raise NeedsConfirmation(" ".join(warnings))
     ends = start + timedelta(minutes=booking.duration_minutes)
     # A hold whose time has run out still counts for the database until it is marked expired.
     lifecycle.expire_stale(session, now, tradie.id)
     lifecycle.move(session, booking, start, ends, now, actor=actor(tradie))
-    return within_hours(session, tradie, booking.duration_minutes, start, now)
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,9 @@ def _attempt(form: Any, call: Callable[[], T]) -> tuple[T | None, int]:
     except InvalidBooking as error:
         form.add_errors(error.errors)
         return None, 422
+    except by_hand.NeedsConfirmation as warning:
+        form.warning = str(warning)
+        return None, 409
     except lifecycle.SlotTaken:
         message = by_hand.SLOT_TAKEN
     except lifecycle.TransitionRefused as error:
@@ -107,6 +110,7 @@ def move_view(booking: Booking, form: MoveBookingForm | None = None) -> MoveView
             view.form.start.data = by_hand.local_input(
                 booking.starts_at, ZoneInfo(current_user.timezone)
             )
+        view.form.was.data = booking.starts_at.isoformat()  # as it is now, after any refusal
     return view
 
 
@@ -179,16 +183,25 @@ def move_booking(booking_id: int) -> Response:
 @bp.post("/bookings/<int:booking_id>/move", endpoint="move_booking_post")
 def move_booking_post(booking_id: int) -> ResponseReturnValue:
     booking, form = _booking(booking_id), MoveBookingForm()
-    inside, status = _attempt(
-        form,
-        lambda: by_hand.move_by_hand(
-            db.session, current_user, booking, form.start.data or "", utcnow()
-        ),
-    )
-    if inside is None:
+
+    def move() -> bool:
+        by_hand.move_by_hand(
+            db.session,
+            current_user,
+            booking,
+            form.start.data or "",
+            utcnow(),
+            was=form.was.data or "",
+            confirmed=form.confirm.data == "1",
+        )
+        return True
+
+    moved, status = _attempt(form, move)
+    if moved is None:
         return _move_page(booking, form, status)
-    notice = "Moved; the customer has the new time and calendar file by email and SMS."
-    return _done(booking, notice, "" if inside else by_hand.OUTSIDE_HOURS)
+    return _done(
+        booking, "Moved; the customer has the new time and calendar file by email and SMS."
+    )
 
 
 @bp.get("/bookings/<int:booking_id>/edit", endpoint="edit_booking")

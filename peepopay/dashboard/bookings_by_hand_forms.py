@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from wtforms import RadioField, SelectChoice, SelectField, StringField, TextAreaField
-from wtforms.validators import Length
+from wtforms import (
+    HiddenField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length
 
 from peepopay.bookings import by_hand
 from peepopay.bookings.models import Booking
@@ -115,6 +122,11 @@ class NewBookingForm(CustomerFields):
 
 class MoveBookingForm(DashboardForm):
     start = StringField("New time", validators=_text("New time", 40), render_kw=LOCAL_TIME)
+    # The start the tradie saw (so a booking moved meanwhile is not moved again) and "1" once
+    # they confirmed a time outside their hours or over their calendar's busy time.
+    was = HiddenField(validators=[DataRequired("Reload the page: this form is out of date.")])
+    confirm = HiddenField()
+    warning = ""
 
     def add_errors(self, errors: dict[str, list[str]]) -> None:
         self.start.errors = [*self.start.errors, *(m for ms in errors.values() for m in ms)]
