@@ -6,7 +6,7 @@ PYTHON  ?= python3
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PG_BIN  := /usr/lib/postgresql/15/bin
 
-.PHONY: run test lint fmt install system-deps bench bench-pg screenshots clean
+.PHONY: run test lint fmt install system-deps browser-deps bench bench-pg screenshots clean
 
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,7 @@ system-deps:
 	@missing=""; \
 	[ -x $(PG_BIN)/postgres ] || missing="$$missing postgresql-15"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
 	[ -x /usr/bin/promtool ] || missing="$$missing prometheus"; \
 	[ -x /usr/bin/amtool ] || missing="$$missing prometheus-alertmanager"; \
 	if [ -n "$$missing" ]; then \
@@ -29,10 +30,18 @@ system-deps:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
+# axe-core for the browser tests' accessibility checks, at the version package-lock.json pins.
+AXE := tests/browser/node_modules/axe-core/axe.min.js
+$(AXE): tests/browser/package.json tests/browser/package-lock.json
+	npm ci --prefix tests/browser --no-audit --no-fund
+	touch $(AXE)
+
+browser-deps: system-deps $(AXE)
+
 run: install
 	$(PY) -m devstack
 
-test: install system-deps
+test: install system-deps browser-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy

@@ -9,7 +9,7 @@ from markupsafe import Markup
 
 from peepopay import slot_versions
 from peepopay.accounts.models import Tradie
-from peepopay.bookings import lifecycle
+from peepopay.bookings import lifecycle, photos
 from peepopay.clock import local_today, utcnow
 from peepopay.customers import services as customers
 from peepopay.dashboard import bp, signed_in
@@ -111,7 +111,9 @@ def customer_erase(customer_id: int) -> ResponseReturnValue:
     if not form.validate_on_submit():
         return _customer_page(customer_id, 422, erase_form=form)
     try:
-        erased = customers.erase(db.session, current_user, customer, utcnow())
+        erased = customers.erase(
+            db.session, current_user, customer, utcnow(), photos.configured_store()
+        )
     except RuleRefused as refused:
         form.confirm.errors = [refused.message]
         return _customer_page(customer_id, 409, erase_form=form)
