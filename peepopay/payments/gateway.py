@@ -92,7 +92,7 @@ def map_error(exc: stripe.StripeError) -> PaymentError:
     if isinstance(exc, stripe.APIConnectionError | stripe.APIError):
         log.warning("Stripe unavailable: %s", exc)
         return PaymentError(503, UNAVAILABLE, code=code)
-    if code in ACCOUNT_GONE or isinstance(exc, stripe.PermissionError):
+    if code in ACCOUNT_GONE:
         # The tradie revoked our access in Stripe, or the account is gone.
         log.warning("connected account no longer reachable: %s", exc.user_message or exc)
         return PaymentError(500, MISCONFIGURED, code=code, account_gone=True)
@@ -113,6 +113,10 @@ def mapped_errors(account: str | None = None) -> Iterator[None]:
         yield
     except stripe.StripeError as exc:
         error = map_error(exc)
+        # A permission error on a request for a connected account is about that account.
+        error.account_gone = error.account_gone or (
+            account is not None and isinstance(exc, stripe.PermissionError)
+        )
         if account and error.account_gone and has_app_context():
             g.setdefault("stripe_accounts_gone", set()).add(account)
         raise error from exc
