@@ -7,18 +7,26 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 import sqlalchemy as sa
 
 from peepopay import audit
 from peepopay.accounts.models import Tradie
-from peepopay.bookings.models import ACTIVE_STATUSES, Booking, Status
+from peepopay.bookings.models import (
+    ACTIVE_STATUSES,
+    Booking,
+    BookingAnswer,
+    BookingPhoto,
+    Status,
+)
 from peepopay.customers.models import Customer
 from peepopay.db_setup import DbSession
 from peepopay.errors import RuleRefused
 from peepopay.formatting import csv_line, plain_amount
+from peepopay.notifications import transport
 from peepopay.notifications.models import OutboxMessage
-from peepopay.payments import reports
+from peepopay.payments import privacy, reports
 from peepopay.payments.models import Payment
 from peepopay.phones import display as display_phone
 from peepopay.rules import actor, owned
@@ -333,11 +341,21 @@ def latest_booking(session: DbSession, customer: Customer) -> Booking | None:
     )
 
 
-def erase(session: DbSession, tradie: Tradie, customer: Customer, now: datetime) -> int:
+class PhotoFiles(Protocol):
+    """Where the photos' files are kept (`peepopay.bookings.photos.PhotoStore`)."""
+
+    def delete(self, key: str) -> None: ...
+
+
+def erase(
+    session: DbSession, tradie: Tradie, customer: Customer, now: datetime, photo_files: PhotoFiles
+) -> int:
     """Erase the person on request: their bookings keep their times and money records with the
-    personal details blanked, messages about them lose their text, and the record goes. A
-    customer with a live or upcoming booking is refused (cancel it first). Returns how many
-    bookings were anonymised."""
+    personal details blanked, their intake answers and photos (rows and files) go, messages
+    about them lose their text, Stripe's stored events about their payments are cut down to
+    their ids, development mailbox copies go, and the record goes. A customer with a live or
+    upcoming booking is refused (cancel it first). Returns how many bookings were anonymised.
+    README's "Erasing a customer" lists each place."""
     live = session.scalar(
         sa.select(sa.func.count(Booking.id)).where(
             Booking.customer_id == customer.id,
@@ -351,45 +369,29 @@ def erase(session: DbSession, tradie: Tradie, customer: Customer, now: datetime)
             f"{customer.name} has {live} upcoming booking{'s' if live != 1 else ''}; "
             "cancel or complete them before erasing their details.",
         )
-    booking_ids = list(
-        session.scalars(sa.select(Booking.id).where(Booking.customer_id == customer.id))
-    )
+    bookings = session.execute(
+        sa.select(
+            Booking.id, Booking.customer_name, Booking.customer_email, Booking.customer_phone
+        ).where(Booking.customer_id == customer.id)
+    ).all()
+    booking_ids = [row.id for row in bookings]
+    names = {customer.name, *(row.customer_name for row in bookings)}
+    given = [customer.email, customer.phone]
+    given += [value for row in bookings for value in (row.customer_email, row.customer_phone)]
+    contacts = {value for value in given if value}
+    # Messages show a phone number as people read it ("021 123 4567"), not as stored.
+    contacts |= {display_phone(value) for value in set(contacts) if value.startswith("+")}
     if booking_ids:
-        session.execute(
-            sa.update(Booking)
-            .where(Booking.id.in_(booking_ids))
-            .values(
-                customer_name=ERASED_NAME,
-                customer_email="",
-                customer_phone="",
-                job_address="",
-                notes="",
-                client_key=None,
-                customer_id=None,
-                updated_at=now,
-            )
-            # Who, not when: no slot changes, but the kept calendar shows who booked.
-            .execution_options(synchronize_session=False, slots_of=tradie.id)
-        )
-        session.execute(
-            sa.update(OutboxMessage)
-            .where(OutboxMessage.booking_id.in_(booking_ids))
-            .values(recipient="", payload={})
-            .execution_options(synchronize_session=False)
-        )
-        # Edits of the details kept their old and new values in the trail.
-        for entry in session.scalars(
-            sa.select(audit.AuditLog).where(
-                audit.AuditLog.entity_type == "booking",
-                audit.AuditLog.entity_id.in_([str(i) for i in booking_ids]),
-                audit.AuditLog.action == "booking.edited",
-            )
-        ):
-            changed = dict(entry.summary.get("changed", {}))
-            for key in PERSONAL:
-                if key in changed:
-                    changed[key] = ["(erased)", "(erased)"]
-            entry.summary = {**entry.summary, "changed": changed}
+        _erase_bookings(session, tradie, booking_ids, now, photo_files)
+    # Messages about them that no booking names (a sign-in code, say).
+    session.execute(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.tradie_id == tradie.id, OutboxMessage.recipient.in_(contacts))
+        .values(recipient="", payload={})
+        .execution_options(synchronize_session=False)
+    )
+    privacy.redact_events(session, privacy.stripe_ids(session, booking_ids) | contacts)
+    transport.forget_in_mailbox(sorted(contacts | {n for n in names if n}))
     audit.record(
         session,
         tradie_id=tradie.id,
@@ -402,6 +404,67 @@ def erase(session: DbSession, tradie: Tradie, customer: Customer, now: datetime)
     session.flush()
     session.expire_all()
     return len(booking_ids)
+
+
+def _erase_bookings(
+    session: DbSession,
+    tradie: Tradie,
+    booking_ids: list[int],
+    now: datetime,
+    photo_files: PhotoFiles,
+) -> None:
+    """Blank the person's details on their bookings; their answers and photos go."""
+    session.execute(
+        sa.update(Booking)
+        .where(Booking.id.in_(booking_ids))
+        .values(
+            customer_name=ERASED_NAME,
+            customer_email="",
+            customer_phone="",
+            job_address="",
+            notes="",
+            postcode=None,
+            client_key=None,
+            customer_id=None,
+            updated_at=now,
+        )
+        # Who, not when: no slot changes, but the kept calendar shows who booked.
+        .execution_options(synchronize_session=False, slots_of=tradie.id)
+    )
+    session.execute(
+        sa.delete(BookingAnswer)
+        .where(BookingAnswer.booking_id.in_(booking_ids))
+        .execution_options(synchronize_session=False)
+    )
+    photo_keys = session.scalars(
+        sa.select(BookingPhoto.storage_key).where(BookingPhoto.booking_id.in_(booking_ids))
+    ).all()
+    session.execute(
+        sa.delete(BookingPhoto)
+        .where(BookingPhoto.booking_id.in_(booking_ids))
+        .execution_options(synchronize_session=False)
+    )
+    for key in photo_keys:
+        photo_files.delete(key)
+    session.execute(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.booking_id.in_(booking_ids))
+        .values(recipient="", payload={})
+        .execution_options(synchronize_session=False)
+    )
+    # Edits of the details kept their old and new values in the trail.
+    for entry in session.scalars(
+        sa.select(audit.AuditLog).where(
+            audit.AuditLog.entity_type == "booking",
+            audit.AuditLog.entity_id.in_([str(i) for i in booking_ids]),
+            audit.AuditLog.action == "booking.edited",
+        )
+    ):
+        changed = dict(entry.summary.get("changed", {}))
+        for key in PERSONAL:
+            if key in changed:
+                changed[key] = ["(erased)", "(erased)"]
+        entry.summary = {**entry.summary, "changed": changed}
 
 
 # --------------------------------------------------------------------------- export

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import email
+import email.policy
 import json
 import smtplib
 import ssl
 import time
 import uuid
+from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
@@ -150,3 +153,39 @@ def _to_mailbox(kind: str, data: bytes) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     suffix = "eml" if kind == "email" else "sms.json"
     (folder / f"{time.time_ns()}-{uuid.uuid4().hex[:8]}.{suffix}").write_bytes(data)
+
+
+def forget_in_mailbox(needles: Sequence[str]) -> int:
+    """Remove every development mailbox file that mentions one of `needles` (a person's name,
+    email address or phone number), read as sent and decoded; returns how many went."""
+    folder = Path(current_app.config["MAILBOX_DIR"])
+    needles = [needle for needle in needles if needle]
+    if not needles or not folder.is_dir():
+        return 0
+    removed = 0
+    for path in folder.iterdir():
+        if not path.is_file():
+            continue
+        text = _mailbox_text(path)
+        if any(needle in text for needle in needles):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _mailbox_text(path: Path) -> str:
+    """A mailbox file's text as a reader sees it: headers and every part decoded (a body may
+    be base64 or quoted-printable on disk)."""
+    raw = path.read_bytes()
+    text = raw.decode(errors="replace")
+    if path.suffix != ".eml":
+        return text
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    parts = [str(value) for value in message.values()]
+    for part in message.walk():
+        if not part.is_multipart():
+            try:
+                parts.append(str(part.get_content()))
+            except (LookupError, ValueError):
+                continue
+    return text + "\n".join(parts)
