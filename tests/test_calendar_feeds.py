@@ -356,7 +356,7 @@ def test_a_day_of_failures_emails_the_tradie_once(app, feed_server, kiwi, smtp):
         kinds = db.session.scalars(sa.select(OutboxMessage.kind)).all()
     assert kinds == ["calendar_failing"]
     deliver_outbox(app)
-    [mail] = smtp.to("jobs@kiwi.example")
+    [mail] = smtp.to("tradie@example.com")  # the login address, not the public one
     assert "has not synced for a day" in mail["Subject"]
     text = mail.get_body(("plain",)).get_content()
     assert "404" in text and "/dashboard/calendars" in text

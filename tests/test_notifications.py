@@ -349,3 +349,41 @@ def test_production_with_twilio_needs_all_its_settings(monkeypatch):
     with pytest.raises(ConfigError) as error:
         ProductionConfig.check()
     assert "TWILIO_AUTH_TOKEN" in str(error.value) and "TWILIO_FROM_NUMBER" in str(error.value)
+
+
+def test_replies_reach_the_tradie_and_their_own_notices_go_to_their_login(
+    app, smtp, twilio, tradie_id, booking_id
+):
+    """A customer's reply goes to the tradie's contact address; the tradie's own notices go
+    to the address they sign in with, not to the public one."""
+    with app.app_context():
+        tradie = db.session.get(Tradie, tradie_id)
+        tradie.contact_email = "office@kiwiplumbing.example"
+        db.session.commit()
+    with_booking(app, booking_id, messages.booking_confirmed, utcnow())
+    deliver_outbox(app)
+    [mail] = smtp.to("cara@example.com")
+    assert mail["Reply-To"] == "office@kiwiplumbing.example"
+    [alert] = smtp.to("tradie@example.com")
+    assert alert["Subject"].startswith("New booking")
+    assert alert["Reply-To"] is None
+    assert smtp.to("office@kiwiplumbing.example") == []
+
+
+def test_the_tradie_hears_of_the_customers_moves_not_of_their_own(app, tradie_id, booking_id):
+    from peepopay.bookings import lifecycle
+
+    def move(by: str, days: int) -> None:
+        with app.test_request_context():
+            booking = db.session.get(Booking, booking_id)
+            start = job_start(days=days)
+            lifecycle.move(
+                db.session, booking, start, start + timedelta(hours=1), utcnow(), actor=by
+            )
+            db.session.commit()
+
+    move(f"tradie:{tradie_id}", 6)
+    assert outbox_rows(app, kind="rescheduled_tradie") == []
+    assert len(outbox_rows(app, kind="rescheduled")) == 2  # the customer's email and SMS
+    move("customer", 7)
+    assert len(outbox_rows(app, kind="rescheduled_tradie")) == 1

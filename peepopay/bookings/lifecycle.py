@@ -442,7 +442,9 @@ def move(
         summary={"from": old_starts_at.isoformat(), "to": booking.starts_at.isoformat()},
     )
     session.flush()
-    messages.booking_rescheduled(session, booking, old_starts_at, now)
+    messages.booking_rescheduled(
+        session, booking, old_starts_at, now, by_tradie=actor.startswith("tradie")
+    )
     messages.calendar_job(session, booking, now, "moved")
 
 

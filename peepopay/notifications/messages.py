@@ -53,6 +53,13 @@ def _tradie(session: DbSession, booking: Booking) -> Tradie:
 
 
 def tradie_email(tradie: Tradie) -> str:
+    """Where the tradie's own notifications go: the address they sign in with (confirmed),
+    not the public contact address their customers see."""
+    return tradie.email
+
+
+def reply_address(tradie: Tradie) -> str:
+    """Where a customer's reply to the tradie's mail should reach them."""
     return tradie.contact_email or tradie.email
 
 
@@ -103,12 +110,14 @@ class _Sender:
     ) -> OutboxMessage | None:
         if not to:
             return None
+        for_tradie = kind in TRADIE_KINDS
         return outbox.queue_email(
             self.session,
             kind=kind,
             to=to,
             template=template,
-            context={**self.ctx, "for_tradie": kind in TRADIE_KINDS},
+            context={**self.ctx, "for_tradie": for_tradie},
+            reply_to=None if for_tradie else reply_address(self.tradie),
             key=_key(self.booking, kind, "email", extra),
             tradie_id=self.booking.tradie_id,
             booking_id=self.booking.id,
@@ -339,9 +348,15 @@ def late_deposit_refunded(session: DbSession, booking: Booking, now: datetime) -
 
 
 def booking_rescheduled(
-    session: DbSession, booking: Booking, old_starts_at: datetime, now: datetime
+    session: DbSession,
+    booking: Booking,
+    old_starts_at: datetime,
+    now: datetime,
+    *,
+    by_tradie: bool = False,
 ) -> None:
-    """New time to the customer with an updated .ics (same UID, higher SEQUENCE); reminder moved."""
+    """New time to the customer with an updated .ics (same UID, higher SEQUENCE); reminder moved.
+    The tradie hears of the customer's moves, not of their own."""
     seq = str(calendar.sequence(session, booking))
     send = _sender(session, booking, now, old_starts_at=old_starts_at)
     send.email(
@@ -352,12 +367,13 @@ def booking_rescheduled(
         attachments=[_ics_attachment(session, send.tradie, booking)],
     )
     send.sms("rescheduled", to=booking.customer_phone, template="booking_rescheduled", extra=seq)
-    send.email(
-        "rescheduled_tradie",
-        to=tradie_email(send.tradie),
-        template="rescheduled_tradie",
-        extra=seq,
-    )
+    if not by_tradie:
+        send.email(
+            "rescheduled_tradie",
+            to=tradie_email(send.tradie),
+            template="rescheduled_tradie",
+            extra=seq,
+        )
     schedule_reminder(session, booking, now)
 
 

@@ -79,8 +79,10 @@ def queue_email(
     attachments: list[dict[str, str]] | None = None,
     now: datetime | None = None,
     send_at: datetime | None = None,
+    reply_to: str | None = None,
 ) -> OutboxMessage | None:
-    """Render `emails/<template>.{txt,html}` and add it to the outbox unless `key` exists."""
+    """Render `emails/<template>.{txt,html}` and add it to the outbox unless `key` exists.
+    `reply_to`: where a reply should go (the tradie, for mail to their customers)."""
     if _key_exists(session, key):  # a repeated event: nothing to render
         return None
     # One line whatever the context holds: a header never carries a newline.
@@ -91,6 +93,8 @@ def queue_email(
         "html": render_template(f"emails/{template}.html", **context),
         "attachments": attachments or [],
     }
+    if reply_to:
+        payload["reply_to"] = reply_to
     return add(
         session,
         kind=kind,
