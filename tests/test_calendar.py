@@ -149,3 +149,17 @@ def test_regenerating_needs_a_signed_in_tradie(app, client, tradie_id):
     response = client.post("/dashboard/calendar/regenerate", data={"csrf_token": token})
     assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
     assert feed_url(app, tradie_id) == before
+
+
+def test_a_no_show_is_not_a_confirmed_job_in_the_feed(app, client, tradie_id):
+    past = datetime.now(UTC) - timedelta(days=2)
+    no_show = make_booking(app, tradie_id, starts_at=past, status="no_show")
+    done = make_booking(
+        app, tradie_id, starts_at=past - timedelta(days=1), status="completed", email="d@x.nz"
+    )
+    cal = icalendar.Calendar.from_ical(client.get(feed_url(app, tradie_id)).data)
+    events = {str(e["UID"]): e for e in cal.walk("VEVENT")}
+    missed = events[f"booking-{no_show}@peepopay"]
+    assert str(missed["STATUS"]) == "CANCELLED"
+    assert str(missed["SUMMARY"]).startswith("No-show – ")
+    assert str(events[f"booking-{done}@peepopay"]["STATUS"]) == "CONFIRMED"

@@ -63,8 +63,10 @@ def _event(
         if booking.window_starts_at and booking.window_ends_at
         else None
     )
+    no_show = booking.status == Status.NO_SHOW
     if for_tradie:
-        event.add("summary", f"{booking.service_name}: {booking.customer_name}")
+        prefix = "No-show – " if no_show else ""
+        event.add("summary", f"{prefix}{booking.service_name}: {booking.customer_name}")
         lines = [
             *([arrival.capitalize()] if arrival else []),
             f"Customer: {booking.customer_name}",
@@ -89,7 +91,8 @@ def _event(
         event.add("url", url)
     event.add("description", "\n".join(lines))
     event.add("location", booking.job_address)
-    cancelled = booking.status == Status.CANCELLED
+    # iCalendar has no "no-show": the job did not take place, as for a cancellation.
+    cancelled = booking.status == Status.CANCELLED or no_show
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     return event
 
