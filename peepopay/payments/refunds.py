@@ -11,6 +11,7 @@ from peepopay import audit
 from peepopay.accounts.models import Tradie
 from peepopay.bookings.models import Booking
 from peepopay.db_setup import DbSession
+from peepopay.formatting import format_money
 from peepopay.notifications import messages
 from peepopay.payments import gateway
 from peepopay.payments.ledger import (
@@ -54,7 +55,7 @@ def refund(
         raise PaymentProblem(
             "amount",
             "Amount is more than can be refunded "
-            f"({book.refundable_minor} {locked.currency} minor units left).",
+            f"({format_money(book.refundable_minor, locked.currency)} left).",
         )
     rows = refund_charges(
         session,
