@@ -29,6 +29,7 @@ def create_app(
     )
     register_config(app, config, overrides or {})
     register_ops(app)
+    register_routing(app)
     register_extensions(app)
     register_blueprints(app)
     register_security(app)
@@ -58,6 +59,13 @@ def register_ops(app: Flask) -> None:
 
     ops.init_app(app)
     assets.init_app(app)
+
+
+def register_routing(app: Flask) -> None:
+    """URL converters for every rule (so before the blueprints) and the query and form check."""
+    from peepopay import routing
+
+    routing.init_app(app)
 
 
 def register_extensions(app: Flask) -> None:

@@ -30,6 +30,14 @@ def parse_id(value: Any) -> int | None:
     return value if 0 < value <= MAX_ID else None
 
 
+def parse_page(value: Any) -> int:
+    """A page number from a query string: 1 when absent, malformed or below 1, and never so
+    large that the offset it makes overflows the database's integers."""
+    if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
+        return max(1, min(int(value.strip()), MAX_ID))
+    return 1
+
+
 def iso_date(value: Any) -> date | None:
     """`YYYY-MM-DD` (as `date.fromisoformat`); None when absent or malformed."""
     if not isinstance(value, str):

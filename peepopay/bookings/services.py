@@ -17,6 +17,7 @@ from peepopay.bookings.lifecycle import SlotTaken
 from peepopay.bookings.models import Booking, Status
 from peepopay.db_setup import DbSession
 from peepopay.errors import RuleRefused
+from peepopay.inputs import parse_id
 from peepopay.money import deposit_for
 from peepopay.scheduling import services as scheduling
 from peepopay.scheduling import slots
@@ -187,9 +188,8 @@ def snapshot(
 
 def bookable_service(session: DbSession, tradie: Tradie, service_id: object) -> Service | None:
     """The tradie's active service with this id, or None (unknown, archived or another's)."""
-    try:
-        sid = int(str(service_id))
-    except (TypeError, ValueError):
+    sid = parse_id(service_id)
+    if sid is None:
         return None
     return session.scalar(
         sa.select(Service).where(

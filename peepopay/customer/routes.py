@@ -16,6 +16,7 @@ from peepopay.customer import bp
 from peepopay.customer.forms import CancelForm, RescheduleForm
 from peepopay.extensions import db
 from peepopay.htmx import after_change, render
+from peepopay.inputs import date_in_reach, iso_date
 from peepopay.notifications import calendar, links
 from peepopay.payments.ledger import payments_of
 from peepopay.receipts.build import build_receipt
@@ -216,12 +217,9 @@ def _reschedule_page(
 @bp.get("/b/<token>/reschedule")
 def reschedule_form(token: str) -> Response:
     booking = _booking(token)
-    day = None
-    if raw := request.args.get("date"):
-        try:
-            day = date.fromisoformat(raw)
-        except ValueError:
-            day = None
+    day = iso_date(request.args.get("date"))
+    if day is not None and not date_in_reach(day, utcnow()):
+        day = None  # no tradie offers it; its slots would overflow the date arithmetic
     return _reschedule_page(booking, RescheduleForm(formdata=None), day)
 
 

@@ -17,13 +17,11 @@ from peepopay.dashboard.forms import CustomerNotesForm, EraseCustomerForm
 from peepopay.errors import RuleRefused
 from peepopay.extensions import db
 from peepopay.htmx import after_change, render
+from peepopay.inputs import parse_page
 
 
 def _page_number() -> int:
-    try:
-        return int(request.args.get("page", "1"))
-    except ValueError:
-        return 1
+    return parse_page(request.args.get("page"))
 
 
 @bp.get("/customers", endpoint="customers")

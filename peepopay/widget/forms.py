@@ -21,7 +21,9 @@ class DetailsForm(Form):
         "Email", [StorableText("Email")], render_kw={"autocomplete": "email", "maxlength": 254}
     )
     phone = TelField(
-        "Phone", [StorableText("Phone")], render_kw={"autocomplete": "tel", "maxlength": 32}
+        "Phone number",
+        [StorableText("Phone")],
+        render_kw={"autocomplete": "tel", "maxlength": 32},
     )
     address = TextAreaField(
         "Job address",

@@ -35,6 +35,7 @@ from peepopay.net import client_key
 from peepopay.notifications import links
 from peepopay.payments.deposits import DepositsUnavailable
 from peepopay.payments.gateway import PaymentError
+from peepopay.routing import checks_own_text
 from peepopay.scheduling import services as scheduling
 from peepopay.scheduling.models import Service
 from peepopay.security import widget_csp
@@ -270,23 +271,23 @@ def unstorable_details() -> dict[str, list[str]]:
     return unstorable(state().details)
 
 
-ERROR_NAMES = {"address": "job address"}
-
-
 def details_step(
     service: Service, slot: Any, errors: dict[str, list[str]] | None = None
 ) -> Response:
     errors = errors or {}
     questions = intake.questions_of(db.session, service.id)
-    labels = {intake.answer_field(q.id): q.label for q in questions}
+    form = details_form(errors)
+    # The summary names each field as its label does, the way the customer sees it.
+    labels = {name: form[name].label.text for name in DETAIL_FIELDS}
+    labels.update({intake.answer_field(q.id): q.label for q in questions})
     return show(
         "widget/_details.html",
         422 if errors else 200,
         service=service,
         slot=slot,
-        form=details_form(errors),
+        form=form,
         errors=errors,
-        error_names=[labels.get(name, ERROR_NAMES.get(name, name)) for name in errors],
+        error_names=[labels.get(name, name) for name in errors],
         questions=questions,
         skip=(*DETAIL_FIELDS, *(f"q{q.id}" for q in questions)),
     )
@@ -540,6 +541,7 @@ def details(slug: str) -> ResponseReturnValue:
 
 
 @bp.post("/book/<slug>/summary")
+@checks_own_text
 def summary(slug: str) -> ResponseReturnValue:
     service = chosen_service()
     if service is None:
@@ -549,6 +551,7 @@ def summary(slug: str) -> ResponseReturnValue:
 
 
 @bp.post("/book/<slug>/hold")
+@checks_own_text
 @booking_limit
 def hold(slug: str) -> ResponseReturnValue:
     service = chosen_service()
