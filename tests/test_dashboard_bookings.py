@@ -209,7 +209,8 @@ def test_detail_page(dash, detailed, htmx):
     assert "Deposit $50.00 succeeded" in text  # the payment timeline
     assert "Created by the customer" in text  # the audit trail
     assert "could not be delivered" in text and "Twilio 21610" in text
-    assert "Mark as completed" in text and "Cancel booking" in text
+    # Wed 9 Jan has not come yet (NOW is Mon 7 Jan): nothing to complete before the job.
+    assert "Mark as completed" not in text and "Cancel booking" in text
 
 
 def test_detail_without_problems_shows_no_warning(dash, add_booking):
@@ -221,7 +222,9 @@ def test_detail_without_problems_shows_no_warning(dash, add_booking):
 
 
 def test_mark_completed(app, dash, add_booking):
-    booking_id = add_booking()
+    booking_id = add_booking(starts_at=NOW - timedelta(hours=2))
+    html = dash.get(f"/dashboard/bookings/{booking_id}").get_data(as_text=True)
+    assert "Mark as completed" in html
     response = dash.post(f"/dashboard/bookings/{booking_id}/complete")
     assert response.status_code == 303
     assert response.headers["Location"] == f"/dashboard/bookings/{booking_id}"
@@ -231,6 +234,15 @@ def test_mark_completed(app, dash, add_booking):
     assert actions(app)[-1] == "booking.completed"
     text = text_of(dash.get(f"/dashboard/bookings/{booking_id}").get_data(as_text=True))
     assert "Marked as completed." in text and "Completed by you" in text
+
+
+def test_a_job_is_not_completed_before_it_starts(app, dash, add_booking):
+    booking_id = add_booking(starts_at=NOW + timedelta(days=7))
+    response = dash.post(f"/dashboard/bookings/{booking_id}/complete", htmx=True)
+    assert response.status_code == 409
+    assert "has not started yet" in htmllib.unescape(response.get_data(as_text=True))
+    assert status_of(app, booking_id) == "confirmed"
+    assert "booking.completed" not in actions(app)
 
 
 @pytest.mark.parametrize("status", ["pending_payment", "completed", "cancelled", "expired"])

@@ -84,6 +84,11 @@ def can_move(booking: Booking, new: Status) -> bool:
     return new in TRANSITIONS[Status(booking.status)]
 
 
+def can_complete(booking: Booking, now: datetime) -> bool:
+    """Confirmed and started: a job is not done before it begins."""
+    return booking.starts_at <= now and can_move(booking, Status.COMPLETED)
+
+
 def _step(booking: Booking, new: Status, verb: str) -> Status:
     """Check the step and return the status being left."""
     old = Status(booking.status)
@@ -301,8 +306,12 @@ def complete(
     actor: str,
     summary: dict[str, Any] | None = None,
 ) -> None:
-    """The job is done (marked by the tradie, or the balance was paid)."""
+    """The job is done (marked by the tradie, or the balance was paid once it started)."""
     old = _step(booking, Status.COMPLETED, "marked completed")
+    if now < booking.starts_at:
+        raise TransitionRefused(
+            "This job has not started yet; it can be marked completed once it has."
+        )
     booking.status = Status.COMPLETED
     booking.completed_at = booking.updated_at = now
     audit.record(

@@ -214,7 +214,7 @@ class Detail:
 
     @property
     def can_complete(self) -> bool:
-        return lifecycle.can_move(self.booking, Status.COMPLETED)
+        return lifecycle.can_complete(self.booking, self.now)
 
     @property
     def can_cancel(self) -> bool:

@@ -513,8 +513,9 @@ def sync_checkout(session: DbSession, booking: Booking, checkout_id: str, now: d
 
 
 def _complete(session: DbSession, booking: Booking, now: datetime, actor: str) -> None:
-    """Paid in full: the job is complete (once)."""
-    if lifecycle.can_move(booking, Status.COMPLETED):
+    """Paid in full: the job is complete (once), if it has started; paid ahead of the job,
+    it stays confirmed until the tradie marks it done."""
+    if lifecycle.can_complete(booking, now):
         summary = {"final_minor": booking.final_amount_minor}
         lifecycle.complete(session, booking, now, actor=actor, summary=summary)
 
