@@ -3,11 +3,13 @@ at once, statuses and times in words, live bookings only where upcoming work is 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from flask import Flask
+from flask.testing import FlaskClient
 
-from tests.fixtures.clients import DashboardClient
+from tests.fixtures.clients import DashboardClient, csrf_token
 
 
 def test_an_over_refund_names_what_is_left_in_money(
@@ -26,3 +28,23 @@ def test_an_over_refund_names_what_is_left_in_money(
     page = over.get_data(as_text=True)
     assert "more than can be refunded" in page
     assert "$50.00" in page and "5000" not in page and "minor units" not in page
+
+
+def test_sign_up_names_every_field_at_fault_at_once(client: FlaskClient) -> None:
+    data = {
+        "email": "not-an-email",
+        "password": "short1",  # too short: once said only after the email was put right
+        "business_name": "   ",  # blank once stripped
+        "csrf_token": csrf_token(client, "/auth/signup"),
+    }
+    response = client.post("/auth/signup", data=data)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    for field, message in (
+        ("email", "Email must be a valid address"),
+        ("password", "Password must be at least 10 characters."),
+        ("business_name", "Business name is required."),
+    ):
+        block = re.search(rf'<div class="field has-error" id="field-{field}">.*?</div>', html, re.S)
+        assert block, f"no error shown on the {field} field"
+        assert message in block.group(0)

@@ -1,8 +1,10 @@
 """Sign-up, log-in and password-reset forms; every message names its field."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, StringField
-from wtforms.validators import Email, EqualTo, InputRequired, Length
+from wtforms import BooleanField, EmailField, Field, PasswordField, StringField
+from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length, ValidationError
+
+from peepopay.accounts.services import password_problem
 
 
 class SignupForm(FlaskForm):
@@ -17,11 +19,18 @@ class SignupForm(FlaskForm):
     password = PasswordField("Password", validators=[InputRequired("Password is required.")])
     business_name = StringField(
         "Business name",
+        filters=[lambda value: value.strip() if isinstance(value, str) else value],
         validators=[
-            InputRequired("Business name is required."),
+            DataRequired("Business name is required."),  # after the strip: spaces are blank
             Length(min=2, max=120, message="Business name must be 2 to 120 characters."),
         ],
     )
+
+    def validate_password(self, field: Field) -> None:
+        """The strength rules sign-up applies, checked with the other fields so a new tradie
+        reads every problem at once rather than one per try."""
+        if field.data and (problem := password_problem(field.data, self.email.data or "")):
+            raise ValidationError(problem)
 
     def account(self) -> dict[str, str]:
         """What sign-up takes, as typed."""
