@@ -8,13 +8,18 @@ can serve feeds; nothing else private is ever fetched.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
+import ssl
+import threading
 import time
 from dataclasses import dataclass
+from http.client import HTTPException
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
 
 USER_AGENT = "PeepoPay-Calendar/1.0 (+busy times only)"
 MAX_REDIRECTS = 5
@@ -97,100 +102,148 @@ def resolve(host: str, port: int, allow_loopback: bool) -> IPAddress:
     return addresses[0]
 
 
+TOO_LONG = "The calendar's server took too long to answer."
+
+
+class _Cutoff:
+    """Ends a fetch when its time is up by shutting the connection in use. Socket timeouts
+    count each read on its own: a server sending a byte every few seconds would never meet
+    one, and held a fetch 108 s against a 10 s limit."""
+
+    def __init__(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + seconds
+        self.fired = False
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            if self._sock is not None:
+                # The plain socket's shutdown, also under TLS: a blocked read returns at once.
+                with contextlib.suppress(OSError):
+                    socket.socket.shutdown(self._sock, socket.SHUT_RDWR)
+
+    def watch(self, sock: socket.socket) -> None:
+        """Cut this socket at the deadline (the socket itself: http.client lets go of the
+        connection's when the server says it will close, and reads on from its own file)."""
+        with self._lock:
+            if self.fired:
+                raise FetchError(TOO_LONG)
+            self._sock = sock
+
+    def left(self) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0 or self.fired:
+            raise FetchError(TOO_LONG)
+        return left
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
 def fetch(
     url: str, limits: Limits, etag: str | None = None, last_modified: str | None = None
 ) -> Fetched:
-    """GET `url` (following up to MAX_REDIRECTS redirects, each checked)."""
-    deadline = time.monotonic() + limits.timeout_seconds
+    """GET `url` (following up to MAX_REDIRECTS redirects, each checked), all of it within
+    `limits.timeout_seconds` of wall time."""
     headers = {"User-Agent": USER_AGENT, "Accept": "text/calendar, */*;q=0.5"}
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
     current = normalise_url(url)
-    for _ in range(MAX_REDIRECTS + 1):
-        response = _get(current, headers, limits, deadline)
-        try:
-            if response.status in (301, 302, 303, 307, 308):
-                location = response.headers.get("Location")
-                if not location:
-                    raise FetchError("The calendar's server redirected without an address.")
-                current = normalise_url(urljoin(current, location))
-                continue
-            if response.status == 304:
-                return Fetched(True, etag=etag, last_modified=last_modified)
-            if response.status in (401, 403):
-                raise FetchError(
-                    f"The calendar's server refused access ({response.status}). The address "
-                    "may have been reset, or the calendar is not shared publicly."
+    cutoff = _Cutoff(limits.timeout_seconds)
+    try:
+        for _ in range(MAX_REDIRECTS + 1):
+            conn, response = _get(current, headers, limits, cutoff)
+            try:
+                if response.status in (301, 302, 303, 307, 308):
+                    location = response.headers.get("Location")
+                    if not location:
+                        raise FetchError("The calendar's server redirected without an address.")
+                    current = normalise_url(urljoin(current, location))
+                    continue
+                if response.status == 304:
+                    return Fetched(True, etag=etag, last_modified=last_modified)
+                if response.status in (401, 403):
+                    raise FetchError(
+                        f"The calendar's server refused access ({response.status}). The address "
+                        "may have been reset, or the calendar is not shared publicly."
+                    )
+                if response.status == 404:
+                    raise FetchError("The calendar's server has no calendar at that address (404).")
+                if response.status != 200:
+                    raise FetchError(f"The calendar's server answered {response.status}.")
+                body = _read(response, limits, cutoff)
+                return Fetched(
+                    False,
+                    body,
+                    etag=response.headers.get("ETag"),
+                    last_modified=response.headers.get("Last-Modified"),
                 )
-            if response.status == 404:
-                raise FetchError("The calendar's server has no calendar at that address (404).")
-            if response.status != 200:
-                raise FetchError(f"The calendar's server answered {response.status}.")
-            body = _read(response, limits, deadline)
-            return Fetched(
-                False,
-                body,
-                etag=response.headers.get("ETag"),
-                last_modified=response.headers.get("Last-Modified"),
-            )
-        finally:
-            response.release_conn()
-    raise FetchError("The calendar's address redirects too many times.")
-
-
-def _left(deadline: float) -> float:
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise FetchError("The calendar's server took too long to answer.")
-    return left
+            finally:
+                conn.close()
+        raise FetchError("The calendar's address redirects too many times.")
+    finally:
+        cutoff.cancel()
 
 
 def _get(
-    url: str, headers: dict[str, str], limits: Limits, deadline: float
-) -> urllib3.BaseHTTPResponse:
+    url: str, headers: dict[str, str], limits: Limits, cutoff: _Cutoff
+) -> tuple[HTTPConnection, urllib3.BaseHTTPResponse]:
     parts = urlsplit(url)
     host = parts.hostname or ""
     https = parts.scheme == "https"
     port = parts.port or (443 if https else 80)
     address = resolve(host, port, limits.allow_loopback)
-    timeout = urllib3.Timeout(connect=min(_left(deadline), 5.0), read=_left(deadline))
-    pool: urllib3.HTTPConnectionPool
+    timeout = min(cutoff.left(), 5.0)
+    conn: HTTPConnection
     if https:  # connect to the checked address; SNI and the certificate still name the host
-        pool = urllib3.HTTPSConnectionPool(
+        conn = HTTPSConnection(
             str(address),
             port,
             timeout=timeout,
-            retries=False,
             server_hostname=host,
             assert_hostname=host,
             cert_reqs="CERT_REQUIRED",
         )
     else:
-        pool = urllib3.HTTPConnectionPool(str(address), port, timeout=timeout, retries=False)
+        conn = HTTPConnection(str(address), port, timeout=timeout)
     path = urlunsplit(("", "", parts.path or "/", parts.query, ""))
     host_header = host if parts.port is None else f"{host}:{parts.port}"
     if ":" in host and not host.startswith("["):
         host_header = f"[{host}]" if parts.port is None else f"[{host}]:{parts.port}"
     try:
-        return pool.urlopen(
-            "GET",
-            path,
-            headers={**headers, "Host": host_header},
-            redirect=False,
-            preload_content=False,
-            decode_content=True,
-            assert_same_host=False,
-        )
+        conn.connect()
+        assert conn.sock is not None
+        cutoff.watch(conn.sock)
+        conn.sock.settimeout(cutoff.left())
+        conn.request("GET", path, headers={**headers, "Host": host_header}, preload_content=False)
+        return conn, conn.getresponse()
+    except FetchError:
+        conn.close()
+        raise
     except urllib3.exceptions.NewConnectionError as error:  # a TimeoutError subclass, too
-        reason = _reason(error)
-        raise FetchError(f"The calendar's server could not be reached ({reason}).") from None
-    except urllib3.exceptions.TimeoutError:
-        raise FetchError("The calendar's server took too long to answer.") from None
-    except urllib3.exceptions.SSLError:
+        conn.close()
+        if cutoff.fired:
+            raise FetchError(TOO_LONG) from None
+        raise FetchError(
+            f"The calendar's server could not be reached ({_reason(error)})."
+        ) from None
+    except (ssl.SSLError, ssl.CertificateError, urllib3.exceptions.SSLError):
+        conn.close()
         raise FetchError("The calendar's server has no valid HTTPS certificate.") from None
-    except urllib3.exceptions.HTTPError as error:
+    except (TimeoutError, urllib3.exceptions.TimeoutError):
+        conn.close()
+        raise FetchError(TOO_LONG) from None
+    except (OSError, HTTPException, urllib3.exceptions.HTTPError) as error:
+        conn.close()
+        if cutoff.fired:
+            raise FetchError(TOO_LONG) from None
         raise FetchError(
             f"The calendar's server could not be reached ({_reason(error)})."
         ) from None
@@ -202,7 +255,7 @@ def _reason(error: Exception) -> str:
     return text.split(": ", 1)[-1][:200]
 
 
-def _read(response: urllib3.BaseHTTPResponse, limits: Limits, deadline: float) -> bytes:
+def _read(response: urllib3.BaseHTTPResponse, limits: Limits, cutoff: _Cutoff) -> bytes:
     declared = response.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > limits.max_bytes:
         raise FetchError(_too_big(limits))
@@ -214,11 +267,15 @@ def _read(response: urllib3.BaseHTTPResponse, limits: Limits, deadline: float) -
             if size > limits.max_bytes:
                 raise FetchError(_too_big(limits))
             chunks.append(chunk)
-            _left(deadline)
-    except urllib3.exceptions.TimeoutError:
-        raise FetchError("The calendar's server took too long to answer.") from None
-    except urllib3.exceptions.HTTPError as error:
+            cutoff.left()
+    except (TimeoutError, urllib3.exceptions.TimeoutError):
+        raise FetchError(TOO_LONG) from None
+    except (OSError, HTTPException, urllib3.exceptions.HTTPError) as error:
+        if cutoff.fired:
+            raise FetchError(TOO_LONG) from None
         raise FetchError(f"The calendar's download broke off ({_reason(error)}).") from None
+    # A body without a length ends when the connection does: the cut-off looks like its end.
+    cutoff.left()
     return b"".join(chunks)
 
 

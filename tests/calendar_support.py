@@ -28,6 +28,8 @@ class Answer:
     delay: float = 0.0
     # Without a Content-Length the body runs until the connection closes (no size up front).
     declare_length: bool = True
+    # Seconds between single bytes of the body: a server trickling its answer.
+    trickle: float = 0.0
 
 
 class FeedServer:
@@ -66,6 +68,12 @@ class FeedServer:
                     self.close_connection = True
                 self.end_headers()
                 try:
+                    if answer.trickle:
+                        for n in range(len(answer.body)):
+                            self.wfile.write(answer.body[n : n + 1])
+                            self.wfile.flush()
+                            time.sleep(answer.trickle)
+                        return
                     for start in range(0, len(answer.body), 1 << 16):
                         self.wfile.write(answer.body[start : start + (1 << 16)])
                 except (BrokenPipeError, ConnectionResetError):
