@@ -30,6 +30,7 @@ HOME_LOCALE = {
 # Any other currency by its ISO code ("JPY 500"); digits always follow the currency's precision.
 CODE_PATTERN = "¤¤ #,##0.00"
 PLAIN_PATTERN = "0.00"
+MINUS = "\u2212"  # the minus sign, not the hyphen: "−$10.00"
 
 
 def minor_exponent(currency: str) -> int:
@@ -44,14 +45,17 @@ def _major(amount_minor: int, currency: str) -> Decimal:
 # Babel parses the locale's pattern on every call; a page of bookings repeats a few amounts.
 @lru_cache(maxsize=4096)
 def format_money(amount_minor: int | None, currency: str) -> str:
-    """12345, "NZD" -> "$123.45"; 500, "JPY" -> "JPY 500"; no floats on the way."""
+    """12345, "NZD" -> "$123.45"; -1000 -> "−$10.00"; 500, "JPY" -> "JPY 500"; no floats on
+    the way. Money going out reads with the minus sign (U+2212) everywhere, as refunds do."""
     if amount_minor is None:
         return "—"
     currency = currency.upper()
-    amount = _major(amount_minor, currency)
+    amount = _major(abs(amount_minor), currency)
     if locale := HOME_LOCALE.get(currency):
-        return format_currency(amount, currency, locale=locale)
-    return format_currency(amount, currency, format=CODE_PATTERN, locale="en")
+        text = format_currency(amount, currency, locale=locale)
+    else:
+        text = format_currency(amount, currency, format=CODE_PATTERN, locale="en")
+    return f"{MINUS}{text}" if amount_minor < 0 else text
 
 
 @lru_cache(maxsize=4096)

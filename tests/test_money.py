@@ -76,7 +76,7 @@ def test_format_money():
     assert format_money(500, "JPY") == "JPY 500"
     assert format_money(99, "GBP") == "£0.99"
     assert format_money(None, "NZD") == "—"
-    assert format_money(-5000, "EUR") == "-€50.00"
+    assert format_money(-5000, "EUR") == "\u2212€50.00"
     # The product's own currencies keep the symbol people see at home: "$", not "NZ$" or "A$".
     assert [format_money(100, c) for c in ("AUD", "USD", "CAD")] == ["$1.00"] * 3
 

@@ -5,11 +5,13 @@ Stripe dashboard."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from flask import Flask
 
+from peepopay.extensions import db
 from peepopay.payments import gateway
 from peepopay.payments.gateway import PaymentError
 from tests.fixtures.clients import DashboardClient
@@ -130,3 +132,55 @@ def test_payouts_page_when_stripe_is_down(
 def test_payouts_page_before_stripe_is_connected(dash: DashboardClient) -> None:
     page = dash.get("/dashboard/payouts").get_data(as_text=True)
     assert "Connect Stripe" in page and "Open your Stripe dashboard" not in page
+
+
+def test_a_refunded_deposit_stays_a_deposit_and_refunds_read_negative(
+    app: Flask, stripe_live: Any, dash: DashboardClient, tradie_id: int, account: str
+) -> None:
+    """A deposit partly refunded (and its customer erased later) is still the deposit in the
+    payout, and the refund reads as money going back, with the proper minus sign."""
+    from peepopay.models import Booking, Customer
+
+    held = hold(app, tradie_id, hour=9)
+    pay(stripe_live, held)
+    settle(stripe_live)
+    url = f"/dashboard/bookings/{held.booking_id}/refund"
+    assert (
+        dash.post(url, {"refund_amount": "12.50", "refund_reason": "Finished early"}).status_code
+        == 303
+    )
+    settle(stripe_live)
+    stripe_live.control("clock", {"advance_seconds": DELAY})
+    paid_out = stripe_live.control(f"accounts/{account}/payouts", {"status": "paid"})
+
+    def lines() -> list[list[str]]:
+        page = dash.get("/dashboard/payouts").get_data(as_text=True)
+        card = page[page.index(paid_out["id"]) :]
+        rows = re.findall(r"<tr>(.*?)</tr>", card, re.S)
+        cells = [re.findall(r"<td>(?:<a [^>]*>)?([^<]*)", row)[1:] for row in rows]
+        return [row for row in cells if row]
+
+    # 50.00 less 1.25 platform fee and 2.15 Stripe's fee; 12.50 went back.
+    expected = [["Deposit", "$50.00", "$46.60"], ["Refund", "−$12.50", "−$12.50"]]
+    assert sorted(lines()) == expected
+    # The payments page: the refund and the platform fee it returned are both negative.
+    page = dash.get("/dashboard/payments").get_data(as_text=True)
+    rows = re.findall(r"<tr>(.*?)</tr>", page[page.index('id="recent-payments"') :], re.S)
+    cells = [re.findall(r"<td>(?:<a [^>]*>)?([^<]*)", row)[2:5] for row in rows]
+    assert ["Refund", "−$12.50", "−$0.31"] in cells
+    assert ["Deposit", "$50.00", "$1.25"] in cells
+    assert "-$" not in page
+
+    # Erased: the job done and the person's details gone, the money records stay as they were.
+    with app.app_context():
+        row = db.session.get(Booking, held.booking_id)
+        assert row is not None
+        row.starts_at -= timedelta(days=10)
+        row.ends_at -= timedelta(days=10)
+        customer_id = row.customer_id
+        db.session.commit()
+        assert db.session.get(Customer, customer_id) is not None
+        db.session.remove()
+    erased = dash.post(f"/dashboard/customers/{customer_id}/erase", {"confirm": "y"})
+    assert erased.status_code == 303
+    assert sorted(lines()) == expected

@@ -15,7 +15,7 @@ from peepopay.bookings.models import Booking
 from peepopay.db_setup import DbSession
 from peepopay.payments import gateway
 from peepopay.payments.ledger import as_dict, stripe_id
-from peepopay.payments.models import Dispute, Payment
+from peepopay.payments.models import Dispute, Payment, PaymentKind
 
 PAYOUTS_SHOWN = 10
 STATUS_LABELS = {
@@ -99,20 +99,28 @@ def _booking_of(
     obj = source if isinstance(source, dict) else {"id": str(source)}
     source_id = str(obj.get("id"))
     pi_id = stripe_id(obj.get("payment_intent"))
-    # The refund's own record first, then the charge's (a refund shares the charge's intent).
+    # A refund by its own id; a charge by its id among the money received, never one of its
+    # refunds (they carry the charge's id and intent too, and would name the deposit "Refund").
+    received = Payment.kind != PaymentKind.REFUND
     payment = session.scalar(
         sa.select(Payment)
         .where(
             Payment.tradie_id == tradie_id,
-            sa.or_(Payment.stripe_refund_id == source_id, Payment.stripe_charge_id == source_id),
+            sa.or_(
+                Payment.stripe_refund_id == source_id,
+                sa.and_(received, Payment.stripe_charge_id == source_id),
+            ),
         )
-        .order_by(Payment.stripe_refund_id.is_(None))
         .limit(1)
     )
     if payment is None and pi_id and str(obj.get("object")) != "dispute":
         payment = session.scalar(
             sa.select(Payment)
-            .where(Payment.tradie_id == tradie_id, Payment.stripe_payment_intent_id == pi_id)
+            .where(
+                Payment.tradie_id == tradie_id,
+                Payment.stripe_payment_intent_id == pi_id,
+                received,
+            )
             .limit(1)
         )
     booking_id = payment.booking_id if payment is not None else None

@@ -18,7 +18,13 @@ LINE = 6
 
 def _text(value: str) -> str:
     # The PDF core fonts speak Latin-1: anything else (a dot leader, an emoji) becomes "?".
-    return value.replace("—", "-").replace("·", "-").encode("latin-1", "replace").decode("latin-1")
+    return (
+        value.replace("—", "-")
+        .replace("·", "-")
+        .replace("\u2212", "-")
+        .encode("latin-1", "replace")
+        .decode("latin-1")
+    )
 
 
 def day_text(value: date) -> str:
