@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import available_timezones
+from zoneinfo import ZoneInfo, available_timezones
 
 import sqlalchemy as sa
 
@@ -371,22 +371,35 @@ SECRET_COLUMNS = frozenset(
 )
 
 
-def _row(obj: Any) -> dict[str, Any]:
+def _when(value: datetime, zone: ZoneInfo) -> str:
+    """An instant as the tradie reads it: their wall clock with its offset ("+13:00"), so a
+    9 am job is on its own day, not the evening before in UTC."""
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return aware.astimezone(zone).isoformat()
+
+
+def _row(obj: Any, zone: ZoneInfo) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for column in sa.inspect(obj).mapper.column_attrs:
         if column.key in SECRET_COLUMNS:
             continue
         value = getattr(obj, column.key)
-        data[column.key] = value.isoformat() if isinstance(value, date | time | datetime) else value
+        if isinstance(value, datetime):
+            value = _when(value, zone)
+        elif isinstance(value, date | time):
+            value = value.isoformat()  # local wall-clock rules and days already
+        data[column.key] = value
     return data
 
 
 def export(session: DbSession, tradie: Tradie, now: datetime) -> dict[str, Any]:
-    """Everything stored about the tradie, as JSON-ready data (secrets left out)."""
+    """Everything stored about the tradie, as JSON-ready data (secrets left out), every
+    date-time in the tradie's zone."""
+    zone = ZoneInfo(tradie.timezone)
 
     def rows(model: Any, *order: Any) -> list[dict[str, Any]]:
         query = sa.select(model).where(model.tradie_id == tradie.id).order_by(*order)
-        return [_row(obj) for obj in session.scalars(query)]
+        return [_row(obj, zone) for obj in session.scalars(query)]
 
     def owned_rows(model: Any) -> list[dict[str, Any]]:
         """Rows of the tradie's bookings (answers, photos), in booking order."""
@@ -396,12 +409,12 @@ def export(session: DbSession, tradie: Tradie, now: datetime) -> dict[str, Any]:
             .where(Booking.tradie_id == tradie.id)
             .order_by(model.booking_id, model.id)
         )
-        return [_row(obj) for obj in session.scalars(query)]
+        return [_row(obj, zone) for obj in session.scalars(query)]
 
     data = {
-        "exported_at": now.isoformat(),
+        "exported_at": _when(now, zone),
         "format": "peepopay-export-1",
-        "account": _row(tradie),
+        "account": _row(tradie, zone),
         "services": rows(Service, Service.sort_order, Service.id),
         "availability": rows(AvailabilityRule, AvailabilityRule.weekday, AvailabilityRule.id),
         "blocked_periods": rows(BlockedPeriod, BlockedPeriod.start_date, BlockedPeriod.id),
@@ -410,7 +423,7 @@ def export(session: DbSession, tradie: Tradie, now: datetime) -> dict[str, Any]:
         "booking_answers": owned_rows(BookingAnswer),
         "booking_photos": owned_rows(BookingPhoto),
         "service_questions": [
-            _row(q)
+            _row(q, zone)
             for q in session.scalars(
                 sa.select(ServiceQuestion)
                 .join(Service, Service.id == ServiceQuestion.service_id)

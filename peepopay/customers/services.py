@@ -23,7 +23,7 @@ from peepopay.bookings.models import (
 from peepopay.customers.models import Customer
 from peepopay.db_setup import DbSession
 from peepopay.errors import RuleRefused
-from peepopay.formatting import csv_line, plain_amount
+from peepopay.formatting import csv_line, local_time, plain_amount
 from peepopay.notifications import transport
 from peepopay.notifications.models import OutboxMessage
 from peepopay.payments import privacy, reports
@@ -492,11 +492,11 @@ def csv_lines(session: DbSession, tradie: Tradie, q: str) -> Iterator[str]:
     What it needs of the tradie is read now: the lines are written after the request's
     commit."""
     query = _searched(tradie.id, q.strip()[:100])
-    return _csv_rows(session, query, tradie.currency, tradie.country)
+    return _csv_rows(session, query, tradie.currency, tradie.country, tradie.timezone)
 
 
 def _csv_rows(
-    session: DbSession, query: sa.Select[Customer], currency: str, country: str
+    session: DbSession, query: sa.Select[Customer], currency: str, country: str, zone: str
 ) -> Iterator[str]:
     yield csv_line(CSV_HEADER)
     offset = 0
@@ -516,7 +516,7 @@ def _csv_rows(
                     currency,
                     plain_amount(t.paid_minor, currency),
                     plain_amount(t.refunded_minor, currency),
-                    t.last_start.date().isoformat() if t.last_start else "",
+                    local_time(t.last_start, zone, "%Y-%m-%d"),  # the job's own day
                     c.notes,
                     display_phone(c.phone, country) if c.phone else "",
                 )
