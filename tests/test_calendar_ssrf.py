@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 
 import pytest
+import sqlalchemy as sa
 
 from peepopay import safefetch
 from peepopay.config import DevelopmentConfig, ProductionConfig, TestingConfig
@@ -164,3 +166,89 @@ def test_only_development_and_tests_allow_loopback():
     assert ProductionConfig.CALENDAR_FETCH_ALLOW_LOOPBACK is False
     assert DevelopmentConfig.CALENDAR_FETCH_ALLOW_LOOPBACK is True
     assert TestingConfig.CALENDAR_FETCH_ALLOW_LOOPBACK is True
+
+
+# --------------------------------------------------------------------------- CalDAV
+
+
+class Redirector:
+    """A CalDAV server's stand-in on 127.0.0.2 (taken for a public address below) answering
+    every request, PROPFIND included, with a redirect to `target`."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        owner = self
+        self.target = ""
+        self.status = 301
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def answer(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.send_response(owner.status)
+                self.send_header("Location", owner.target)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_PROPFIND = do_REPORT = do_PUT = answer
+
+        self.server = ThreadingHTTPServer(("127.0.0.2", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.2:{self.server.server_address[1]}/dav/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def redirector(monkeypatch):
+    """Production settings (no loopback), with 127.0.0.2 standing for a public CalDAV server."""
+    real = safefetch.refusal
+
+    def refusal(address, allow_loopback):
+        return None if str(address) == "127.0.0.2" else real(address, allow_loopback)
+
+    monkeypatch.setattr(safefetch, "refusal", refusal)
+    server = Redirector()
+    yield server
+    server.server.shutdown()
+    server.server.server_close()
+
+
+@pytest.mark.parametrize("status", [301, 303])
+@pytest.mark.parametrize(
+    ("host", "words"),
+    [
+        ("0.0.0.0", "a private address"),
+        ("127.0.0.1", "a loopback address"),
+        ("10.0.0.1", "a private address"),
+        ("169.254.169.254", "a cloud metadata address"),
+    ],
+)
+def test_caldav_redirects_are_checked_each_time(
+    app, tradie_id, feed_server, redirector, host, words, status
+):
+    from peepopay.calendars import services as feeds
+    from peepopay.extensions import db
+    from peepopay.models import CalendarFeed, Tradie
+    from tests.fixtures.clock import DASH_NOW
+
+    app.config["CALENDAR_FETCH_ALLOW_LOOPBACK"] = False
+    app.config["CALENDAR_FETCH_TIMEOUT_SECONDS"] = 2
+    port = feed_server.url.rsplit(":", 1)[1]  # something listening, as an inside service is
+    redirector.target = f"http://{host}:{port}/internal/"
+    redirector.status = status
+    with app.app_context():
+        tradie = db.session.get(Tradie, tradie_id)
+        with pytest.raises(feeds.FormError) as refused:
+            feeds.add_feed(
+                db.session, tradie, redirector.url, DASH_NOW, username="me", password="pw"
+            )
+        db.session.rollback()
+        assert db.session.scalar(sa.select(sa.func.count(CalendarFeed.id))) == 0
+    assert words in refused.value.message
+    assert "only public addresses are allowed" in refused.value.message
+    assert feed_server.requests == []

@@ -13,8 +13,10 @@ from zoneinfo import ZoneInfo
 
 import caldav
 import icalendar
+import requests
 from caldav.lib import error as dav_error
 from flask import current_app
+from requests.adapters import HTTPAdapter
 
 from peepopay import secretbox
 from peepopay.accounts.models import Tradie
@@ -38,23 +40,61 @@ def uid(booking_id: int) -> str:
     return f"booking-{booking_id}@peepopay"
 
 
-def _client(feed: CalendarFeed) -> caldav.DAVClient:
-    parts = urlsplit(feed.url)
-    https = parts.scheme == "https"
-    # Checked before each use: CalDAV servers are public services too.
-    try:
-        resolve(
-            parts.hostname or "",
-            parts.port or (443 if https else 80),
-            bool(current_app.config["CALENDAR_FETCH_ALLOW_LOOPBACK"]),
+class AddressRefused(requests.exceptions.ConnectionError):
+    """A request, or a redirect of one, to an address the calendar fetch guard refuses."""
+
+
+class GuardedAdapter(HTTPAdapter):
+    """Every request, each redirect hop included, goes through the guard ICS fetches use
+    (peepopay.safefetch.resolve), and its connection to the very address that was checked:
+    the host name stays in the Host header, in SNI and in the certificate check."""
+
+    def __init__(self, allow_loopback: bool) -> None:
+        self.allow_loopback = allow_loopback
+        super().__init__(max_retries=0)
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
+        parts = urlsplit(str(request.url))
+        host = parts.hostname or ""
+        name = f"[{host}]" if ":" in host else host
+        # Set on every hop: a redirect's request starts as a copy of the one before.
+        request.headers["Host"] = name if parts.port is None else f"{name}:{parts.port}"
+        return super().send(request, *args, **kwargs)
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: bool | str, cert: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
+            request, verify, cert
         )
-    except FetchError as problem:
-        raise CalDAVProblem(str(problem)) from None
+        host = str(host_params["host"]).strip("[]")
+        https = host_params["scheme"] == "https"
+        try:
+            address = resolve(
+                host, host_params["port"] or (443 if https else 80), self.allow_loopback
+            )
+        except FetchError as problem:
+            raise AddressRefused(str(problem), request=request) from None
+        if https:
+            pool_kwargs["server_hostname"] = host
+            pool_kwargs["assert_hostname"] = host
+        host_params["host"] = str(address)
+        return host_params, pool_kwargs
+
+
+def _client(feed: CalendarFeed) -> caldav.DAVClient:
     password = secretbox.decrypt(feed.password_encrypted) if feed.password_encrypted else None
     timeout = int(current_app.config["CALENDAR_FETCH_TIMEOUT_SECONDS"])
-    return caldav.DAVClient(
+    client = caldav.DAVClient(
         url=feed.url, username=feed.username, password=password, timeout=timeout
     )
+    # CalDAV servers are public services too: checked on every request, redirects included.
+    guard = GuardedAdapter(bool(current_app.config["CALENDAR_FETCH_ALLOW_LOOPBACK"]))
+    client.session.mount("http://", guard)
+    client.session.mount("https://", guard)
+    client.session.trust_env = False  # no proxy or .netrc from the worker's environment
+    client.session.max_redirects = 5
+    return client
 
 
 def find_calendar(feed: CalendarFeed) -> caldav.Calendar:
@@ -79,6 +119,8 @@ def _calendar(feed: CalendarFeed) -> caldav.Calendar:
 
 
 def _say(problem: Exception) -> str:
+    if isinstance(problem, AddressRefused):
+        return str(problem)
     if isinstance(problem, dav_error.AuthorizationError):
         return "The CalDAV server refused the user name or app password."
     if isinstance(problem, dav_error.NotFoundError):
