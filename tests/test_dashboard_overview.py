@@ -117,7 +117,14 @@ def test_embed_snippets_copy_buttons_and_preview(dash):
     )
     assert (
         '<iframe src="http://peepopay.test/book/kiwi-plumbing" title="Book with Kiwi Plumbing"'
-        in plain
+        ' loading="eager"' in plain
+    )
+    # The iframe snippet (the widget loads with the host page) comes first, then the script.
+    assert plain.index('<link rel="preconnect" href="http://peepopay.test">') < plain.index(
+        '<iframe src="http://peepopay.test/book/'
+    )
+    assert plain.index('<iframe src="http://peepopay.test/book/') < plain.index(
+        'data-tradie="kiwi-plumbing"'
     )
     # Shown as text, never as live markup in the dashboard.
     assert "&lt;script src=" in html and '<script src="http://peepopay.test/embed.js"' not in html

@@ -304,6 +304,37 @@ def test_allowed_origins_are_normalised(app, dash, tradie_id):
     assert tradie(app, tradie_id).origins == []
 
 
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "fragment"])
+def test_embedding_offers_the_iframe_snippet_first_and_the_script_tag_as_the_alternative(
+    dash, htmx
+):
+    # The whole page, and the section as a save answers it to htmx.
+    if htmx:
+        response = dash.post("/dashboard/settings/embedding", {"allowed_origins": ""}, htmx=True)
+    else:
+        response = dash.get("/dashboard/settings")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    section = html[html.index('<section id="embedding"') :]
+    section = section[: section.index("</section>")]
+    plain = htmllib.unescape(section)
+    iframe = (
+        '<link rel="preconnect" href="http://peepopay.test">\n'
+        '<iframe src="http://peepopay.test/book/kiwi-plumbing" title="Book with Kiwi Plumbing"'
+        ' loading="eager" allow="payment"'
+        ' style="display:block;width:100%;min-width:280px;height:640px;border:0"></iframe>\n'
+        '<script src="http://peepopay.test/embed.js" async></script>'
+    )
+    script = '<script src="http://peepopay.test/embed.js" data-tradie="kiwi-plumbing" async>'
+    assert iframe in plain and script in plain
+    assert plain.index(iframe) < plain.index(script)  # the fast one first
+    assert 'loading="lazy"' in plain  # how to change it for a form far down the page
+    # Shown as text to copy, never as live markup in the dashboard.
+    assert "<iframe" not in section and "&lt;iframe src=" in section
+    assert 'data-copy="embed-iframe"' in section and 'data-copy="embed-script"' in section
+    assert 'name="allowed_origins"' in section  # the allowed sites stay in the section
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

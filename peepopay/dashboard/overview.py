@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import Response, current_app, url_for
-from markupsafe import escape
 
 from peepopay.accounts import first_run as setup
 from peepopay.analytics import overview as figures
@@ -11,22 +10,15 @@ from peepopay.clock import utcnow
 from peepopay.dashboard import bp, signed_in
 from peepopay.extensions import db
 from peepopay.htmx import render
+from peepopay.widget.snippets import Snippets, snippets
 
 
-def embed_codes(slug: str, business_name: str) -> dict[str, str]:
-    """The two snippets a tradie pastes into their site."""
+def embed_codes(slug: str, business_name: str) -> Snippets:
+    """The snippets a tradie pastes into their site: the iframe first, the script-only one
+    for site builders that strip iframes."""
     base = current_app.config["BASE_URL"].rstrip("/")
     page = base + url_for("widget.start", slug=slug)
-    loader = base + url_for("embed.loader")
-    title = escape(f"Book with {business_name}")
-    return {
-        "iframe": (
-            f'<iframe src="{page}" title="{title}" loading="lazy" '
-            'style="width:100%;min-height:680px;border:0"></iframe>'
-        ),
-        "script": f'<script src="{loader}" data-tradie="{slug}" async></script>',
-        "page": page,
-    }
+    return snippets(page, base + url_for("embed.loader"), slug, business_name)
 
 
 @bp.get("")

@@ -18,6 +18,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, logout_user
 
+from peepopay import phones
 from peepopay.accounts import sessions
 from peepopay.accounts import settings as account
 from peepopay.clock import utcnow
@@ -36,6 +37,7 @@ from peepopay.dashboard.forms import (
     TaxForm,
 )
 from peepopay.dashboard.google_auth import REAUTH_KEY
+from peepopay.dashboard.overview import embed_codes
 from peepopay.extensions import db
 from peepopay.htmx import after_change, render
 from peepopay.payments import domains
@@ -73,9 +75,10 @@ def _page(section: str = "", status: int = 200, notice: str = "", **forms: Any) 
     context: dict[str, Any] = {
         "tradie": tradie,
         "base_url": current_app.config["BASE_URL"].rstrip("/"),
-        "profile_form": ProfileForm(formdata=None, obj=tradie),
+        "profile_form": _profile_form(tradie),
         "branding_form": BrandingForm(formdata=None, obj=tradie),
         "embedding_form": EmbeddingForm(formdata=None, obj=tradie),
+        "embed": embed_codes(tradie.slug, tradie.business_name),
         "notifications_form": NotificationsForm(formdata=None, obj=tradie),
         "tax_form": _tax_form(tradie),
         "wallet_domains": domains.rows_of(db.session, tradie.id),
@@ -169,6 +172,13 @@ def settings_embedding() -> ResponseReturnValue:
         account.update_embedding(db.session, current_user, form.allowed_origins.data or "")
 
     return _save("embedding", EmbeddingForm(), "Allowed sites saved.", apply)
+
+
+def _profile_form(tradie: Any) -> ProfileForm:
+    form = ProfileForm(formdata=None, obj=tradie)
+    # Stored in E.164; shown as the tradie writes it (saving reads it back the same way).
+    form.phone.data = phones.display(tradie.phone, tradie.country)
+    return form
 
 
 def _tax_form(tradie: Any) -> TaxForm:

@@ -1,5 +1,5 @@
 /* PeepoPay widget: move focus to each new step, report errors, and tell the embedding page our
-   height (only to the origin the loader passed, never to any other). */
+   height (only to the parent's origin, never to any other). */
 (function () {
   var doc = document, root = doc.documentElement;
   var parentOrigin = root.getAttribute("data-parent-origin");
@@ -78,9 +78,49 @@
   doc.addEventListener("htmx:beforeSwap", function (event) {
     if (event.detail.shouldSwap && event.detail.target === step()) step().replaceChildren();
   });
+  // The day step's calendar as an ARIA grid: one tab stop (the suggested day), the arrow keys
+  // move a day or a week, Home and End to the week's first and last day; days without times
+  // (not buttons) are passed over. Without JavaScript it stays a table of buttons.
+  var MOVES = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: 7, ArrowUp: -7 };
+
+  function dayGrid() {
+    var grid = doc.querySelector("table.pp-cal"), days = grid ? grid.querySelectorAll("tbody button") : [];
+    if (!days.length) return;
+    grid.setAttribute("role", "grid");
+    var current = grid.querySelector("tbody button.pp-first") || days[0];
+    days.forEach(function (day) { day.tabIndex = day === current ? 0 : -1; });
+  }
+
+  doc.addEventListener("keydown", function (event) {
+    var from = event.target, body = from.closest && from.closest("table.pp-cal tbody");
+    if (!body || from.tagName !== "BUTTON" || event.altKey || event.ctrlKey || event.metaKey) return;
+    var cells = Array.prototype.slice.call(body.querySelectorAll("td"));
+    var at = cells.indexOf(from.parentNode), week = at - (at % 7), order = [], i;
+    if (MOVES[event.key]) {
+      for (i = at + MOVES[event.key]; i >= 0 && i < cells.length; i += MOVES[event.key]) order.push(i);
+    } else if (event.key === "Home") {
+      for (i = week; i < at; i++) order.push(i);
+    } else if (event.key === "End") {
+      for (i = week + 6; i > at; i--) order.push(i);
+    } else {
+      return;
+    }
+    event.preventDefault();
+    for (i = 0; i < order.length; i++) {
+      var to = cells[order[i]] && cells[order[i]].querySelector("button");
+      if (to) {
+        from.tabIndex = -1;
+        to.tabIndex = 0;
+        to.focus();
+        return;
+      }
+    }
+  });
+
   doc.addEventListener("htmx:afterSettle", function () {
     var heading = doc.getElementById("step-title");
     if (heading) heading.focus();
+    dayGrid();
     report();
     stepShown();
     prefetch();
@@ -100,6 +140,28 @@
     if (bar && event.detail.lengthComputable) {
       bar.hidden = false;
       bar.value = Math.round((event.detail.loaded * 100) / event.detail.total);
+    }
+  });
+
+  // A step reached by a whole-page load from another step (the payment step, which brings its
+  // own policy; any step without htmx) starts at its heading, as a swapped-in step does. The
+  // first step, opened from the tradie's site, takes no focus from the page around it.
+  var heading = doc.getElementById("step-title");
+  if (heading && doc.referrer && new URL(doc.referrer).origin === location.origin) {
+    heading.focus({ preventScroll: true });
+  }
+  dayGrid();
+  // The loader asks for our size when it adopts the frame, before or after this page loaded.
+  // Only our parent may ask, and the origin it asks from (the browser's word, not a claim in
+  // the URL) is where our messages go from then on: the embed code's iframe carries none.
+  window.addEventListener("message", function (event) {
+    var m = event.data;
+    if (!framed || event.source !== window.parent || !m || m.type !== "peepopay:hello") return;
+    parentOrigin = event.origin;
+    last = 0;
+    report();
+    if (root.hasAttribute("data-blocked")) {
+      window.parent.postMessage({ type: "peepopay:blocked" }, parentOrigin);
     }
   });
 

@@ -161,11 +161,12 @@ def app_server(app: Flask) -> Iterator[AppServer]:
 
 @pytest.fixture
 def host_page(app_server: AppServer) -> Iterator[Any]:
-    """widget/demo.html on http://localhost:<port>: another origin (and site) than the app."""
+    """widget/demo.html on http://localhost:<port>: another origin (and site) than the app,
+    with the script snippet pasted in (as most tradies' sites have it), or the iframe one."""
     from peepopay.widget.demo_host import DemoHost
 
-    def serve(slug: str) -> str:
-        host = DemoHost(app_server.url, slug).start()
+    def serve(slug: str, snippet: str = "script") -> str:
+        host = DemoHost(app_server.url, slug, snippet=snippet).start()  # type: ignore[arg-type]
         hosts.append(host)
         return f"http://localhost:{host.port}/"
 

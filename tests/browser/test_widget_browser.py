@@ -171,11 +171,14 @@ def test_customer_books_up_to_payment_in_an_embedded_widget(
     assert problems == []
 
 
-def test_widget_fits_a_phone_screen(app, app_server, host_page, browser_context, stripe_live):
+@pytest.mark.parametrize("snippet", ["iframe", "script"])
+def test_widget_fits_a_phone_screen(
+    app, app_server, host_page, browser_context, stripe_live, snippet
+):
     payments_tradie(app, stripe_live)
     page = browser_context.new_page()
     page.set_viewport_size({"width": 375, "height": 812})
-    page.goto(host_page("kiwi"))
+    page.goto(host_page("kiwi", snippet))
     widget = Widget(page)
     widget.wait_for_step("Choose a service")
     widget.frame.click("button[name=service]")
@@ -183,16 +186,141 @@ def test_widget_fits_a_phone_screen(app, app_server, host_page, browser_context,
     # Nothing wider than the phone: no sideways scrolling inside the frame or on the page.
     assert widget.frame.evaluate("document.documentElement.scrollWidth <= innerWidth")
     assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
-    widget.screenshot("widget-375.png")
+    widget.screenshot(f"widget-375{'' if snippet == 'script' else '-iframe-snippet'}.png")
     widget.frame.click("text=Next available")
     widget.wait_for_step("Choose a time")
     widget.frame.click("button[name=start] >> nth=0")
     widget.wait_for_step("Your details")
-    widget.screenshot("widget-375-details.png")
+    if snippet == "script":
+        widget.screenshot("widget-375-details.png")
     # Turning the phone: the frame follows its content's new height.
     narrow = widget.heights[-1]
     page.set_viewport_size({"width": 812, "height": 375})
     assert widget.fit() < narrow
+
+
+# A height the widget never asks for: a message that sets it came from somebody else.
+FORGED = 123
+
+
+@pytest.mark.parametrize("snippet", ["iframe", "script"])
+def test_embed_on_a_phone_resizes_pins_messages_to_origins_and_passes_focus(
+    app, app_server, host_page, browser, stripe_live, snippet
+):
+    """On a 375 px phone, a host page of another site, third-party cookies blocked: the frame
+    takes the widget's height; only the widget's frame, from the widget's origin, may set it;
+    the widget answers only its parent; Tab goes from the host page into the widget and out."""
+    payments_tradie(app, stripe_live)
+    context = browser.new_context(viewport={"width": 375, "height": 812}, is_mobile=True)
+    try:
+        page = context.new_page()
+        host = host_page("kiwi", snippet)
+        page.goto(host)
+        widget = Widget(page)
+        if snippet == "iframe":
+            # The frame was in the page's HTML (no origin claimed in its address), adopted.
+            assert widget.frame.url == f"{app_server.url}/book/kiwi"
+            assert page.locator("iframe[src*='/book/']").count() == 1
+        else:
+            assert "?origin=http%3A%2F%2Flocalhost" in widget.frame.url
+        assert widget.element.get_attribute("data-peepopay-mounted") == "1"
+        widget.wait_for_step("Choose a service")
+        fitted = widget.heights[-1]
+        assert fitted != 640  # the initial height was replaced by the widget's own
+
+        # Forged sizes: from the host page itself, from another frame of the host's origin,
+        # and from a frame of the widget's origin that is not the widget's frame.
+        page.evaluate(
+            """([forged, src]) => new Promise(done => {
+              window.postMessage({type: 'peepopay:height', height: forged}, '*');
+              const a = document.createElement('iframe');
+              a.srcdoc = '<script>parent.postMessage({type: "peepopay:height", height: '
+                + forged + '}, "*")</' + 'script>';
+              const b = document.createElement('iframe');
+              b.src = src;
+              b.onload = done;
+              document.body.append(a, b);
+            })""",
+            [FORGED, f"{app_server.url}/book/kiwi?other=1"],
+        )
+        other = next(f for f in page.frames if "other=1" in f.url)
+        other.evaluate("h => parent.postMessage({type: 'peepopay:height', height: h}, '*')", FORGED)
+        page.wait_for_timeout(500)
+        assert widget.element.evaluate("f => f.getBoundingClientRect().height") == fitted
+        # A "hello" from anyone but its parent (here the widget's own window) moves nothing:
+        # were it taken, the widget would post to its own origin and the browser would log it.
+        widget.frame.evaluate("window.postMessage({type: 'peepopay:hello'}, location.origin)")
+        widget.frame.click("button[name=service]")
+        widget.wait_for_step("Choose a day")
+        assert widget.heights[-1] != fitted  # the new step's height reached the host page
+
+        # Keyboard: from the host's link before the frame into the widget's first stop, and
+        # from the widget's last stop out to the host's link after it.
+        page.focus("#call")
+        page.keyboard.press("Tab")
+        inside = widget.frame.evaluate(
+            "document.hasFocus() && document.activeElement !== document.body"
+            " && !!document.activeElement.closest('#widget')"
+        )
+        assert inside, "Tab from the host page did not reach the widget"
+        widget.frame.evaluate(
+            """() => {
+              const all = [...document.querySelectorAll('a[href], button, input, select, textarea')]
+                .filter(e => !e.disabled && e.getClientRects().length);
+              all[all.length - 1].focus();
+            }"""
+        )
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.id") == "top"
+        page.keyboard.press("Shift+Tab")
+        assert widget.frame.evaluate("document.hasFocus()")
+
+        # Third-party cookies are blocked here, and the widget never set any.
+        probe = widget.frame.evaluate(
+            "document.cookie = 'probe=1; SameSite=None; Secure'; document.cookie"
+        )
+        assert probe == ""
+        assert context.cookies(app_server.url) == []
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("order", ["loader first", "loader last"])
+def test_the_loader_adopts_a_frame_that_loads_before_or_after_it(
+    app, app_server, browser_context, stripe_live, order
+):
+    """The loader asks an adopted frame for its size: one that loaded before the loader ran
+    answers at once; one still loading answers when its page has loaded."""
+    from peepopay.widget.demo_host import DemoHost, embed_code
+
+    payments_tradie(app, stripe_live)
+    code = embed_code(app_server.url, "kiwi", "iframe", "Kiwi")
+    frame = code.split("\n")[1]
+    assert frame.startswith("<iframe ")
+    page_html = '<!doctype html><title>Host</title><link rel="icon" href="data:,"><p>Book</p>'
+    if order == "loader last":
+        page_html += frame  # the frame is in the page and loads before the loader is added
+    host = DemoHost(app_server.url, page=page_html.encode()).start()
+    try:
+        page = browser_context.new_page()
+        page.goto(f"http://localhost:{host.port}/", wait_until="load")
+        page.add_script_tag(url=f"{app_server.url}/embed.js")
+        page.wait_for_function("!!window.PeepoPay")
+        if order == "loader first":
+            # The frame is added and adopted at once: still on the host's own blank page.
+            page.evaluate(
+                """html => {
+                  document.body.insertAdjacentHTML('beforeend', html);
+                  window.PeepoPay.scan();
+                }""",
+                frame,
+            )
+        assert page.evaluate("window.PeepoPay.frames.length") == 1
+        widget = Widget(page)
+        widget.wait_for_step("Choose a service")
+        assert widget.heights[-1] != 640
+    finally:
+        host.stop()
 
 
 def test_widget_works_without_javascript_and_unframed(app, app_server, browser, stripe_live):
