@@ -206,7 +206,7 @@ def test_detail_page(dash, detailed, htmx):
     assert "Side gate is open" in text
     assert "Service Leak repair Duration 60 min Price $200.00" in text
     assert "Deposit $50.00 Balance $150.00" in text
-    assert "Deposit $50.00 succeeded" in text  # the payment timeline
+    assert "Deposit $50.00 Paid" in text  # the payment timeline
     assert "Created by the customer" in text  # the audit trail
     assert "could not be delivered" in text and "Twilio 21610" in text
     # Wed 9 Jan has not come yet (NOW is Mon 7 Jan): nothing to complete before the job.

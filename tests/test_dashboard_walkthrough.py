@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import datetime
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -48,3 +49,42 @@ def test_sign_up_names_every_field_at_fault_at_once(client: FlaskClient) -> None
         block = re.search(rf'<div class="field has-error" id="field-{field}">.*?</div>', html, re.S)
         assert block, f"no error shown on the {field} field"
         assert message in block.group(0)
+
+
+def _badges(page: str) -> list[str]:
+    return [text.strip() for text in re.findall(r'<span class="badge[^"]*">([^<]*)</span>', page)]
+
+
+def test_statuses_read_as_words_on_every_page(
+    app: Flask,
+    dash: DashboardClient,
+    dash_now: datetime,
+    add_booking: Callable[..., int],
+    add_payment: Callable[..., int],
+) -> None:
+    booking_id = add_booking()  # confirmed, tomorrow morning in Auckland
+    add_payment(booking_id, created_at=dash_now)  # the 50.00 deposit
+    add_payment(
+        booking_id, kind="refund", amount_minor=1000, application_fee_minor=25, created_at=dash_now
+    )
+    pages = {
+        url: dash.get(url).get_data(as_text=True)
+        for url in (
+            "/dashboard",
+            "/dashboard/payments",
+            "/dashboard/bookings",
+            f"/dashboard/bookings/{booking_id}",
+            f"/dashboard/bookings/{booking_id}/payments",
+        )
+    }
+    for url, page in pages.items():
+        badges = _badges(page)
+        assert badges, url
+        for raw in ("succeeded", "confirmed", "pending payment", "awaiting payment", "canceled"):
+            assert raw not in badges, f"{url} shows {raw!r}: {badges}"
+        assert all(badge[:1].isupper() for badge in badges), f"{url}: {badges}"
+    assert "Confirmed" in _badges(pages["/dashboard"])
+    assert {"Paid", "Refunded"} <= set(_badges(pages["/dashboard/payments"]))
+    assert {"Confirmed", "Paid", "Refunded"} <= set(
+        _badges(pages[f"/dashboard/bookings/{booking_id}/payments"])
+    )

@@ -7,6 +7,7 @@ from datetime import date, datetime, time
 
 from flask_login import current_user
 
+from peepopay.bookings.lifecycle import LABELS
 from peepopay.dashboard import bp
 from peepopay.formatting import format_money
 from peepopay.money import deposit_for
@@ -41,6 +42,12 @@ def bps_filter(bps: int) -> str:
 def clock_filter(value: time | datetime) -> str:
     """A wall-clock time as people write it: "8:30 am"."""
     return value.strftime("%-I:%M %p").replace("AM", "am").replace("PM", "pm")
+
+
+@bp.app_template_filter("booking_status")
+def booking_status_filter(status: str) -> str:
+    """ "pending_payment" -> "Awaiting deposit": a booking's status as the tradie reads it."""
+    return LABELS.get(status, status)  # type: ignore[call-overload]
 
 
 @bp.app_template_filter("day")

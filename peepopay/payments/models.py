@@ -46,6 +46,15 @@ class PaymentStatus:
     # Refunds that count against what can still be refunded.
     REFUND_HOLDING = (PENDING, SUCCEEDED)
 
+    # How the dashboard names each status: Stripe's words ("succeeded") mean nothing to a tradie.
+    LABELS = {
+        PENDING: "Processing",
+        SUCCEEDED: "Paid",
+        FAILED: "Failed",
+        CANCELED: "Cancelled",
+        AWAITING: "Awaiting payment",
+    }
+
 
 class Payment(db.Model):  # type: ignore[name-defined]
     __tablename__ = "payments"
@@ -100,6 +109,13 @@ class Payment(db.Model):  # type: ignore[name-defined]
     @property
     def is_no_show_fee(self) -> bool:
         return self.kind == PaymentKind.BALANCE and self.reason == PURPOSE_NO_SHOW_FEE
+
+    @property
+    def status_label(self) -> str:
+        """The status in words: a refund that went through is "Refunded", a charge "Paid"."""
+        if self.kind == PaymentKind.REFUND and self.status == PaymentStatus.SUCCEEDED:
+            return "Refunded"
+        return PaymentStatus.LABELS.get(self.status, self.status.replace("_", " ").capitalize())
 
 
 class StripeEvent(db.Model):  # type: ignore[name-defined]
