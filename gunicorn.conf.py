@@ -35,8 +35,9 @@ control_socket_disable = True
 accesslog = None  # the app logs one JSON line per request, Caddy writes the access log
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
-# Who may set X-Forwarded-Proto for gunicorn itself; the app's ProxyFix (TRUSTED_PROXIES=1)
-# takes the client address from the one proxy in front. In compose Caddy is another container.
+# The proxy in front (Caddy): only from these peers does gunicorn believe X-Forwarded-Proto, and
+# the app's ProxyFix (TRUSTED_PROXIES=1, same variable) X-Forwarded-For. In compose Caddy is
+# another container with a fixed address; "*" is refused by the app.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
 

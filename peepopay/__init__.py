@@ -12,9 +12,8 @@ tests/test_import_graph.py fails on any cycle between areas.
 from typing import Any
 
 from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
 
-from peepopay.config import INSTANCE, ROOT, Config, config_from_env
+from peepopay.config import INSTANCE, ROOT, Config, ConfigError, config_from_env
 
 
 def create_app(
@@ -50,8 +49,18 @@ def register_config(app: Flask, config: type[Config] | None, overrides: dict[str
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     INSTANCE.mkdir(parents=True, exist_ok=True)
     if app.config["TRUSTED_PROXIES"]:
-        n = app.config["TRUSTED_PROXIES"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
+        from peepopay.net import ProxyFixFrom, proxy_networks
+
+        setting = app.config["FORWARDED_ALLOW_IPS"] or ""
+        try:
+            proxies = proxy_networks(setting)
+        except ValueError as error:
+            raise ConfigError(
+                f"FORWARDED_ALLOW_IPS must list the proxy's addresses or networks, "
+                f"comma-separated, not {setting!r}: {error}"
+            ) from error
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFixFrom(app.wsgi_app, proxies, hops)  # type: ignore[method-assign]
 
 
 def register_ops(app: Flask) -> None:

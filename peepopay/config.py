@@ -80,6 +80,9 @@ class Config:
 
     # Number of reverse proxies in front of the app whose X-Forwarded-* we trust (Caddy = 1).
     TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 1)
+    # Where that proxy connects from (addresses or networks, comma-separated; gunicorn.conf.py
+    # reads the same variable): any other peer's X-Forwarded-* headers are ignored.
+    FORWARDED_ALLOW_IPS = _env("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
     SMTP_URL = _env("SMTP_URL")
     MAIL_FROM = _env("MAIL_FROM", "PeepoPay <no-reply@peepopay.local>")

@@ -3,11 +3,54 @@
 import hashlib
 import hmac
 import ipaddress
+from collections.abc import Iterable
 from functools import lru_cache
-from typing import TypeGuard
+from typing import TYPE_CHECKING, TypeGuard
 from urllib.parse import urlsplit
 
 from flask import current_app, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def proxy_networks(setting: str) -> list[Network]:
+    """FORWARDED_ALLOW_IPS as networks; ValueError for anything else, "*" included (anyone
+    could then choose the address the app sees)."""
+    entries = [entry.strip() for entry in setting.split(",") if entry.strip()]
+    if not entries:
+        raise ValueError("it names no address")
+    return [ipaddress.ip_network(entry, strict=False) for entry in entries]
+
+
+class ProxyFixFrom:
+    """werkzeug's ProxyFix for requests from our proxy (Caddy) only: for any other direct peer
+    the X-Forwarded-* headers are left unread, so the app sees that peer's own address and
+    scheme. (ProxyFix alone believes whoever connects.)"""
+
+    def __init__(self, app: "WSGIApplication", proxies: Iterable[Network], hops: int) -> None:
+        self.direct = app
+        self.fixed = ProxyFix(app, x_for=hops, x_proto=hops, x_host=hops)
+        self.proxies = tuple(proxies)
+
+    def from_proxy(self, peer: str) -> bool:
+        try:
+            address = ipaddress.ip_address(peer.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in network for network in self.proxies)
+
+    def __call__(
+        self, environ: "WSGIEnvironment", start_response: "StartResponse"
+    ) -> Iterable[bytes]:
+        if self.from_proxy(environ.get("REMOTE_ADDR") or ""):
+            return self.fixed(environ, start_response)
+        return self.direct(environ, start_response)
 
 
 def client_ip() -> str:

@@ -129,10 +129,12 @@ def test_metrics_from_loopback(client: FlaskClient) -> None:
         ("203.0.113.7", {}, 403),
         ("203.0.113.7", {"Authorization": "Bearer wrong"}, 403),
         ("203.0.113.7", {"Authorization": "Bearer s3cret-token"}, 200),
-        # The one proxy in front appends the real peer; what the client wrote before it is not
-        # believed (ProxyFix x_for=1 takes the last address).
-        ("10.0.0.2", {"X-Forwarded-For": "127.0.0.1, 203.0.113.7"}, 403),
-        ("10.0.0.2", {"X-Forwarded-For": "127.0.0.1"}, 200),
+        # The one proxy in front (on loopback) appends the real peer; what the client wrote
+        # before it is not believed (ProxyFix x_for=1 takes the last address).
+        ("127.0.0.1", {"X-Forwarded-For": "127.0.0.1, 203.0.113.7"}, 403),
+        ("127.0.0.1", {"X-Forwarded-For": "::1"}, 200),
+        # Another peer's forwarded address is not believed at all (tests/test_forwarded.py).
+        ("10.0.0.2", {"X-Forwarded-For": "127.0.0.1"}, 403),
         ("::1", {}, 200),
     ],
 )
