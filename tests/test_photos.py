@@ -4,6 +4,7 @@ may read them back, and that they work with the booking's signed token alone (no
 from __future__ import annotations
 
 import functools
+import html as htmllib
 import io
 import re
 import struct
@@ -20,11 +21,13 @@ from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import encode_multipart
 
 from peepopay.extensions import db
-from peepopay.models import BookingPhoto
+from peepopay.models import Booking, BookingPhoto, Payment
 from tests.booking_helpers import SLUG, at, iso_z, local_day, service_id
 from tests.fixtures.clients import Auth, DashboardClient
 from tests.payments_support import (  # noqa: F401  (app_config points the app at the emulator)
+    Held,
     app_config,
+    pay,
     payments_tradie,
 )
 from tests.test_widget import HX, details
@@ -387,3 +390,45 @@ def test_refusing_a_60_megapixel_png_takes_little_memory(tmp_path):
     assert lines[0].startswith("REFUSED photos ") and "40 megapixels" in lines[0]
     growth_kb = int(lines[1].split()[1])
     assert growth_kb < 100 * 1024, f"peak memory grew {growth_kb // 1024} MB"
+
+
+def test_photos_can_be_added_on_the_confirmation_step_after_paying(app, client, held, stripe_live):
+    """The customer pays first and finds the photos afterwards: the confirmation step offers
+    the same form, with the booking's token alone (no cookie), and comes back to itself."""
+    location, token = held
+    payment_page = htmllib.unescape(client.get(location).get_data(as_text=True))
+    intent = re.search(
+        r"/hosted/elements/(pi_\w+)\?client_secret=(pi_\w+_secret_\w+)", payment_page
+    )
+    assert intent is not None
+    pay(stripe_live, Held(0, intent[1], intent[2], ""))
+
+    done_url = f"{BOOK}/done/{token}"
+    done = client.get(done_url)
+    page = htmllib.unescape(done.get_data(as_text=True))
+    assert "You're booked" in page
+    assert f'action="{BOOK}/photos/{token}"' in page and 'type="file" name="photo"' in page
+    assert '<input type="hidden" name="back" value="done">' in page
+    assert "Set-Cookie" not in done.headers
+
+    # Without JavaScript the form posts and the confirmation step comes back.
+    posted = upload(client, token, (jpeg(), "kitchen.jpg"), htmx=False, back="done")
+    assert posted.status_code == 303 and "Set-Cookie" not in posted.headers
+    assert urlsplit(posted.headers["Location"]).path == done_url
+    (photo,) = stored(app)
+    with app.app_context():
+        paid = db.session.scalar(
+            sa.select(Payment).where(Payment.stripe_payment_intent_id == intent[1])
+        )
+        assert paid is not None and photo.booking_id == paid.booking_id
+        booking = db.session.get(Booking, paid.booking_id)
+        assert booking is not None and booking.status == "confirmed"
+        db.session.remove()
+    again = htmllib.unescape(client.get(done_url).get_data(as_text=True))
+    assert "You're booked" in again and "1 of 5 photos added" in again
+    assert f"{BOOK}/photos/{token}/{photo.id}" in again
+    # With htmx the section swaps in place.
+    fragment = upload(client, token, (png(), "roof.png"), back="done")
+    assert fragment.status_code == 200 and "2 of 5 photos added" in fragment.get_data(True)
+    assert "You're booked" not in fragment.get_data(True)
+    assert len(stored(app)) == 2
