@@ -24,6 +24,7 @@ from tests.payments_support import (  # noqa: F401  (app_config points the app a
     booking,
     connect,
     hold,
+    job_started,
     outbox,
     pay,
     payments,
@@ -85,6 +86,7 @@ def test_onboarding_links_and_expired_link_refresh(
 def test_charge_balance_off_session(
     app: Flask, stripe_live: Any, dash: DashboardClient, paid: Held
 ) -> None:
+    job_started(app, paid.booking_id)
     url = f"/dashboard/bookings/{paid.booking_id}/balance"
     response = dash.post(url, {"final_amount": "230.00"}, htmx=True)
     assert response.status_code == 200
@@ -118,6 +120,7 @@ def test_a_card_authenticated_for_the_deposit_pays_the_balance_off_session(
     pay(stripe_live, held, CARD_3DS)
     authenticate(stripe_live, held)
     settle(stripe_live)
+    job_started(app, held.booking_id)
 
     dash.post(f"/dashboard/bookings/{held.booking_id}/balance", {"final_amount": "200"})
     _deposit, balance = payments(app, held.booking_id)
@@ -171,7 +174,8 @@ def test_balance_needing_authentication_sends_a_payment_link(
     assert balance.status == PaymentStatus.SUCCEEDED
     checkout_pi = stripe_object(stripe_live, balance.stripe_payment_intent_id)["object"]
     assert checkout_pi["application_fee_amount"] == 375
-    assert booking(app, held.booking_id).status == Status.COMPLETED
+    # Paid ahead of the job: still to be done, so still confirmed, not completed.
+    assert booking(app, held.booking_id).status == Status.CONFIRMED
     thanks = dash.client.get(back.removeprefix("http://peepopay.test"))
     assert "the balance is paid" in thanks.get_data(as_text=True)
     assert outbox(app, held.booking_id).count(("balance_paid", "email")) == 1
@@ -198,7 +202,7 @@ def test_return_from_checkout_applies_the_payment_before_the_webhook(
     )
     thanks = dash.client.get(done.headers["Location"].removeprefix("http://peepopay.test"))
     assert "the balance is paid" in thanks.get_data(as_text=True)
-    assert booking(app, held.booking_id).status == Status.COMPLETED
+    assert booking(app, held.booking_id).status == Status.CONFIRMED  # the job is still ahead
 
 
 def test_full_and_partial_refunds_and_no_over_refund(
@@ -286,6 +290,7 @@ def test_balance_form_errors(
     tiny = dash.post(url, {"final_amount": "50.10"}, htmx=True)
     assert tiny.status_code == 422 and "too small" in tiny.get_data(as_text=True)
     assert len(payments(app, paid.booking_id)) == 1
+    job_started(app, paid.booking_id)
     exact = dash.post(url, {"final_amount": "50"})
     assert exact.status_code == 303
     assert booking(app, paid.booking_id).status == Status.COMPLETED
