@@ -79,7 +79,7 @@ def test_a_web_page_is_refused_on_the_address_field(app, dash, feed_server):
         response = dash.post(URL, {"url": url}, htmx=htmx)
         assert response.status_code == 422
         html = htmllib.unescape(response.get_data(as_text=True))
-        assert 'id="err-url"' in html and "a web page, not a calendar" in html
+        assert 'id="err-feed-url"' in html and "a web page, not a calendar" in html
     assert feed_count(app) == 0
 
 
@@ -178,3 +178,17 @@ def test_the_export_has_the_calendars_but_not_the_app_password(app, dash, tradie
     assert "password_encrypted" not in data["calendars"][0]
     assert "hunter2" not in response.get_data(as_text=True)
     assert data["busy_times"] == []
+
+
+def test_each_form_labels_its_own_fields(dash):
+    """Both forms are on one page: every id is used once, and each label points at the field of
+    its own form (the CalDAV form's labels once pointed at the ICS form's `url` and `name`)."""
+    html = dash.get(URL).get_data(as_text=True)
+    ids = re.findall(r'\sid="([^"]+)"', html)
+    assert sorted({i for i in ids if ids.count(i) > 1}) in ([], ["csrf_token"])
+    forms = re.findall(r"<form\b.*?</form>", html, re.S)
+    for form in forms:
+        for target in re.findall(r'<label for="([^"]+)"', form):
+            assert f'id="{target}"' in form, f"label for {target} points outside its form"
+    caldav = next(form for form in forms if "Connect a CalDAV calendar" in form)
+    assert 'name="url"' in caldav and 'id="caldav-url"' in caldav

@@ -68,7 +68,7 @@ def test_connect_and_see_failures_at_1280(app_server, browser, tradie_id, feed_s
     expect(page.locator("#err-url")).to_contain_text("a web page, not a calendar")
     # The work calendar stops answering: its row says why and what still blocks.
     feed_server.answers.pop("/work.ics")
-    page.get_by_role("button", name="Sync Work now").click()
+    page.get_by_role("button", name="Sync now: Work").click()
     expect(page.locator(".calendar-feed.failing")).to_contain_text(
         "Not syncing: The calendar's server has no calendar at that address (404).",
         timeout=TIMEOUT,
