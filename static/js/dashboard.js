@@ -84,6 +84,23 @@
     });
   }
 
+  // A table wider than a phone scrolls sideways in its .table-wrap: the keyboard must be able to
+  // reach and scroll it, so a wrap that overflows is a named, focusable region (WCAG 2.1.1).
+  function scrollableTables(root) {
+    root.querySelectorAll(".table-wrap").forEach(function (wrap) {
+      if (wrap.scrollWidth <= wrap.clientWidth) {
+        wrap.removeAttribute("tabindex");
+        wrap.removeAttribute("role");
+        return;
+      }
+      var heading = wrap.closest("section, .card");
+      heading = heading && heading.querySelector("h1, h2, h3");
+      wrap.tabIndex = 0;
+      wrap.setAttribute("role", "region");
+      wrap.setAttribute("aria-label", (heading ? heading.textContent.trim() + ", " : "") + "table");
+    });
+  }
+
   document.addEventListener("change", function (event) {
     if (event.target.name === "deposit_type") { showChosenDeposit(); }
   });
@@ -91,10 +108,13 @@
     enableCopyButtons(document);
     showChosenDeposit();
     enableZonePicker(document);
+    scrollableTables(document);
   });
+  window.addEventListener("resize", function () { scrollableTables(document); });
   document.addEventListener("htmx:afterSettle", function (event) {
     enableCopyButtons(event.target);
     showChosenDeposit();
     enableZonePicker(event.target);
+    scrollableTables(document);
   });
 })();
