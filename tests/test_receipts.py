@@ -34,6 +34,7 @@ from tests.payments_support import (  # noqa: F401  (app_config points the app a
     connect,
     event_payload,
     hold,
+    job_started,
     pay,
     payments,
     settle,
@@ -105,6 +106,7 @@ def test_nz_tax_invoice_after_deposit_and_balance(
     held = hold(app, tradie_id)
     pay(stripe_live, held)
     settle(stripe_live)
+    job_started(app, held.booking_id)
     dash.post(f"/dashboard/bookings/{held.booking_id}/balance", {"final_amount": "230"})
     settle(stripe_live)
     row = booking(app, held.booking_id)
