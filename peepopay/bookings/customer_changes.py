@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 
+from peepopay import phones
 from peepopay.accounts.models import Tradie
 from peepopay.bookings import lifecycle
 from peepopay.bookings.models import Booking, Status
@@ -66,7 +67,8 @@ def _refused(booking: Booking, tradie: Tradie, now: datetime, what: str) -> Cust
             f"Online changes closed {tradie.customer_cutoff_hours} hours before the job, "
             f"so it can no longer be {what} here."
         )
-    contact = " or ".join(c for c in (tradie.phone, tradie.contact_email) if c)
+    phone = phones.display(tradie.phone, tradie.country)
+    contact = " or ".join(c for c in (phone, tradie.contact_email) if c)
     reach = f" on {contact}" if contact else ""
     return CustomerActionError(f"{message} Please contact {tradie.business_name}{reach}.", 409)
 

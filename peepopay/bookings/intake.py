@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from peepopay import postcodes
+from peepopay import phones, postcodes
 from peepopay.accounts.models import Tradie
 from peepopay.bookings.models import Booking, BookingAnswer
 from peepopay.db_setup import DbSession
@@ -168,7 +168,8 @@ def clean_postcode(tradie: Tradie, raw: Any) -> tuple[str | None, str | None]:
 
 
 def outside_message(tradie: Tradie) -> str:
-    contact = " or ".join(c for c in (tradie.phone, tradie.contact_email) if c)
+    phone = phones.display(tradie.phone, tradie.country)
+    contact = " or ".join(c for c in (phone, tradie.contact_email) if c)
     ask = f" Get in touch on {contact} and we'll see what we can do." if contact else ""
     return f"Sorry, {tradie.business_name} doesn't cover that postcode yet.{ask}"
 

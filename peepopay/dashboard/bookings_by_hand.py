@@ -75,7 +75,7 @@ def _new_form(form: NewBookingForm | None = None) -> NewBookingForm:
     form = form or NewBookingForm(request.args, meta={"csrf": False})
     services = active_services(db.session, current_user)
     customers = customer_records.recent(db.session, current_user.id)
-    return form.offer(services, customers, current_user.currency)
+    return form.offer(services, customers, current_user.currency, current_user.country)
 
 
 def _new_page(form: NewBookingForm, status: int = 200) -> Response:
@@ -154,7 +154,8 @@ def new_booking() -> Response:
         ZoneInfo(current_user.timezone),
     ) or (form.start.data or "")
     form.fill_customer(
-        by_hand.customer_details(db.session, current_user.id, parse_id(form.customer_id.data))
+        by_hand.customer_details(db.session, current_user.id, parse_id(form.customer_id.data)),
+        current_user.country,
     )
     return _new_page(form)
 

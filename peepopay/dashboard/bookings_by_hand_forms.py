@@ -14,6 +14,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length
 
+from peepopay import phones
 from peepopay.bookings import by_hand
 from peepopay.bookings.models import Booking
 from peepopay.bookings.services import Customer
@@ -92,14 +93,22 @@ class NewBookingForm(CustomerFields):
     deadline = StringField("Pay by", validators=_text("Pay by", 40), render_kw=LOCAL_TIME)
 
     def offer(
-        self, services: list[Service], customers: list[CustomerRecord], currency: str
+        self,
+        services: list[Service],
+        customers: list[CustomerRecord],
+        currency: str,
+        country: str,
     ) -> NewBookingForm:
-        """Fill the choices from the tradie's services and latest customers."""
+        """Fill the choices from the tradie's services and latest customers (phones as
+        people in the tradie's country write them)."""
         self.service.choices = [
             SelectChoice(str(s.id), _service_label(s, currency)) for s in services
         ]
         self.customer_id.choices = [SelectChoice("", "New customer")] + [
-            SelectChoice(str(c.id), " · ".join(filter(None, (c.name, c.phone, c.email))))
+            SelectChoice(
+                str(c.id),
+                " · ".join(filter(None, (c.name, phones.display(c.phone, country), c.email))),
+            )
             for c in customers
         ]
         return self
@@ -114,10 +123,11 @@ class NewBookingForm(CustomerFields):
             deadline=self.deadline.data or "",
         )
 
-    def fill_customer(self, customer: Customer | None) -> None:
+    def fill_customer(self, customer: Customer | None, country: str) -> None:
         if customer is not None:
             self.name.data, self.email.data = customer.name, customer.email
-            self.phone.data, self.address.data = customer.phone, customer.address
+            self.phone.data = phones.display(customer.phone, country)
+            self.address.data = customer.address
 
 
 class MoveBookingForm(DashboardForm):

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import icalendar
 import sqlalchemy as sa
 
-from peepopay import audit
+from peepopay import audit, phones
 from peepopay.accounts.models import Tradie, new_calendar_token
 from peepopay.audit import AuditLog
 from peepopay.bookings.models import Booking, Status
@@ -70,7 +70,7 @@ def _event(
         lines = [
             *([arrival.capitalize()] if arrival else []),
             f"Customer: {booking.customer_name}",
-            f"Phone: {booking.customer_phone}",
+            f"Phone: {phones.display(booking.customer_phone, tradie.country)}",
             f"Email: {booking.customer_email}",
             f"Deposit: {format_money(booking.deposit_minor, booking.currency)}",
         ]
@@ -85,7 +85,7 @@ def _event(
             f"Deposit paid: {format_money(booking.deposit_minor, booking.currency)}",
         ]
         if tradie.phone:
-            lines.append(f"Phone: {tradie.phone}")
+            lines.append(f"Phone: {phones.display(tradie.phone, tradie.country)}")
     if url:
         lines.append(f"Manage your booking: {url}")
         event.add("url", url)

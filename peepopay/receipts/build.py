@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from peepopay import phones
 from peepopay.accounts.models import Tradie
 from peepopay.bookings.models import Booking, Status
 from peepopay.db_setup import DbSession
@@ -141,7 +142,8 @@ def build_receipt(session: DbSession, booking: Booking) -> Receipt:
     tax_name, number_label = tax_names(tradie.country)
     zone = ZoneInfo(tradie.timezone)
     invoice = invoice_of(session, booking.id)
-    contact = " · ".join(x for x in (tradie.contact_email or tradie.email, tradie.phone) if x)
+    phone = phones.display(tradie.phone, tradie.country)
+    contact = " · ".join(x for x in (tradie.contact_email or tradie.email, phone) if x)
     return Receipt(
         title="Tax invoice" if tax_invoice else "Receipt",
         tax_invoice=tax_invoice,
