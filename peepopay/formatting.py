@@ -6,7 +6,7 @@ import csv
 import io
 import re
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, time
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -89,10 +89,23 @@ def parse_money(text: str, currency: str) -> int:
     return int(major) * 10**exp + (int(minor.ljust(exp, "0")) if minor else 0)
 
 
+def meridiem(moment: datetime | time) -> str:
+    """ "am" or "pm", lower case: how the product writes the half of the day, everywhere."""
+    return "am" if moment.hour < 12 else "pm"
+
+
+def clock_time(moment: datetime | time, space: str = " ") -> str:
+    """ "2:30 pm": the one way a time of day is written (12-hour clock, lower-case am/pm).
+    `space` may be a no-break space where "2:30" and "pm" must not part at a line end."""
+    return f"{moment.hour % 12 or 12}:{moment.minute:02d}{space}{meridiem(moment)}"
+
+
 def local_time(value: datetime | None, tz: str, fmt: str = "%a %-d %b %Y, %-I:%M %p") -> str:
+    """An instant in the zone `tz`, by `fmt`; its "%p" is `meridiem`'s "am"/"pm"."""
     if value is None:
         return ""
-    return value.astimezone(ZoneInfo(tz)).strftime(fmt).replace("AM", "am").replace("PM", "pm")
+    local = value.astimezone(ZoneInfo(tz))
+    return local.strftime(fmt.replace("%p", meridiem(local)))
 
 
 def arrival_between(start: datetime, end: datetime, tz: str) -> str:
@@ -100,15 +113,9 @@ def arrival_between(start: datetime, end: datetime, tz: str) -> str:
     zone = ZoneInfo(tz)
     first, last = start.astimezone(zone), end.astimezone(zone)
 
-    def clock(moment: datetime) -> str:
-        return moment.strftime("%-I:%M")
-
-    def half(moment: datetime) -> str:
-        return "am" if moment.hour < 12 else "pm"
-
-    if half(first) == half(last):
-        return f"arriving between {clock(first)} and {clock(last)} {half(last)}"
-    return f"arriving between {clock(first)} {half(first)} and {clock(last)} {half(last)}"
+    if meridiem(first) == meridiem(last):
+        return f"arriving between {clock_time(first)[:-3]} and {clock_time(last)}"
+    return f"arriving between {clock_time(first)} and {clock_time(last)}"
 
 
 def booking_when(booking: Any, tz: str, fmt: str = "%a %-d %b %Y, %-I:%M %p") -> str:

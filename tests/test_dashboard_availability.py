@@ -153,7 +153,7 @@ def test_add_with_htmx_answers_the_section_and_refreshes_the_preview(app, dash, 
         ({"end": ""}, "end", "End is required."),
         ({"start": "25:00"}, "start", "Start: Not a valid time value."),
         ({"weekday": "9"}, "weekday", "Day: Not a valid choice."),
-        ({"start": "16:00", "end": "18:00"}, "start", "overlap Monday 08:00–17:00"),
+        ({"start": "16:00", "end": "18:00"}, "start", "overlap Monday 8:00 am – 5:00 pm"),
         # Sunday night past midnight overlaps Monday morning.
         ({"weekday": "6", "start": "22:00", "end": "09:00"}, "start", "overlap Monday"),
     ],

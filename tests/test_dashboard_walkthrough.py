@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from flask import Flask
 from flask.testing import FlaskClient
 
+from peepopay.formatting import clock_time, local_time
 from tests.fixtures.clients import DashboardClient, csrf_token
 
 
@@ -88,3 +90,20 @@ def test_statuses_read_as_words_on_every_page(
     assert {"Confirmed", "Paid", "Refunded"} <= set(
         _badges(pages[f"/dashboard/bookings/{booking_id}/payments"])
     )
+
+
+def test_times_of_day_read_one_way_everywhere(
+    app: Flask, dash: DashboardClient, tradie_id: int
+) -> None:
+    # The hours list says "8:00 am – 5:00 pm"; the error about overlapping them said "08:00–17:00".
+    response = dash.post(
+        "/dashboard/availability/hours", {"weekday": "0", "start": "16:00", "end": "18:00"}
+    )
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert "overlap Monday 8:00 am – 5:00 pm" in page and "08:00" not in page
+    # One helper writes every time of day: a formatted instant agrees with it, lower case.
+    instant = datetime(2030, 1, 8, 1, 30, tzinfo=UTC)  # 2:30 pm in Auckland (NZDT)
+    assert clock_time(instant.astimezone(ZoneInfo("Pacific/Auckland"))) == "2:30 pm"
+    assert local_time(instant, "Pacific/Auckland", "%-I:%M %p") == "2:30 pm"
+    assert local_time(instant, "Pacific/Auckland") == "Tue 8 Jan 2030, 2:30 pm"

@@ -26,6 +26,7 @@ from peepopay.clock import local_today, utcnow
 from peepopay.dashboard import bp, signed_in
 from peepopay.db_setup import DbSession
 from peepopay.extensions import db
+from peepopay.formatting import clock_time, meridiem
 from peepopay.htmx import render
 from peepopay.scheduling.models import AvailabilityRule, BlockedPeriod
 
@@ -95,14 +96,10 @@ def iso_week(day: date) -> str:
 # --- time as people read it --------------------------------------------------------------------
 
 
-def _meridiem(moment: datetime) -> str:
-    return "am" if moment.hour < 12 else "pm"
-
-
 def clock(moment: datetime, zone: bool = False) -> str:
     """ "9:00 am", with the zone's abbreviation ("9:00 am NZDT") on days the clocks change."""
     # A no-break space: "9:22" and "am" never land on different lines.
-    text = f"{moment.hour % 12 or 12}:{moment.minute:02d}\u00a0{_meridiem(moment)}"
+    text = clock_time(moment, "\u00a0")
     return f"{text} {moment.tzname()}" if zone else text
 
 
@@ -112,7 +109,7 @@ def span(start: datetime, end: datetime, zone: bool = False, day: date | None = 
     one_zone = start.tzname() == end.tzname()
     # One abbreviation at the end says it for both ends; two are needed across the change.
     suffix = f" {end.tzname()}" if zone and one_zone else ""
-    if _meridiem(start) == _meridiem(end) and same_day and one_zone:
+    if meridiem(start) == meridiem(end) and same_day and one_zone:
         return f"{clock(start)[:-3]}–{clock(end)}{suffix}"
     first, last = clock(start, zone and not one_zone), clock(end, zone and not one_zone)
     if day is not None and start.date() != day:

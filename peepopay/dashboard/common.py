@@ -9,7 +9,7 @@ from flask_login import current_user
 
 from peepopay.bookings.lifecycle import LABELS
 from peepopay.dashboard import bp
-from peepopay.formatting import format_money
+from peepopay.formatting import clock_time, format_money
 from peepopay.money import deposit_for
 from peepopay.scheduling.models import DepositType, Service
 
@@ -41,7 +41,7 @@ def bps_filter(bps: int) -> str:
 @bp.app_template_filter("clock")
 def clock_filter(value: time | datetime) -> str:
     """A wall-clock time as people write it: "8:30 am"."""
-    return value.strftime("%-I:%M %p").replace("AM", "am").replace("PM", "pm")
+    return clock_time(value)
 
 
 @bp.app_template_filter("booking_status")

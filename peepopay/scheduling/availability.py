@@ -12,6 +12,7 @@ from peepopay import audit
 from peepopay.accounts.models import Tradie
 from peepopay.clock import local_today
 from peepopay.db_setup import DbSession
+from peepopay.formatting import clock_time
 from peepopay.rules import FormError, actor, owned, update_tradie
 from peepopay.scheduling import services as scheduling
 from peepopay.scheduling.models import AvailabilityRule, BlockedPeriod, Service
@@ -86,7 +87,7 @@ def add_range(
                 raise FormError(
                     "start",
                     f"Start and end overlap {WEEKDAYS[rule.weekday]} "
-                    f"{rule.start_local:%H:%M}–{rule.end_local:%H:%M}.",
+                    f"{clock_time(rule.start_local)} – {clock_time(rule.end_local)}.",
                 )
     rule = AvailabilityRule(tradie_id=tradie.id, weekday=weekday, start_local=start, end_local=end)
     session.add(rule)
