@@ -19,7 +19,6 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user, logout_user
 
 from peepopay import phones
-from peepopay import phones
 from peepopay.accounts import sessions
 from peepopay.accounts import settings as account
 from peepopay.clock import utcnow
@@ -173,13 +172,6 @@ def settings_embedding() -> ResponseReturnValue:
         account.update_embedding(db.session, current_user, form.allowed_origins.data or "")
 
     return _save("embedding", EmbeddingForm(), "Allowed sites saved.", apply)
-
-
-def _profile_form(tradie: Any) -> ProfileForm:
-    form = ProfileForm(formdata=None, obj=tradie)
-    # Stored in E.164; shown as the tradie writes it (saving reads it back the same way).
-    form.phone.data = phones.display(tradie.phone, tradie.country)
-    return form
 
 
 def _profile_form(tradie: Any) -> ProfileForm:
