@@ -9,9 +9,10 @@ import sqlalchemy as sa
 
 from peepopay.extensions import db
 from peepopay.models import Booking, Tradie
-from tests.booking_helpers import SLUG, at, iso_z, local_day, service_id, widget_tradie
+from tests.booking_helpers import SLUG, ZONE, at, iso_z, local_day, service_id, widget_tradie
 from tests.notify_support import make_booking
 from tests.payments_support import app_config  # noqa: F401  (points the app at the emulator)
+from tests.test_arrival_windows import by_window
 from tests.test_intake_api import set_area
 from tests.test_receipts import pdf_text
 from tests.test_widget import HX, details, page
@@ -109,3 +110,48 @@ def test_customer_picker_shows_phones_in_national_format(app, dash, tradie_id, a
         customer_id = db.session.scalar(sa.select(Booking.customer_id))
     filled = dash.get(f"/dashboard/bookings/new?customer_id={customer_id}", htmx=True)
     assert 'value="021 111 2222"' in filled.get_data(as_text=True)
+
+
+# --- arrival windows shown as the window promised, not as a bare start -------------------
+
+
+def window_booking(app, tradie_id: int, day, share: int = 0) -> int:
+    """A confirmed booking in the 8–10 am window of a two-jobs-a-window service, holding the
+    window's first (8–9) or second (9–10) share."""
+    by_window(app, tradie_id)
+    booking_id = make_booking(app, tradie_id, starts_at=at(day, 8 + share))
+    with app.app_context():
+        db.session.execute(
+            sa.update(Booking)
+            .where(Booking.id == booking_id)
+            .values(window_starts_at=at(day, 8), window_ends_at=at(day, 10))
+        )
+        db.session.commit()
+    return booking_id
+
+
+def test_the_move_page_offers_windows_not_bare_starts(app, client, tradie_id):
+    day = local_day(5)
+    token = token_of(app, window_booking(app, tradie_id, day))
+    html = client.get(f"/b/{token}/reschedule?date={day}").get_data(as_text=True)
+    assert "arriving between 8:00 and 10:00 am" in html  # the booking as it stands
+    assert ">1:00 – 3:00 pm</button>" in html and ">10:00 am – 12:00 pm</button>" in html
+    assert ">1:00 pm</button>" not in html
+
+
+def test_the_calendar_shows_the_window_promised_not_the_internal_share(app, dash, tradie_id):
+    day = local_day(5)
+    window_booking(app, tradie_id, day, share=1)
+    html = dash.get(f"/dashboard/calendar?day={day}").get_data(as_text=True)
+    assert "8:00–10:00\u00a0am" in html
+    assert "9:00–10:00\u00a0am" not in html
+
+
+def test_the_time_step_of_a_window_service_says_when_we_arrive(app, client, kiwi):
+    by_window(app, kiwi[0])
+    day = local_day()
+    html = page(client.get(f"{BOOK}/time?service={kiwi[1]}&date={day}", headers=HX))
+    assert ">8:00 – 10:00 am<" in html
+    assert "takes about" not in html
+    assert "arrive" in html and "between the start and the end of the window" in html
+    assert ZONE.key.replace("_", " ") in html

@@ -186,6 +186,9 @@ class Job(NamedTuple):
     starts_at: datetime
     ends_at: datetime
     hold_expires_at: datetime | None
+    # A booking by arrival window holds one share of it; the customer was promised the window.
+    window_starts_at: datetime | None
+    window_ends_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -392,14 +395,15 @@ def _day(
         note = ""
         if hold and booking.hold_expires_at is not None:
             note = f"held until {clock(booking.hold_expires_at.astimezone(tz))}"
+        shown = (booking.starts_at, booking.ends_at)
+        if booking.window_starts_at and booking.window_ends_at:
+            shown = (booking.window_starts_at, booking.window_ends_at)
         result.items.append(
             Item(
                 kind="hold" if hold else "job",
                 starts_at=booking.starts_at,
                 ends_at=booking.ends_at,
-                when=span(
-                    booking.starts_at.astimezone(tz), booking.ends_at.astimezone(tz), zoned, day
-                ),
+                when=span(shown[0].astimezone(tz), shown[1].astimezone(tz), zoned, day),
                 booking=booking,
                 label=status_label(booking.status),
                 note=note,
