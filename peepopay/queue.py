@@ -31,10 +31,24 @@ def worker_connection(app: Flask) -> Redis:
     return Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=1)
 
 
-def make_worker(app: Flask) -> SimpleWorker:
-    """The RQ worker of `app`'s queue, on a connection of its own (see `worker_connection`)."""
+CALENDAR_JOB_SECONDS = 60
+
+
+def queue_name(app: Flask, calendars: bool = False) -> str:
+    """Calendar syncs wait in a queue of their own, worked beside the messages (peepopay.worker):
+    a slow or hostile feed never holds up anybody's email or SMS."""
+    name = str(app.config["RQ_QUEUE"])
+    return f"{name}-calendars" if calendars else name
+
+
+def make_worker(
+    app: Flask, calendars: bool = False, worker_class: type[SimpleWorker] = SimpleWorker
+) -> SimpleWorker:
+    """The RQ worker of `app`'s queue (or its calendar queue), on a connection of its own (see
+    `worker_connection`)."""
     conn = worker_connection(app)
-    return SimpleWorker([Queue(app.config["RQ_QUEUE"], connection=conn)], connection=conn)
+    queue = Queue(queue_name(app, calendars), connection=conn)
+    return worker_class([queue], connection=conn)
 
 
 def redis_conn() -> Redis | None:
@@ -42,9 +56,9 @@ def redis_conn() -> Redis | None:
     return conn
 
 
-def get_queue() -> Queue | None:
+def get_queue(calendars: bool = False) -> Queue | None:
     conn = redis_conn()
-    return Queue(current_app.config["RQ_QUEUE"], connection=conn) if conn else None
+    return Queue(queue_name(current_app, calendars), connection=conn) if conn else None
 
 
 def try_enqueue(func: Callable[..., Any], *args: Any, job_id: str | None = None) -> bool:
@@ -66,7 +80,7 @@ _OVER = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANC
 
 
 def enqueue_once(
-    func: Callable[..., Any], *args: Any, job_id: str
+    func: Callable[..., Any], *args: Any, job_id: str, calendars: bool = False
 ) -> Literal["enqueued", "waiting", "unavailable"]:
     """Enqueue a job under `job_id` unless one with that id still waits or runs: "enqueued",
     "waiting" (nothing added) or "unavailable" (Redis is away).
@@ -74,7 +88,7 @@ def enqueue_once(
     RQ's `unique=True` checks and adds atomically; a job with that id that has run its course
     (finished, failed, stopped, cancelled) is deleted first, so a fixed id never blocks a new run.
     """
-    queue = get_queue()
+    queue = get_queue(calendars)
     if queue is None:
         return "unavailable"
     options: dict[str, Any] = {
@@ -83,6 +97,8 @@ def enqueue_once(
         "result_ttl": 600,
         "failure_ttl": 86400,
     }
+    if calendars:  # a sync's fetch and parse have limits of their own; this backs them up
+        options["job_timeout"] = CALENDAR_JOB_SECONDS
     try:
         for _ in range(2):  # once, and again after deleting a job that is over
             try:

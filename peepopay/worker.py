@@ -1,5 +1,6 @@
-"""The background worker: an RQ worker, plus a sweep loop that gives the outbox's due messages
-(reminders among them, which wait in the database until due) their jobs."""
+"""The background worker: an RQ worker for messages, a sweep loop that gives the outbox's due
+messages (reminders among them, which wait in the database until due) their jobs, and a thread
+working the calendar queue, so calendar syncs never wait ahead of a message."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import threading
 import time
 
 from flask import Flask
+from rq import SimpleWorker
+from rq.timeouts import TimerDeathPenalty
 
 from peepopay.clock import utcnow
 from peepopay.extensions import db
@@ -41,6 +44,32 @@ def sweep_forever(app: Flask, interval: float, stop: threading.Event) -> None:
         sweep_once(app)
 
 
+class CalendarWorker(SimpleWorker):
+    """Works the calendar queue in a thread beside the messages: a feed that is slow to fetch
+    or to read delays other feeds at most, never a message. The main thread owns the process's
+    signals, and a job's timeout is a timer here (SIGALRM reaches the main thread only)."""
+
+    death_penalty_class = TimerDeathPenalty
+
+    def _install_signal_handlers(self) -> None:
+        pass
+
+
+def work_calendars(app: Flask, stop: threading.Event, burst: bool = False) -> None:
+    from peepopay.queue import make_worker
+
+    while not stop.is_set():
+        try:
+            with app.app_context():
+                make_worker(app, calendars=True, worker_class=CalendarWorker).work(burst=burst)
+            return
+        except Exception:  # Redis went away: try again shortly
+            if burst:
+                raise
+            log.exception("calendar worker lost Redis; retrying in 2 s")
+            stop.wait(2)
+
+
 def run(app: Flask, *, sweep_interval: float = 10.0, burst: bool = False) -> None:
     from peepopay.queue import make_worker
 
@@ -50,6 +79,10 @@ def run(app: Flask, *, sweep_interval: float = 10.0, burst: bool = False) -> Non
     sweeper = threading.Thread(target=sweep_forever, args=(app, sweep_interval, stop), daemon=True)
     sweeper.start()
     sweep_once(app)
+    if burst:
+        work_calendars(app, stop, burst=True)
+    else:
+        threading.Thread(target=work_calendars, args=(app, stop), daemon=True).start()
     try:
         while True:
             try:

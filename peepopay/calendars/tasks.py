@@ -1,7 +1,8 @@
 """The worker's side of calendars: every due feed gets one sync job (`calendar-<id>`).
 
 The sweep loop (peepopay/worker.py) asks for due feeds from the database every few seconds, so
-a Redis outage only delays syncs; a job still waiting or running is never doubled."""
+a Redis outage only delays syncs; a job still waiting or running is never doubled. The jobs
+wait in the calendar queue, which the worker works beside the messages, never before them."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def enqueue_due(session: DbSession, now: datetime) -> int:
 
     count = 0
     for feed_id in services.due_feed_ids(session, now):
-        outcome = enqueue_once(sync_job, feed_id, job_id=job_id(feed_id))
+        outcome = enqueue_once(sync_job, feed_id, job_id=job_id(feed_id), calendars=True)
         if outcome == "unavailable":
             break
         count += outcome == "enqueued"
