@@ -143,11 +143,14 @@
     }
   });
 
-  // A step reached by a whole-page load from another step (the payment step, which brings its
-  // own policy; any step without htmx) starts at its heading, as a swapped-in step does. The
-  // first step, opened from the tradie's site, takes no focus from the page around it.
+  // A step reached by a whole-page load from another step of this widget (the payment step,
+  // which brings its own policy) starts at its heading, as a swapped-in step does. Opened from
+  // anywhere else (the tradie's site, the dashboard's preview) it takes no focus from the page.
   var heading = doc.getElementById("step-title");
-  if (heading && doc.referrer && new URL(doc.referrer).origin === location.origin) {
+  var widgetPath = location.pathname.split("/").slice(0, 3).join("/") + "/";
+  var from = doc.referrer ? new URL(doc.referrer) : null;
+  if (heading && from && from.origin === location.origin &&
+      (from.pathname + "/").indexOf(widgetPath) === 0) {
     heading.focus({ preventScroll: true });
   }
   dayGrid();
