@@ -175,10 +175,8 @@ def widget_steps(page: Any, base: str, width: int, found: list[str]) -> None:
     """Through the widget as a customer, axe on every step."""
 
     def visit(number: int, name: str) -> None:
+        # The pictures of each step are test_widget_steps_browser.py's.
         check(page, f"widget step {number} ({name}) at {width}px", found)
-        page.screenshot(
-            path=str(SCREENSHOTS / f"a11y-widget-{number}-{name}-{width}.png"), full_page=True
-        )
 
     page.goto(f"{base}/book/kiwi")
     wait_for_step(page, "Choose a service")

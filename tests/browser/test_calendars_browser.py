@@ -65,7 +65,7 @@ def test_connect_and_see_failures_at_1280(app_server, browser, tradie_id, feed_s
     expect(page.get_by_role("status")).to_contain_text("Connected Work", timeout=TIMEOUT)
     # A web page instead of a calendar is refused on the field.
     connect(page, feed_server.serve("/login", "<!doctype html><p>Sign in", headers={}), "Oops")
-    expect(page.locator("#err-url")).to_contain_text("a web page, not a calendar")
+    expect(page.locator("#err-feed-url")).to_contain_text("a web page, not a calendar")
     # The work calendar stops answering: its row says why and what still blocks.
     feed_server.answers.pop("/work.ics")
     page.get_by_role("button", name="Sync now: Work").click()
