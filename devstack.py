@@ -4,12 +4,17 @@ The production topology on loopback: Caddy on the public port (PORT, 8080) in fr
 (APP_PORT, 8000), an embedded Redis (unless REDIS_URL is set), the Stripe emulator (unless a real
 STRIPE_SECRET_KEY is set) and the RQ worker; migrates and seeds the database first. Caddy serves
 `instance/public`, a precompressed copy of `static/` kept in sync while the stack runs.
-Ctrl-C stops every child. A development tool beside the package, like the emulator: neither is
+Ctrl-C stops every child; so does killing this process hard (SIGKILL, a closed terminal): on
+Linux each child is told by the kernel when we die, and the next start stops any of ours still
+running from the pid file. A development tool beside the package, like the emulator: neither is
 in the wheel or the image.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import json
 import os
 import signal
 import socket
@@ -22,6 +27,62 @@ from pathlib import Path
 from peepopay.config import INSTANCE, ROOT, DevelopmentConfig
 
 BIN = Path(sys.executable).parent
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def pid_file() -> Path:
+    """Where the children of the running stack are listed, for the next start to clean up."""
+    return INSTANCE / "devstack.pids"
+
+
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    """A preexec_fn: the child gets SIGTERM when we die, however we die (Linux only). The
+    setting survives exec, so it holds for redis-server, gunicorn and Caddy themselves."""
+
+    if not sys.platform.startswith("linux"):
+        return lambda: None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork, not in it
+
+    def arm() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # we died before the line above: nobody would tell it
+            os._exit(1)
+
+    return arm
+
+
+def _started(pid: int) -> str | None:
+    """When the process started (in clock ticks since boot): with the pid, it names one
+    process, where a pid alone may since belong to another. None when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return None if fields[0] == "Z" else fields[19]
+
+
+def stop_stale() -> None:
+    """Stop what an earlier stack killed hard left running: each child listed in the pid file
+    that is still the same process (a reused pid is another), with its process group
+    (gunicorn's workers, the RQ worker's work horse)."""
+    try:
+        listed = json.loads(pid_file().read_text())
+    except (OSError, ValueError):
+        return
+    stale = [
+        int(c["pid"]) for c in listed if c["started"] and _started(int(c["pid"])) == c["started"]
+    ]
+    for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        for pid in stale:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, sig)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and any(_started(pid) for pid in stale):
+            time.sleep(0.1)
+    if stale:
+        print(f"Stopped {len(stale)} processes left by an earlier run.", file=sys.stderr)
+    pid_file().unlink(missing_ok=True)
 
 
 def port_free(port: int) -> bool:
@@ -69,10 +130,23 @@ class Stack:
         if port is not None and not port_free(port):
             raise SystemExit(f"port {port} is busy; cannot start {name} (set another port)")
         env = {**self.env, **(extra_env or {})}
-        process = subprocess.Popen(args, env=env, cwd=ROOT, start_new_session=True)
+        process = subprocess.Popen(
+            args,
+            env=env,
+            cwd=ROOT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent(os.getpid()),
+        )
         self.children.append((name, process))
+        self.write_pids()
         if port is not None:
             wait_for(port, name)
+
+    def write_pids(self) -> None:
+        listed = [
+            {"name": name, "pid": p.pid, "started": _started(p.pid)} for name, p in self.children
+        ]
+        pid_file().write_text(json.dumps(listed))
 
     def stop(self) -> None:
         """Front to back (Caddy first, Redis last), so nothing loses what it depends on while
@@ -85,6 +159,7 @@ class Stack:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(5)
+        pid_file().unlink(missing_ok=True)
 
     def watch(self, every: Callable[[], object] | None = None) -> None:
         while True:
@@ -109,6 +184,7 @@ def main() -> None:
     env.setdefault("PEEPOPAY_ENV", "development")
     env.setdefault("BASE_URL", f"http://127.0.0.1:{port}")
     INSTANCE.mkdir(parents=True, exist_ok=True)
+    stop_stale()
     flask = [str(BIN / "flask"), "--app", "peepopay"]
     try:
         if not env.get("REDIS_URL"):
@@ -160,7 +236,7 @@ def main() -> None:
             {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
         )
         # Caddy's first active health check must find gunicorn's workers booted.
-        wait_for_http(f"http://127.0.0.1:{app_port}/healthz", "gunicorn")
+        wait_for_http(f"http://127.0.0.1:{app_port}/healthz", "gunicorn", timeout=90)
         public = INSTANCE / "public"
         sync_public = watch_static(public)
         sync_public()
