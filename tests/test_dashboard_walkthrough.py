@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Flask
@@ -107,3 +107,32 @@ def test_times_of_day_read_one_way_everywhere(
     assert clock_time(instant.astimezone(ZoneInfo("Pacific/Auckland"))) == "2:30 pm"
     assert local_time(instant, "Pacific/Auckland", "%-I:%M %p") == "2:30 pm"
     assert local_time(instant, "Pacific/Auckland") == "Tue 8 Jan 2030, 2:30 pm"
+
+
+def test_upcoming_lists_live_bookings_and_totals_count_real_ones(
+    app: Flask, dash: DashboardClient, dash_now: datetime, add_booking: Callable[..., int]
+) -> None:
+    same = {"customer_email": "sam@example.com", "customer_phone": "+64210000099"}
+    minutes = timedelta(minutes=10)
+    confirmed = add_booking(**same)
+    live_hold = add_booking(**same, status="pending_payment", hold_expires_at=dash_now + minutes)
+    dead = [
+        add_booking(**same, status="pending_payment", hold_expires_at=dash_now - minutes),
+        add_booking(**same, status="expired", hold_expires_at=dash_now - minutes),
+        add_booking(**same, status="cancelled"),
+        add_booking(**same, status="payment_failed"),
+    ]
+    done = add_booking(**same, status="completed", starts_at=dash_now - timedelta(days=3))
+
+    page = dash.get("/dashboard/bookings").get_data(as_text=True)
+    listed = {int(n) for n in re.findall(r'href="/dashboard/bookings/(\d+)"', page)}
+    assert listed == {confirmed, live_hold}, listed
+    assert "2 bookings" in page
+    assert not set(dead) & listed and done not in listed
+
+    customers = dash.get("/dashboard/customers").get_data(as_text=True)
+    assert re.search(r'data-label="Bookings">3\b', customers), customers  # not 7
+    customer_id = re.search(r'href="/dashboard/customers/(\d+)"', customers)
+    assert customer_id
+    detail = dash.get(f"/dashboard/customers/{customer_id.group(1)}").get_data(as_text=True)
+    assert "<dt>Bookings</dt><dd>3</dd>" in detail

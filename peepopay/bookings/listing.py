@@ -78,8 +78,11 @@ def filtered(tradie_id: int, filters: Filters, now: datetime) -> sa.Select[Any]:
     if filters.when == "upcoming":
         # No job is longer than MAX_DURATION: the bound keeps the (tradie_id, starts_at) index
         # scan to what is still to come, however long the tradie's past.
+        # Upcoming work only: a cancelled booking or a hold that ran out is not coming.
         query = query.where(
-            Booking.ends_at > now, Booking.starts_at > now - scheduling.MAX_DURATION
+            Booking.ends_at > now,
+            Booking.starts_at > now - scheduling.MAX_DURATION,
+            scheduling.active_condition(now),
         ).order_by(Booking.starts_at, Booking.id)
     elif filters.when == "past":
         query = query.where(Booking.ends_at <= now).order_by(

@@ -204,7 +204,7 @@ def _searched(tradie_id: int, q: str) -> sa.Select[Customer]:
     return query.order_by(Customer.last_booked_at.desc(), Customer.id.desc())
 
 
-def page_of(session: DbSession, tradie_id: int, q: str, page: int) -> Page:
+def page_of(session: DbSession, tradie_id: int, q: str, page: int, now: datetime) -> Page:
     """One page of the tradie's customers, latest booked first, with each one's totals."""
     q = q.strip()[:100]
     query = _searched(tradie_id, q)
@@ -216,7 +216,7 @@ def page_of(session: DbSession, tradie_id: int, q: str, page: int) -> Page:
         found = _page_rows(session, query, page)
     customers = [customer for customer, _ in found]
     total = found[0][1] if found else 0
-    totals = totals_for(session, [c.id for c in customers])
+    totals = totals_for(session, [c.id for c in customers], now)
     return Page([Row(c, totals.get(c.id, Totals())) for c in customers], total, page, q)
 
 
@@ -242,18 +242,28 @@ def _listed(
     return [(customer, int(total or 0)) for customer in rows]
 
 
-def totals_for(session: DbSession, customer_ids: Sequence[int]) -> dict[int, Totals]:
-    """Bookings, no-shows, money in and money back per customer, in two grouped queries."""
+def counted(now: datetime) -> sa.ColumnElement[bool]:
+    """Bookings that happened or will: not a hold that ran out, a cancellation or a failed
+    payment, which a customer's totals would otherwise count as jobs."""
+    return sa.or_(
+        Booking.status.in_((Status.CONFIRMED, Status.COMPLETED, Status.NO_SHOW)),
+        sa.and_(Booking.status == Status.PENDING_PAYMENT, Booking.hold_expires_at > now),
+    )
+
+
+def totals_for(session: DbSession, customer_ids: Sequence[int], now: datetime) -> dict[int, Totals]:
+    """Bookings (those `counted`), no-shows, money in and money back per customer, in two
+    grouped queries."""
     if not customer_ids:
         return {}
-    counted = session.execute(
+    counts = session.execute(
         sa.select(
             Booking.customer_id,
             sa.func.count(Booking.id),
             sa.func.sum(sa.case((Booking.status == Status.NO_SHOW, 1), else_=0)),
             sa.func.max(Booking.starts_at),
         )
-        .where(Booking.customer_id.in_(customer_ids))
+        .where(Booking.customer_id.in_(customer_ids), counted(now))
         .group_by(Booking.customer_id)
     )
     money = {
@@ -270,7 +280,7 @@ def totals_for(session: DbSession, customer_ids: Sequence[int]) -> dict[int, Tot
         )
     }
     found = {}
-    for cid, bookings, no_shows, last in counted:
+    for cid, bookings, no_shows, last in counts:
         paid, refunded = money.get(cid, (0, 0))
         found[cid] = Totals(bookings, no_shows or 0, paid or 0, refunded or 0, last)
     return found
@@ -294,14 +304,14 @@ def get(session: DbSession, tradie_id: int, customer_id: int) -> Customer:
     return owned(session, Customer, customer_id, tradie_id)
 
 
-def detail(session: DbSession, tradie_id: int, customer_id: int) -> Detail:
+def detail(session: DbSession, tradie_id: int, customer_id: int, now: datetime) -> Detail:
     customer = get(session, tradie_id, customer_id)
     bookings = session.scalars(
         sa.select(Booking)
         .where(Booking.customer_id == customer.id, Booking.tradie_id == tradie_id)
         .order_by(Booking.starts_at.desc(), Booking.id.desc())
     ).all()
-    totals = totals_for(session, [customer.id]).get(customer.id, Totals())
+    totals = totals_for(session, [customer.id], now).get(customer.id, Totals())
     return Detail(customer, totals, list(bookings))
 
 
@@ -487,21 +497,26 @@ CSV_HEADER = (
 )
 
 
-def csv_lines(session: DbSession, tradie: Tradie, q: str) -> Iterator[str]:
+def csv_lines(session: DbSession, tradie: Tradie, q: str, now: datetime) -> Iterator[str]:
     """Every customer the search finds as CSV lines, in pages of 500 so memory stays flat.
     What it needs of the tradie is read now: the lines are written after the request's
     commit."""
     query = _searched(tradie.id, q.strip()[:100])
-    return _csv_rows(session, query, tradie.currency, tradie.country, tradie.timezone)
+    return _csv_rows(session, query, tradie.currency, tradie.country, tradie.timezone, now)
 
 
 def _csv_rows(
-    session: DbSession, query: sa.Select[Customer], currency: str, country: str, zone: str
+    session: DbSession,
+    query: sa.Select[Customer],
+    currency: str,
+    country: str,
+    zone: str,
+    now: datetime,
 ) -> Iterator[str]:
     yield csv_line(CSV_HEADER)
     offset = 0
     while chunk := list(session.scalars(query.limit(500).offset(offset))):
-        totals = totals_for(session, [c.id for c in chunk])
+        totals = totals_for(session, [c.id for c in chunk], now)
         for c in chunk:
             t = totals.get(c.id, Totals())
             yield csv_line(

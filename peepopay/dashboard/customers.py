@@ -46,7 +46,7 @@ def listed(tradie: Tradie, q: str, page: int) -> Markup:
     """One page of the customer list as HTML: rendered, or as kept from before."""
 
     def make() -> tuple[Markup, None]:
-        results = customers.page_of(db.session, tradie.id, q, page)
+        results = customers.page_of(db.session, tradie.id, q, page, utcnow())
         html = render_template("dashboard/_customer_list.html", tradie=tradie, results=results)
         return Markup(html), None  # noqa: S704  (the template's own escaped output)
 
@@ -56,7 +56,7 @@ def listed(tradie: Tradie, q: str, page: int) -> Markup:
 
 @bp.get("/customers.csv")
 def customers_csv() -> Response:
-    lines = customers.csv_lines(db.session, current_user, request.args.get("q", ""))
+    lines = customers.csv_lines(db.session, current_user, request.args.get("q", ""), utcnow())
     response = Response(stream_with_context(lines), mimetype="text/csv")
     day = local_today(current_user, utcnow()).isoformat()
     response.headers["Content-Disposition"] = f'attachment; filename="customers-{day}.csv"'
@@ -71,7 +71,7 @@ def _customer_page(
     erase_form: EraseCustomerForm | None = None,
     notice: str = "",
 ) -> Response:
-    detail = customers.detail(db.session, current_user.id, customer_id)
+    detail = customers.detail(db.session, current_user.id, customer_id, utcnow())
     return render(
         "dashboard/customer_detail.html",
         "dashboard/_customer_detail.html",
