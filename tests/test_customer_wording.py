@@ -10,10 +10,15 @@ import sqlalchemy as sa
 from peepopay.extensions import db
 from peepopay.models import Booking, Tradie
 from tests.booking_helpers import SLUG, ZONE, at, iso_z, local_day, service_id, widget_tradie
-from tests.notify_support import make_booking
-from tests.payments_support import app_config  # noqa: F401  (points the app at the emulator)
+from tests.notify_support import deliver_outbox, make_booking
+from tests.payments_support import (
+    app_config,  # noqa: F401  (points the app at the emulator)
+    settle,
+)
+from tests.payments_support import booking as booking_row
 from tests.test_arrival_windows import by_window
 from tests.test_intake_api import set_area
+from tests.test_no_show import connected, paid, set_fee, url  # noqa: F401  (fixtures)
 from tests.test_receipts import pdf_text
 from tests.test_widget import HX, details, page
 
@@ -155,3 +160,43 @@ def test_the_time_step_of_a_window_service_says_when_we_arrive(app, client, kiwi
     assert "takes about" not in html
     assert "arrive" in html and "between the start and the end of the window" in html
     assert ZONE.key.replace("_", " ") in html
+
+
+# --- a no-show: said once, and its fee named for what it is -------------------------------
+
+
+def test_no_show_email_receipt_and_invoice_name_the_fee(
+    app,
+    stripe_live,
+    smtp,
+    dash,
+    connected,  # noqa: F811
+    paid,  # noqa: F811
+):
+    set_fee(app, connected, 8000)
+    assert dash.post(url(paid), htmx=True).status_code == 200
+    settle(stripe_live)
+    deliver_outbox(app)
+    mails = {m["Subject"]: m for m in smtp.to("aroha@example.com")}
+
+    [missed] = [m for s, m in mails.items() if s.startswith("We missed you")]
+    text = missed.get_body(("plain",)).get_content()
+    token = booking_row(app, paid.booking_id).public_token
+    assert text.count("09 555 0000") == 1, text  # one way to call, in the footer
+    assert text.lower().count("book another time") == 1, text
+    assert text.count(f"/b/{token}") == 1, text
+
+    [receipt_mail] = [m for s, m in mails.items() if "$80.00" in s]
+    subject = receipt_mail["Subject"]
+    assert "Thank you for your payment" not in subject and "no-show fee" in subject.lower()
+    body = receipt_mail.get_body(("plain",)).get_content()
+    assert "thank you" not in body.lower() and "no-show fee of $80.00" in body
+    assert body.count(f"/b/{token}") == 1, body
+    html_body = receipt_mail.get_body(("html",)).get_content()
+    assert "thank you" not in html_body.lower() and html_body.count(f"/b/{token}") == 1
+
+    invoice = pdf_text(dash.client.get(f"/b/{token}/receipt.pdf").data)
+    assert "No-show fee (booked: Leak repair) $130.00" in invoice, invoice
+    assert "Leak repair $130.00" not in invoice.replace("(booked: Leak repair) $130.00", "")
+    receipt_page = dash.client.get(f"/b/{token}/receipt").get_data(as_text=True)
+    assert "No-show fee (booked: Leak repair)" in receipt_page

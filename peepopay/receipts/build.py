@@ -122,6 +122,14 @@ def _lines(payments: list[Payment]) -> list[ReceiptLine]:
     return sorted(lines, key=lambda line: line.when)
 
 
+def _description(booking: Booking) -> str:
+    """What was charged for: the service, or for a missed job what was kept instead of it (a
+    no-show supplied no service, so the invoice must not say it did)."""
+    if booking.status == Status.NO_SHOW:
+        return f"No-show fee (booked: {booking.service_name})"
+    return booking.service_name
+
+
 def build_receipt(session: DbSession, booking: Booking) -> Receipt:
     tradie = session.get(Tradie, booking.tradie_id)
     assert tradie is not None
@@ -159,7 +167,7 @@ def build_receipt(session: DbSession, booking: Booking) -> Receipt:
         customer_name=booking.customer_name,
         customer_email=booking.customer_email,
         job_address=booking.job_address,
-        description=booking.service_name,
+        description=_description(booking),
         currency=booking.currency,
         total_minor=total,
         tax_minor=tax_included(total, tradie.tax_rate_bps) if tax_invoice else 0,
