@@ -330,12 +330,13 @@ def move_by_hand(
     *,
     was: str,
     confirmed: bool = False,
-) -> None:
+) -> Booking:
     """Move the booking to the tradie's chosen local time; the customer gets the new time and
     calendar file (lifecycle.move). `was` is the start the tradie saw (ISO, UTC): a booking
     moved meanwhile is not moved again (one of many concurrent moves wins). A time outside
     working hours or over a calendar busy time needs `confirmed` (else NeedsConfirmation).
-    InvalidBooking for a bad time, SlotTaken or TransitionRefused from the lifecycle."""
+    Returns the moved booking. InvalidBooking for a bad time, SlotTaken or TransitionRefused
+    from the lifecycle."""
     zone = ZoneInfo(tradie.timezone)
     errors = _Errors()
     start = _when(errors, "start", "New time", start_text, zone, now)
@@ -355,6 +356,7 @@ def move_by_hand(
     # A hold whose time has run out still counts for the database until it is marked expired.
     lifecycle.expire_stale(session, now, tradie.id)
     lifecycle.move(session, booking, start, ends, now, actor=actor(tradie))
+    return booking
 
 
 @dataclass(frozen=True)

@@ -181,28 +181,21 @@ def move_booking(booking_id: int) -> Response:
     return _move_page(_booking(booking_id))
 
 
+MOVED = "Moved; the customer has the new time and calendar file by email and SMS."
+
+
 @bp.post("/bookings/<int:booking_id>/move", endpoint="move_booking_post")
 def move_booking_post(booking_id: int) -> ResponseReturnValue:
     booking, form = _booking(booking_id), MoveBookingForm()
-
-    def move() -> bool:
-        by_hand.move_by_hand(
-            db.session,
-            current_user,
-            booking,
-            form.start.data or "",
-            utcnow(),
-            was=form.was.data or "",
-            confirmed=form.confirm.data == "1",
-        )
-        return True
-
-    moved, status = _attempt(form, move)
+    moved, status = _attempt(
+        form,
+        lambda: by_hand.move_by_hand(
+            db.session, current_user, booking, form.start.data or "", utcnow(), **form.seen()
+        ),
+    )
     if moved is None:
         return _move_page(booking, form, status)
-    return _done(
-        booking, "Moved; the customer has the new time and calendar file by email and SMS."
-    )
+    return _done(booking, MOVED)
 
 
 @bp.get("/bookings/<int:booking_id>/edit", endpoint="edit_booking")

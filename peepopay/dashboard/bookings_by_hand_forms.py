@@ -138,6 +138,10 @@ class MoveBookingForm(DashboardForm):
     confirm = HiddenField()
     warning = ""
 
+    def seen(self) -> dict[str, Any]:
+        """What the tradie saw and confirmed, for `by_hand.move_by_hand`."""
+        return {"was": self.was.data or "", "confirmed": self.confirm.data == "1"}
+
     def add_errors(self, errors: dict[str, list[str]]) -> None:
         self.start.errors = [*self.start.errors, *(m for ms in errors.values() for m in ms)]
 
