@@ -3,6 +3,7 @@ at once, statuses and times in words, live bookings only where upcoming work is 
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -10,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask
 from flask.testing import FlaskClient
+from pypdf import PdfReader
 
 from peepopay.formatting import clock_time, local_time
 from tests.fixtures.clients import DashboardClient, csrf_token
@@ -136,3 +138,32 @@ def test_upcoming_lists_live_bookings_and_totals_count_real_ones(
     assert customer_id
     detail = dash.get(f"/dashboard/customers/{customer_id.group(1)}").get_data(as_text=True)
     assert "<dt>Bookings</dt><dd>3</dd>" in detail
+
+
+def test_an_erased_customers_booking_reads_as_erased(
+    app: Flask,
+    dash: DashboardClient,
+    dash_now: datetime,
+    add_booking: Callable[..., int],
+    add_payment: Callable[..., int],
+) -> None:
+    booking_id = add_booking(status="completed", starts_at=dash_now - timedelta(days=3))
+    add_payment(booking_id, created_at=dash_now - timedelta(days=4))
+    customers = dash.get("/dashboard/customers").get_data(as_text=True)
+    customer_id = re.search(r'href="/dashboard/customers/(\d+)"', customers)
+    assert customer_id
+    erase = f"/dashboard/customers/{customer_id.group(1)}/erase"
+    assert dash.post(erase, {"confirm": "y"}).status_code == 303
+
+    page = dash.get(f"/dashboard/bookings/{booking_id}").get_data(as_text=True)
+    assert "Erased customer" in page
+    assert "google.com/maps" not in page  # no address to find
+    assert "Edit details" not in page and f"/dashboard/bookings/{booking_id}/edit" not in page
+    assert 'href="mailto:"' not in page and 'href="tel:"' not in page
+    assert dash.get(f"/dashboard/bookings/{booking_id}/edit").status_code == 404
+    receipt = dash.get(f"/dashboard/bookings/{booking_id}/receipt").get_data(as_text=True)
+    assert "Erased customer" in receipt
+    pdf = dash.get(f"/dashboard/bookings/{booking_id}/receipt.pdf")
+    assert pdf.status_code == 200
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.data)).pages)
+    assert "Erased customer" in text and "<>" not in text

@@ -27,6 +27,9 @@ class Status(StrEnum):
     NO_SHOW = "no_show"
 
 
+# The name an erased customer's bookings keep; their email, phone and address are blanked.
+ERASED_NAME = "Erased customer"
+
 # Statuses whose slot is taken (a pending one only while its hold lives).
 ACTIVE_STATUSES = (Status.PENDING_PAYMENT, Status.CONFIRMED)
 
@@ -114,6 +117,15 @@ class Booking(db.Model):  # type: ignore[name-defined]
     neither, cost no extra statements."""
 
     photos: Mapped[list[BookingPhoto]] = relationship(order_by="BookingPhoto.id", viewonly=True)
+
+    @property
+    def erased(self) -> bool:
+        """Its customer was erased: nobody left to write to, visit or edit the details of."""
+        return (
+            self.customer_name == ERASED_NAME
+            and not self.customer_email
+            and not self.customer_phone
+        )
 
     @property
     def balance_minor(self) -> int | None:

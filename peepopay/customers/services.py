@@ -15,6 +15,7 @@ from peepopay import audit
 from peepopay.accounts.models import Tradie
 from peepopay.bookings.models import (
     ACTIVE_STATUSES,
+    ERASED_NAME,
     Booking,
     BookingAnswer,
     BookingPhoto,
@@ -33,7 +34,6 @@ from peepopay.rules import actor, owned
 
 PER_PAGE = 25
 NOTES_MAX = 5000
-ERASED_NAME = "Erased customer"
 # Booking fields that hold the person's data; erasing blanks them and keeps the money.
 PERSONAL = ("customer_name", "customer_email", "customer_phone", "job_address", "notes")
 

@@ -198,9 +198,17 @@ def move_booking_post(booking_id: int) -> ResponseReturnValue:
     return _done(booking, MOVED)
 
 
+def _editable(booking_id: int) -> Booking:
+    """The tradie's booking whose details can be edited: an erased customer's has none left."""
+    booking = _booking(booking_id)
+    if booking.erased:
+        abort(404)
+    return booking
+
+
 @bp.get("/bookings/<int:booking_id>/edit", endpoint="edit_booking")
 def edit_booking(booking_id: int) -> Response:
-    booking = _booking(booking_id)
+    booking = _editable(booking_id)
     return _edit_page(
         booking, EditBookingForm.of(booking, active_services(db.session, current_user))
     )
@@ -208,7 +216,7 @@ def edit_booking(booking_id: int) -> Response:
 
 @bp.post("/bookings/<int:booking_id>/edit", endpoint="update_booking")
 def update_booking(booking_id: int) -> ResponseReturnValue:
-    booking = _booking(booking_id)
+    booking = _editable(booking_id)
     form = EditBookingForm.of(booking, active_services(db.session, current_user))
     edited, status = _attempt(
         form,

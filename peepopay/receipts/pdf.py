@@ -78,8 +78,10 @@ def render_pdf(receipt: Receipt, timezone: str) -> bytes:
     row("Date of supply", day_text(receipt.supply_date))
     pdf.ln(2)
     line("Billed to", style="B")
-    line(f"{receipt.customer_name} <{receipt.customer_email}>")
-    line(receipt.job_address)
+    email = receipt.customer_email  # none left once the customer was erased
+    line(f"{receipt.customer_name} <{email}>" if email else receipt.customer_name)
+    if receipt.job_address:
+        line(receipt.job_address)
     pdf.ln(2)
     line("Description", style="B")
     row(receipt.description, money(receipt.total_minor))
