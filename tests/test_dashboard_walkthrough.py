@@ -167,3 +167,19 @@ def test_an_erased_customers_booking_reads_as_erased(
     assert pdf.status_code == 200
     text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.data)).pages)
     assert "Erased customer" in text and "<>" not in text
+
+
+def test_a_job_completed_before_its_start_counts_in_the_no_show_rate(
+    dash: DashboardClient, dash_now: datetime, add_booking: Callable[..., int]
+) -> None:
+    for days, status in [(3, "completed"), (8, "no_show")]:
+        add_booking(starts_at=dash_now - timedelta(days=days), status=status)
+    # Marked completed before it was due, in a week after this one: still a job done.
+    add_booking(
+        starts_at=dash_now + timedelta(days=20),
+        status="completed",
+        completed_at=dash_now - timedelta(days=1),
+    )
+    add_booking(starts_at=dash_now + timedelta(days=20), status="confirmed")  # not done yet
+    html = dash.get("/dashboard/analytics").get_data(as_text=True)
+    assert "1 no-show of 3 finished jobs" in html and "33.3%" in html

@@ -149,15 +149,16 @@ def _week_of(
 
 
 def no_shows(session: DbSession, tradie: Tradie, start: datetime, end: datetime) -> NoShows:
-    """No-shows and completed jobs among those due in [start, end) (the tradie's index on
-    their bookings' start times answers it)."""
+    """No-shows and completed jobs among those due in [start, end), and jobs completed ahead
+    of a start after `end` (marked done early, they were still done): the tradie's index on
+    their bookings' start times answers it."""
     counts = dict(
         session.execute(
             sa.select(Booking.status, sa.func.count())
             .where(
                 Booking.tradie_id == tradie.id,
                 Booking.starts_at >= start,
-                Booking.starts_at < end,
+                sa.or_(Booking.starts_at < end, Booking.status == Status.COMPLETED),
                 Booking.status.in_((Status.NO_SHOW, Status.COMPLETED)),
             )
             .group_by(Booking.status)

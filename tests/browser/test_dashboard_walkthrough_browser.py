@@ -1,0 +1,40 @@
+"""The dashboard as a new tradie sees it on a phone and a laptop: cards apart, and the
+navigation out of the way of the page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import SCREENSHOTS
+from tests.browser.test_dashboard_browser import sign_in
+
+pytestmark = [
+    pytest.mark.parametrize("db_url", ["sqlite"], indirect=True),
+    pytest.mark.usefixtures("fast_passwords"),
+]
+
+# Each card's box, in page order: [top, bottom, left, right].
+CARD_BOXES = """() => [...document.querySelectorAll('.analytics .card')]
+  .filter(el => el.offsetParent !== null)
+  .map(el => { const r = el.getBoundingClientRect();
+               return [r.top, r.bottom, r.left, r.right]; })"""
+
+
+@pytest.mark.parametrize("width", [375, 1280])
+def test_analytics_cards_do_not_touch(app_server: Any, browser: Any, tradie_id: int, width: int):
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    sign_in(page, app_server.url)
+    page.goto(f"{app_server.url}/dashboard/analytics")
+    boxes = page.evaluate(CARD_BOXES)
+    assert len(boxes) >= 4
+    for n, (top, bottom, left, right) in enumerate(boxes):
+        for other_top, other_bottom, other_left, other_right in boxes[n + 1 :]:
+            apart_down = other_top - bottom
+            apart_across = max(other_left - right, left - other_right)
+            assert max(apart_down, apart_across) >= 8, (
+                f"at {width}px card {n} and a later one are {apart_down}px apart: {boxes}"
+            )
+    context.close()
