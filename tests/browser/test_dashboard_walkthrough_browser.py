@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import SCREENSHOTS
 from tests.browser.test_dashboard_browser import sign_in
 
 pytestmark = [
@@ -30,8 +29,8 @@ def test_analytics_cards_do_not_touch(app_server: Any, browser: Any, tradie_id: 
     page.goto(f"{app_server.url}/dashboard/analytics")
     boxes = page.evaluate(CARD_BOXES)
     assert len(boxes) >= 4
-    for n, (top, bottom, left, right) in enumerate(boxes):
-        for other_top, other_bottom, other_left, other_right in boxes[n + 1 :]:
+    for n, (_top, bottom, left, right) in enumerate(boxes):
+        for other_top, _bottom, other_left, other_right in boxes[n + 1 :]:
             apart_down = other_top - bottom
             apart_across = max(other_left - right, left - other_right)
             assert max(apart_down, apart_across) >= 8, (
