@@ -38,9 +38,18 @@
       if (message.type !== "peepopay:stripe-emulator" || message.paymentIntent !== data("payment-intent")) return;
       if (message.status === "succeeded" || message.status === "processing") done();
     });
-    // The form may have told its height before this script listened: ask it again. (Not loaded
-    // yet, it is still about:blank, drops the ask, and tells once it loads.)
-    frame.contentWindow.postMessage({ type: "peepopay:stripe-emulator-measure" }, data("frame-origin"));
+    // The form may have told its height before this script listened: ask it again, once it
+    // is there. Still loading, the frame is our own about:blank, and a message aimed at the
+    // form's origin would only be refused with a console warning; it tells once it loads.
+    var loaded = true;
+    try {
+      loaded = frame.contentWindow.location.href !== "about:blank";
+    } catch (e) {
+      // Another origin's page: the form has loaded.
+    }
+    if (loaded) {
+      frame.contentWindow.postMessage({ type: "peepopay:stripe-emulator-measure" }, data("frame-origin"));
+    }
     return;
   }
 
