@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter, Map, PathConverter, UnicodeConverter
 
 from peepopay.errors import RuleRefused
@@ -68,7 +69,11 @@ def refuse_nul() -> None:
     view = current_app.view_functions.get(request.endpoint or "")
     if getattr(view, _OWN_TEXT_CHECK, False):
         return
-    for fields in (request.args, request.form):
+    try:
+        form = request.form
+    except RequestEntityTooLarge:
+        return  # too big to read: the route (or the app's 413) answers it, as before
+    for fields in (request.args, form):
         for name, value in fields.items(multi=True):
             problem = text_problem(_label(name), name + value)
             if problem:
