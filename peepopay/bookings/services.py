@@ -227,11 +227,17 @@ def next_free(
 
 
 def offered_slot(
-    session: DbSession, tradie: Tradie, service: Service, start_utc: datetime, now: datetime
+    session: DbSession,
+    tradie: Tradie,
+    service: Service,
+    start_utc: datetime,
+    now: datetime,
+    exclude_booking_id: int | None = None,
 ) -> slots.Slot | None:
-    """The slot starting exactly at `start_utc` if the engine offers it now (free or taken)."""
+    """The slot starting exactly at `start_utc` if the engine offers it now (free or taken);
+    `exclude_booking_id` (the customer's own hold) does not make it taken."""
     day: date = start_utc.astimezone(scheduling.rules_for(tradie, service).tz).date()
-    for slot in scheduling.day_slots(session, tradie, service, day, now):
+    for slot in scheduling.day_slots(session, tradie, service, day, now, exclude_booking_id):
         if slot.starts_at_utc == start_utc:
             return slot
     return None

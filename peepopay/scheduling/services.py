@@ -164,8 +164,14 @@ def day_slots(
 
 
 def month_days(
-    session: DbSession, tradie: Tradie, service: Service, year: int, month: int, now: datetime
+    session: DbSession,
+    tradie: Tradie,
+    service: Service,
+    year: int,
+    month: int,
+    now: datetime,
+    exclude_booking_id: int | None = None,
 ) -> list[date]:
     window = slots.month_window(year, month, rules_for(tradie, service))
-    inputs = slot_inputs(session, tradie, service, *window, now)
+    inputs = slot_inputs(session, tradie, service, *window, now, exclude_booking_id)
     return slots.days_with_free_slots(year, month, **inputs)  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 import contextlib
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -47,12 +48,15 @@ from peepopay.widget.payment import payment_view
 from peepopay.widget.state import (
     DETAIL_FIELDS,
     WidgetState,
+    format_start,
     parse_color,
     parse_month,
     parse_origin,
 )
 
 DEFAULT_BRAND = "#1d4ed8"
+# Names the review step's address on the answer that sends the browser to the payment step.
+REVIEW_HEADER = "PeepoPay-Review-URL"
 HOLD_REFUSALS = (bookings.InvalidBooking, bookings.HoldRefused, bookings.SlotTaken)
 MESSAGES = {
     404: "We couldn't find that booking page. Check the link and try again.",
@@ -164,6 +168,16 @@ def chosen_service() -> Service | None:
     return bookings.bookable_service(db.session, tradie(), parse_id(state().service))
 
 
+def own_hold_id() -> int | None:
+    """The customer's own live hold, named by the signed token their state carries: its time
+    is still theirs, so their steps offer it as free (a new hold of theirs replaces it)."""
+    booking_id = read_booking_token(state().hold) if state().hold else None
+    booking = db.session.get(Booking, booking_id) if booking_id else None
+    if booking is None or booking.tradie_id != tradie().id or not hold_is_live(booking, utcnow()):
+        return None
+    return booking.id
+
+
 def area_step() -> Response | None:
     """When the tradie serves an area, the step asking for the postcode (or saying, kindly,
     that it is outside); None once the carried postcode is inside."""
@@ -208,9 +222,11 @@ def date_step(service: Service, error: str | None = None, status: int = 200) -> 
     first_month, last_month = (today.year, today.month), (last.year, last.month)
     free: dict[tuple[int, int], list[date]] = {}
 
+    mine = own_hold_id()
+
     def days_in(ym: tuple[int, int]) -> list[date]:
         if ym not in free:
-            free[ym] = scheduling.month_days(db.session, tradie(), service, *ym, now)
+            free[ym] = scheduling.month_days(db.session, tradie(), service, *ym, now, mine)
         return free[ym]
 
     suggestion = None
@@ -245,9 +261,13 @@ def date_step(service: Service, error: str | None = None, status: int = 200) -> 
 
 
 def time_step(service: Service, day: date, error: str | None = None, status: int = 200) -> Response:
-    conn = db.session.connection()
-    offer = fast.find_offer(conn, tradie().slug, service.id, day)[1]
-    slots = fast.day_slots(conn, offer, day, utcnow()) if offer else []
+    if (mine := own_hold_id()) is not None:
+        # Their own hold's time shows as free to them: read past the shared day cache.
+        slots = scheduling.day_slots(db.session, tradie(), service, day, utcnow(), mine)
+    else:
+        conn = db.session.connection()
+        offer = fast.find_offer(conn, tradie().slug, service.id, day)[1]
+        slots = fast.day_slots(conn, offer, day, utcnow()) if offer else []
     return show(
         "widget/_time.html",
         status,
@@ -298,7 +318,7 @@ def slot_or_step(service: Service) -> Any:
     start = state().start_utc
     if start is None:
         return None, date_step(service, "Choose a day, then a time.", 422)
-    slot = bookings.offered_slot(db.session, tradie(), service, start, utcnow())
+    slot = bookings.offered_slot(db.session, tradie(), service, start, utcnow(), own_hold_id())
     if slot is None or not slot.available:
         day = start.astimezone(zone()).date()
         message = "Sorry, that time is no longer available. Please choose another."
@@ -424,6 +444,22 @@ def payment_url(booking: Booking) -> str:
     return url_for("widget.payment", slug=tradie().slug, token=token, **kept_state())
 
 
+def review_url(token: str) -> str:
+    return url_for("widget.review", slug=tradie().slug, token=token, **kept_state())
+
+
+def reviewed(booking: Booking, token: str) -> WidgetState:
+    """The review step's state for a held booking: as "Choose another time" carries it, with
+    its time, so "Continue to payment" again replaces this hold with the same one."""
+    start = booking.window_starts_at or booking.starts_at
+    again = another_time(booking, token)
+    return replace(
+        again,
+        date=start.astimezone(zone()).date().isoformat(),
+        start=format_start(start),
+    )
+
+
 def payment_step(
     booking: Booking, token: str, payment: bookings.PaymentStart, now: datetime
 ) -> Response:
@@ -443,6 +479,7 @@ def payment_step(
         **photos_context(booking, token, "pay"),
         seconds_left=max(0, int(((booking.hold_expires_at or now) - now).total_seconds())),
         again=another_time(booking, token),
+        review=review_url(token),
     )
 
 
@@ -585,7 +622,10 @@ def payment(slug: str, token: str) -> ResponseReturnValue:
         return confirmation(slug, token)
     if is_htmx():
         # Stripe.js (or the demo card form) needs this step's own CSP: load it as a whole page.
-        return Response("", 200, {"HX-Redirect": request.url})
+        # The page left behind becomes the review step's address (widget.js), so the browser's
+        # Back comes to the review with the details kept, not to the widget's first step.
+        headers = {"HX-Redirect": request.url, REVIEW_HEADER: review_url(token)}
+        return Response("", 200, headers)
     try:
         payment = bookings.start_payment(db.session, booking, tradie(), now)
     except DepositsUnavailable:
@@ -594,6 +634,21 @@ def payment(slug: str, token: str) -> ResponseReturnValue:
     except PaymentError as error:
         return show("widget/_error.html", error.status, code=error.status, message=error.message)
     return payment_step(booking, token, payment, now)
+
+
+@bp.get("/book/<slug>/review/<token>")
+def review(slug: str, token: str) -> ResponseReturnValue:
+    """The review step of a held booking, from its details: where Back from the payment step
+    and its "Change" come to; a hold no longer live shows what became of it."""
+    booking = held_booking(token)
+    if not hold_is_live(booking, utcnow()):
+        return confirmation(slug, token)
+    g.state = reviewed(booking, token)
+    service = chosen_service()
+    if service is None:
+        return services_step("Choose a service to continue.")
+    slot, other_step = slot_or_step(service)
+    return other_step or checked_details(service, slot)
 
 
 @bp.get("/book/<slug>/done/<token>")

@@ -71,6 +71,12 @@
     if (!event.defaultPrevented) step().setAttribute("aria-busy", "true");
   });
   doc.addEventListener("htmx:afterRequest", function () { step().removeAttribute("aria-busy"); });
+  // Off to the payment step as a whole page: the address left behind becomes the review step's
+  // (the server names it), so Back from payment shows the review with the details kept.
+  doc.addEventListener("htmx:beforeOnLoad", function (event) {
+    var xhr = event.detail.xhr, review = xhr && xhr.getResponseHeader("PeepoPay-Review-URL");
+    if (review && xhr.getResponseHeader("HX-Redirect")) history.replaceState(null, "", review);
+  });
   // htmx releases every element it swaps out one by one (two events each, and a search up the
   // tree for extensions): on a phone that was a third of a step's swap (README, "The browser").
   // A step holds nothing htmx must release (no triggers of its own, no polling, no out-of-band
