@@ -101,6 +101,17 @@
     });
   }
 
+  // On a phone the navigation is one strip that scrolls sideways: bring the current entry
+  // into it (the strip only; the page itself does not move).
+  function showCurrentEntry() {
+    var strip = document.querySelector(".topbar nav");
+    var current = strip && strip.querySelector("[aria-current='page']");
+    if (!current || strip.scrollWidth <= strip.clientWidth) { return; }
+    var entry = current.getBoundingClientRect();
+    var box = strip.getBoundingClientRect();
+    strip.scrollLeft += entry.left - box.left - (strip.clientWidth - entry.width) / 2;
+  }
+
   document.addEventListener("change", function (event) {
     if (event.target.name === "deposit_type") { showChosenDeposit(); }
   });
@@ -109,6 +120,7 @@
     showChosenDeposit();
     enableZonePicker(document);
     scrollableTables(document);
+    showCurrentEntry();
   });
   window.addEventListener("resize", function () { scrollableTables(document); });
   document.addEventListener("htmx:afterSettle", function (event) {

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser.conftest import SCREENSHOTS
 from tests.browser.test_dashboard_browser import sign_in
 
 pytestmark = [
@@ -36,4 +37,39 @@ def test_analytics_cards_do_not_touch(app_server: Any, browser: Any, tradie_id: 
             assert max(apart_down, apart_across) >= 8, (
                 f"at {width}px card {n} and a later one are {apart_down}px apart: {boxes}"
             )
+    context.close()
+
+
+# Where the page's own content starts: the top of the first thing in <main>.
+CONTENT_TOP = (
+    """() => document.querySelector('main').firstElementChild.getBoundingClientRect().top"""
+)
+NAV_LINKS = (
+    """() => [...document.querySelectorAll('.topbar nav a')].map(a => a.textContent.trim())"""
+)
+
+
+@pytest.mark.parametrize(("width", "most"), [(375, 120), (1280, 120)])
+def test_the_page_starts_near_the_top_on_a_phone(
+    app_server: Any, browser: Any, tradie_id: int, width: int, most: int
+):
+    context = browser.new_context(viewport={"width": width, "height": 812})
+    page = context.new_page()
+    sign_in(page, app_server.url)
+    page.goto(f"{app_server.url}/dashboard/settings")
+    top = page.evaluate(CONTENT_TOP)
+    page.screenshot(path=str(SCREENSHOTS / f"dashboard-nav-{width}.png"))
+    assert top <= most, f"at {width}px the page starts {top}px down"
+    # Every entry is still there, and the page itself never scrolls sideways.
+    assert len(page.evaluate(NAV_LINKS)) == 9
+    overflow = page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0
+    # The current page's entry is in view, even at the far end of the strip.
+    current = page.locator('.topbar nav a[aria-current="page"]')
+    box = current.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
+    page.locator(".topbar nav").get_by_role("link", name="Calendar", exact=True).click()
+    page.wait_for_url("**/dashboard/calendar")
     context.close()
