@@ -388,43 +388,47 @@ def test_only_a_confirmed_booking_moves(
     assert "can&#39;t be moved" in response.get_data(as_text=True)
 
 
-def test_two_moves_into_one_free_slot_at_once_give_one_booking(
-    app: Flask, tradie_id: int, add_booking: Any
-) -> None:
-    target = at(local_day(5), 11)
-    ids = [add_booking(starts_at=at(local_day(3), 9 + 2 * n)) for n in range(2)]
-    barrier = threading.Barrier(len(ids))
+def moves_at_once(app: Flask, tradie_id: int, moves: list[tuple[int, datetime]]) -> list[str]:
+    """Each (booking id, new time) moved by the tradie in its own thread, all at once, as the
+    booking page's form would (the start it saw); each outcome: moved, taken or refused."""
+    barrier = threading.Barrier(len(moves))
     outcomes: list[str] = []
 
-    def move(booking_id: int) -> None:
+    def move(booking_id: int, target: datetime, was: str) -> None:
         with app.app_context():
             tradie = db.session.get(Tradie, tradie_id)
             booking = db.session.get(Booking, booking_id)
             assert tradie is not None and booking is not None
             barrier.wait()
             try:
-                by_hand.move_by_hand(
-                    db.session,
-                    tradie,
-                    booking,
-                    local(target),
-                    utcnow(),
-                    was=booking.starts_at.isoformat(),
-                )
+                by_hand.move_by_hand(db.session, tradie, booking, local(target), utcnow(), was=was)
                 db.session.commit()
                 outcomes.append("moved")
             except lifecycle.SlotTaken:
                 db.session.rollback()
                 outcomes.append("taken")
+            except lifecycle.TransitionRefused as refused:
+                db.session.rollback()
+                assert "moved meanwhile" in str(refused)
+                outcomes.append("refused")
             finally:
                 db.session.remove()
 
-    threads = [threading.Thread(target=move, args=(i,)) for i in ids]
+    seen = {b.id: b.starts_at.isoformat() for b in rows(app, Booking)}
+    threads = [threading.Thread(target=move, args=(i, t, seen[i])) for i, t in moves]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(60)
-    assert sorted(outcomes) == ["moved", "taken"]
+    return sorted(outcomes)
+
+
+def test_two_moves_into_one_free_slot_at_once_give_one_booking(
+    app: Flask, tradie_id: int, add_booking: Any
+) -> None:
+    target = at(local_day(5), 11)
+    ids = [add_booking(starts_at=at(local_day(3), 9 + 2 * n)) for n in range(2)]
+    assert moves_at_once(app, tradie_id, [(i, target) for i in ids]) == ["moved", "taken"]
     assert len(rows(app, Booking, Booking.starts_at == target)) == 1
 
 
@@ -599,34 +603,9 @@ def test_twelve_concurrent_moves_of_one_booking_give_one_move_and_one_message(
     """Twelve moves of one booking from the same page at once, each to its own free time:
     exactly one is saved and sent; the others are told it was moved meanwhile."""
     booking_id = add_booking(starts_at=at(local_day(3), 9))
-    was = rows(app, Booking)[0].starts_at.isoformat()
     targets = [at(local_day(4 + n // 8), 8 + n % 8) for n in range(12)]
-    barrier = threading.Barrier(len(targets))
-    outcomes: list[str] = []
-
-    def move(target: datetime) -> None:
-        with app.app_context():
-            tradie = db.session.get(Tradie, tradie_id)
-            booking = db.session.get(Booking, booking_id)
-            assert tradie is not None and booking is not None
-            barrier.wait()
-            try:
-                by_hand.move_by_hand(db.session, tradie, booking, local(target), utcnow(), was=was)
-                db.session.commit()
-                outcomes.append("moved")
-            except lifecycle.TransitionRefused as refused:
-                db.session.rollback()
-                assert "moved meanwhile" in str(refused)
-                outcomes.append("refused")
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=move, args=(t,)) for t in targets]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert sorted(outcomes) == ["moved"] + ["refused"] * 11
+    outcomes = moves_at_once(app, tradie_id, [(booking_id, t) for t in targets])
+    assert outcomes == ["moved"] + ["refused"] * 11
     (booking,) = rows(app, Booking)
     assert booking.starts_at in targets
     moves = [e for e in trail(app, booking_id) if e.action == "booking.rescheduled"]
