@@ -3,20 +3,29 @@ arrival windows as promised, no-show fees named as such, and step counts only on
 
 from __future__ import annotations
 
+import html as markup
+import re
+from datetime import timedelta
+
 import icalendar
 import pytest
 import sqlalchemy as sa
 
+from peepopay.clock import utcnow
 from peepopay.extensions import db
 from peepopay.models import Booking, Tradie
 from tests.booking_helpers import SLUG, ZONE, at, iso_z, local_day, service_id, widget_tradie
 from tests.notify_support import deliver_outbox, make_booking
 from tests.payments_support import (
+    Held,
     app_config,  # noqa: F401  (points the app at the emulator)
+    pay,
+    payments_tradie,
     settle,
 )
 from tests.payments_support import booking as booking_row
 from tests.test_arrival_windows import by_window
+from tests.test_bookings_by_hand_deposit import request_deposit
 from tests.test_intake_api import set_area
 from tests.test_no_show import connected, paid, set_fee, url  # noqa: F401  (fixtures)
 from tests.test_receipts import pdf_text
@@ -200,3 +209,48 @@ def test_no_show_email_receipt_and_invoice_name_the_fee(
     assert "Leak repair $130.00" not in invoice.replace("(booked: Leak repair) $130.00", "")
     receipt_page = dash.client.get(f"/b/{token}/receipt").get_data(as_text=True)
     assert "No-show fee (booked: Leak repair)" in receipt_page
+
+
+# --- "Step n of 6" only on the widget's six steps -----------------------------------------
+
+
+def held_from(app, page_html: str, booking_id: int) -> Held:
+    found = {
+        name: markup.unescape(re.search(rf'data-{name}="([^"]+)"', page_html).group(1))
+        for name in ("payment-intent", "client-secret", "account")
+    }
+    return Held(booking_id, found["payment-intent"], found["client-secret"], found["account"])
+
+
+def test_the_confirmation_is_not_a_step(app, client, stripe_live):
+    tradie_id = payments_tradie(app, stripe_live)
+    data = {
+        "service": service_id(app, tradie_id),
+        "start": iso_z(at(local_day(), 10)),
+        **details(),
+    }
+    paying = client.post(f"{BOOK}/hold", data=data, follow_redirects=True)
+    pay_html = paying.get_data(as_text=True)
+    assert "Pay your deposit" in pay_html and "Step 6 of 6" in pay_html  # the widget's last step
+    with app.app_context():
+        booking_id = db.session.scalar(sa.select(Booking.id))
+    pay(stripe_live, held_from(app, pay_html, booking_id))
+    done = client.get(paying.request.path.replace("/pay/", "/done/"))
+    done_html = page(done)
+    assert "You're booked" in done_html
+    assert "Step 6 of 6" not in done_html and 'class="pp-progress"' not in done_html
+
+
+def test_a_deposit_asked_for_by_link_is_not_a_step(app, client, stripe_live, smtp):
+    tradie_id = payments_tradie(app, stripe_live)
+    deadline = (utcnow() + timedelta(days=1)).replace(second=0, microsecond=0)
+    assert request_deposit(app, client, tradie_id, deadline).status_code == 303
+    deliver_outbox(app)
+    [mail] = [m for m in smtp.messages if m["To"] == "aroha@example.com"]
+    link = re.search(
+        r"http://peepopay\.test(/book/kiwi/pay/\S+)", mail.get_body(("plain",)).get_content()
+    )
+    assert link
+    pay_html = client.get(link.group(1)).get_data(as_text=True)
+    assert "Pay your deposit" in pay_html
+    assert "Step 6 of 6" not in pay_html and 'class="pp-progress"' not in pay_html
