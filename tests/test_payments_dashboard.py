@@ -10,6 +10,7 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
+from peepopay.accounts.models import Tradie
 from peepopay.bookings.models import Status
 from peepopay.extensions import db
 from peepopay.payments.models import PaymentStatus
@@ -459,3 +460,20 @@ def test_pay_link_for_nothing_to_pay(app: Flask, client: FlaskClient, paid: Held
     assert page.status_code == 200
     assert "nothing to pay" in page.get_data(as_text=True)
     assert client.get("/pay/not-a-token").status_code == 404
+
+
+def test_back_from_stripe_goes_on_with_the_first_run_while_steps_are_left(
+    app: Flask, dash: DashboardClient, connected: int
+) -> None:
+    """Stripe's onboarding sends the tradie back: to the first-run checklist while it has
+    steps left (the tradie connected Stripe from it), to the payments page once it is done."""
+    back = dash.get("/dashboard/payments/return")
+    assert back.status_code == 303 and back.headers["Location"] == "/dashboard/welcome"
+    with app.app_context():
+        tradie = db.session.get(Tradie, connected)
+        assert tradie is not None and tradie.payments_ready
+        tradie.phone_verified_at = tradie.snippet_copied_at = tradie.created_at
+        db.session.commit()
+    back = dash.get("/dashboard/payments/return")
+    assert back.headers["Location"] == "/dashboard/payments"
+    assert "Stripe is connected" in dash.get("/dashboard/payments").get_data(as_text=True)

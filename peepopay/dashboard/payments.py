@@ -14,6 +14,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 from wtforms import Field
 
+from peepopay.accounts import first_run as setup
 from peepopay.accounts.models import Tradie
 from peepopay.bookings import payment_outcomes
 from peepopay.bookings.models import Booking, Status
@@ -115,7 +116,9 @@ def onboarding_return() -> ResponseReturnValue:
         flash("Stripe is connected. Your booking page now takes card deposits.", "success")
     elif current_user.stripe_account_id:
         flash("Stripe still needs a few details before you can take deposits.", "info")
-    return redirect(url_for(".dashboard"), 303)
+    # Back to the first-run checklist while it has steps left, else to the money page.
+    unfinished = any(not step.done for step in setup.steps(db.session, current_user))
+    return redirect(url_for("dashboard.first_run" if unfinished else ".dashboard"), 303)
 
 
 @bp.get("/payments/refresh")
