@@ -3,12 +3,16 @@ at once, statuses and times in words, live bookings only where upcoming work is 
 
 from __future__ import annotations
 
+import html as htmllib
 import io
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
+import pyotp
 from flask import Flask
 from flask.testing import FlaskClient
 from pypdf import PdfReader
@@ -183,3 +187,27 @@ def test_a_job_completed_before_its_start_counts_in_the_no_show_rate(
     add_booking(starts_at=dash_now + timedelta(days=20), status="confirmed")  # not done yet
     html = dash.get("/dashboard/analytics").get_data(as_text=True)
     assert "1 no-show of 3 finished jobs" in html and "33.3%" in html
+
+
+def test_recovery_codes_can_be_copied_and_downloaded_when_shown(
+    dash: DashboardClient, frozen_clock: Any
+) -> None:
+    page = dash.get("/dashboard/settings/two-factor").get_data(as_text=True)
+    secret = re.search(r'<code class="secret">([A-Z2-7]+)</code>', page)
+    assert secret
+    code = pyotp.TOTP(secret.group(1)).at(frozen_clock.now)
+    shown = dash.post("/dashboard/settings/two-factor/enable", {"code": code}, htmx=True)
+    html = shown.get_data(as_text=True)
+    codes = re.findall(r"<li><code>([a-z0-9]{5}-[a-z0-9]{5})</code></li>", html)
+    assert len(codes) == 10
+    # Copy: the page's copy script takes the list's text.
+    assert re.search(r'<button[^>]*data-copy="recovery-codes"[^>]*>Copy', html)
+    assert 'id="recovery-codes"' in html
+    # Download: a file built in the page from the codes just shown; no address serves them.
+    link = re.search(r'<a[^>]*href="(data:text/plain[^"]*)"[^>]*download="([^"]+)"', html)
+    assert link, html
+    assert link.group(2).endswith(".txt")
+    text = unquote(htmllib.unescape(link.group(1)).split(",", 1)[1])
+    assert [line for line in text.splitlines() if re.fullmatch(r"[a-z0-9-]{11}", line)] == codes
+    again = dash.get("/dashboard/settings/two-factor").get_data(as_text=True)
+    assert codes[0] not in again and "data:text/plain" not in again

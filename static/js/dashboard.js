@@ -37,7 +37,7 @@
       button.addEventListener("click", function () {
         var source = document.getElementById(button.dataset.copy);
         if (!source) { return; }
-        copyText(source.value).then(function () {
+        copyText(source.value !== undefined ? source.value : source.innerText.trim()).then(function () {
           button.textContent = "Copied";
         }, function () {
           source.select();

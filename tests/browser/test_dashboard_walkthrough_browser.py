@@ -3,8 +3,10 @@ navigation out of the way of the page."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pyotp
 import pytest
 
 from tests.browser.conftest import SCREENSHOTS
@@ -72,4 +74,30 @@ def test_the_page_starts_near_the_top_on_a_phone(
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
     page.locator(".topbar nav").get_by_role("link", name="Calendar", exact=True).click()
     page.wait_for_url("**/dashboard/calendar")
+    context.close()
+
+
+def test_recovery_codes_copy_and_download(
+    app_server: Any, browser: Any, tradie_id: int, frozen_clock: Any
+):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=app_server.url)
+    page = context.new_page()
+    sign_in(page, app_server.url)
+    page.goto(f"{app_server.url}/dashboard/settings/two-factor")
+    secret = page.locator("code.secret").inner_text()
+    page.locator("#code").fill(pyotp.TOTP(secret).at(frozen_clock.now))
+    page.get_by_role("button", name="Turn on two-factor sign-in").click()
+    codes = page.locator("#recovery-codes code")
+    codes.first.wait_for()
+    shown = codes.all_inner_texts()
+    assert len(shown) == 10
+    page.get_by_role("button", name="Copy codes").click()
+    page.wait_for_function("() => navigator.clipboard.readText().then(t => t.includes('-'))")
+    assert page.evaluate("navigator.clipboard.readText()").split() == shown
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download as a text file").click()
+    assert download.value.suggested_filename == "peepopay-recovery-codes.txt"
+    text = Path(download.value.path()).read_text(encoding="utf-8")
+    assert all(code in text for code in shown)
     context.close()
