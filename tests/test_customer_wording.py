@@ -254,3 +254,37 @@ def test_a_deposit_asked_for_by_link_is_not_a_step(app, client, stripe_live, smt
     pay_html = client.get(link.group(1)).get_data(as_text=True)
     assert "Pay your deposit" in pay_html
     assert "Step 6 of 6" not in pay_html and 'class="pp-progress"' not in pay_html
+
+
+# --- the day step: "Next available" is an action, only the chosen day is marked --------------
+
+
+def day_buttons(html_text: str) -> dict[str, str]:
+    """Each day button of the calendar, by its date, as written."""
+    return dict(
+        (m.group(1), m.group(0))
+        for m in re.finditer(r'<button type="submit" name="date" value="([\d-]+)"[^>]*>', html_text)
+        if "times available" in m.group(0)
+    )
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "fragment"])
+def test_next_available_is_a_plain_action_and_only_the_chosen_day_is_marked(client, kiwi, htmx):
+    headers = HX if htmx else {}
+    html_text = page(client.get(f"{BOOK}/date?service={kiwi[1]}", headers=headers))
+    suggest = re.search(r'<form[^>]*class="pp-suggest"[^>]*>.*?<button([^>]*)>', html_text, re.S)
+    assert suggest and 'class="pp-link"' in suggest.group(1)  # not a filled button
+    days = day_buttons(html_text)
+    assert days and not any("aria-current" in b or "aria-selected" in b for b in days.values())
+
+    chosen = sorted(days)[1]
+    again = page(client.get(f"{BOOK}/date?service={kiwi[1]}&date={chosen}", headers=headers))
+    marked = [d for d, b in day_buttons(again).items() if 'aria-current="date"' in b]
+    assert marked == [chosen]
+
+
+def test_the_suggested_day_does_not_look_chosen(client, kiwi):
+    css = page(client.get(f"{BOOK}/date?service={kiwi[1]}"))
+    # The filled look belongs to the day chosen (aria-current), not to the suggested one.
+    assert ".pp-cal button.pp-first" not in css
+    assert '.pp-cal button[aria-current="date"]' in css

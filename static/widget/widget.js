@@ -93,7 +93,8 @@
     var grid = doc.querySelector("table.pp-cal"), days = grid ? grid.querySelectorAll("tbody button") : [];
     if (!days.length) return;
     grid.setAttribute("role", "grid");
-    var current = grid.querySelector("tbody button.pp-first") || days[0];
+    var current = grid.querySelector("tbody button[aria-current]") ||
+      grid.querySelector("tbody button.pp-first") || days[0];
     days.forEach(function (day) { day.tabIndex = day === current ? 0 : -1; });
   }
 
