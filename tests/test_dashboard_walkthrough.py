@@ -17,6 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from pypdf import PdfReader
 
+from peepopay.extensions import db
 from peepopay.formatting import clock_time, local_time
 from tests.fixtures.clients import DashboardClient, csrf_token
 
@@ -211,3 +212,25 @@ def test_recovery_codes_can_be_copied_and_downloaded_when_shown(
     assert [line for line in text.splitlines() if re.fullmatch(r"[a-z0-9-]{11}", line)] == codes
     again = dash.get("/dashboard/settings/two-factor").get_data(as_text=True)
     assert codes[0] not in again and "data:text/plain" not in again
+
+
+def test_the_brand_colour_has_a_picker_beside_its_hex_field(
+    app: Flask, dash: DashboardClient, tradie_id: int
+) -> None:
+    with app.app_context():
+        from peepopay.models import Tradie
+
+        tradie = db.session.get(Tradie, tradie_id)
+        assert tradie is not None
+        tradie.brand_color = "#0b3d2e"
+        db.session.commit()
+    for htmx in (False, True):
+        html = dash.get("/dashboard/settings", htmx=htmx).get_data(as_text=True)
+        picker = re.search(r'<input[^>]*type="color"[^>]*>', html)
+        assert picker, html
+        # It shows the colour now, feeds the hex field (which the form sends) and is labelled.
+        assert 'value="#0b3d2e"' in picker.group(0)
+        assert 'data-colour-for="brand_color"' in picker.group(0)
+        assert 'aria-label="Pick the brand colour"' in picker.group(0)
+        assert "name=" not in picker.group(0)
+        assert re.search(r'<input[^>]*name="brand_color"[^>]*value="#0b3d2e"', html)

@@ -101,6 +101,22 @@
     });
   }
 
+  // A colour picker beside a hex field: each follows the other; the field is what is sent.
+  function enableColourPickers(root) {
+    root.querySelectorAll("input[type=color][data-colour-for]").forEach(function (picker) {
+      var field = document.getElementById(picker.dataset.colourFor);
+      if (!field || picker.dataset.colourReady) { return; }
+      picker.dataset.colourReady = "1";
+      picker.hidden = false;
+      picker.addEventListener("input", function () { field.value = picker.value; });
+      field.addEventListener("input", function () {
+        var hex = field.value.trim().replace(/^#?/, "#").toLowerCase();
+        if (/^#[0-9a-f]{3}$/.test(hex)) { hex = hex.replace(/[0-9a-f]/g, "$&$&"); }
+        if (/^#[0-9a-f]{6}$/.test(hex)) { picker.value = hex; }
+      });
+    });
+  }
+
   // On a phone the navigation is one strip that scrolls sideways: bring the current entry
   // into it (the strip only; the page itself does not move).
   function showCurrentEntry() {
@@ -121,6 +137,7 @@
     enableZonePicker(document);
     scrollableTables(document);
     showCurrentEntry();
+    enableColourPickers(document);
   });
   window.addEventListener("resize", function () { scrollableTables(document); });
   document.addEventListener("htmx:afterSettle", function (event) {
@@ -128,5 +145,6 @@
     showChosenDeposit();
     enableZonePicker(event.target);
     scrollableTables(document);
+    enableColourPickers(event.target);
   });
 })();

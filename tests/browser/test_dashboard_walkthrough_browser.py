@@ -101,3 +101,20 @@ def test_recovery_codes_copy_and_download(
     text = Path(download.value.path()).read_text(encoding="utf-8")
     assert all(code in text for code in shown)
     context.close()
+
+
+def test_the_brand_colour_picker_fills_the_hex_field(
+    app_server: Any, browser_context: Any, tradie_id: int
+):
+    page = browser_context.new_page()
+    sign_in(page, app_server.url)
+    page.goto(f"{app_server.url}/dashboard/settings")
+    picker = page.get_by_label("Pick the brand colour")
+    assert picker.is_visible()
+    picker.fill("#0b3d2e")
+    assert page.locator("#brand_color").input_value() == "#0b3d2e"
+    page.locator("#brand_color").fill("#1D4")
+    assert picker.input_value() == "#11dd44"
+    page.locator("#brand_color").fill("#0b3d2e")
+    page.get_by_role("button", name="Save branding").click()
+    page.locator("#branding .swatch-line").filter(has_text="Now: #0b3d2e").wait_for()
