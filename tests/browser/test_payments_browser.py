@@ -120,7 +120,7 @@ def test_pay_in_the_embedded_widget_then_charge_and_refund(
     dashboard.wait_for_url(re.compile(r".*/dashboard.*"), timeout=TIMEOUT)
     dashboard.goto(f"{app_server.url}/dashboard/bookings/{booking_id}")
     panel = dashboard.locator("#booking-payments")
-    expect(panel.locator(".payment-timeline")).to_contain_text("succeeded")
+    expect(panel.locator(".payment-timeline")).to_contain_text("Paid")
     expect(dashboard.locator("main")).to_contain_text("Confirmed")
 
     panel.locator("#final_amount").fill("230.00")
