@@ -614,6 +614,13 @@ def held_booking(token: str) -> Booking:
     return booking
 
 
+def whole_payment_page(token: str) -> Response:
+    """Stripe.js (or the demo card form) needs the payment step's own CSP: htmx loads it as a
+    whole page. The page left behind becomes the review step's address (widget.js), so the
+    browser's Back comes to the review with the details kept, not to the widget's first step."""
+    return Response("", 200, {"HX-Redirect": request.url, REVIEW_HEADER: review_url(token)})
+
+
 @bp.get("/book/<slug>/pay/<token>")
 def payment(slug: str, token: str) -> ResponseReturnValue:
     booking = held_booking(token)
@@ -621,11 +628,7 @@ def payment(slug: str, token: str) -> ResponseReturnValue:
     if not hold_is_live(booking, now):
         return confirmation(slug, token)
     if is_htmx():
-        # Stripe.js (or the demo card form) needs this step's own CSP: load it as a whole page.
-        # The page left behind becomes the review step's address (widget.js), so the browser's
-        # Back comes to the review with the details kept, not to the widget's first step.
-        headers = {"HX-Redirect": request.url, REVIEW_HEADER: review_url(token)}
-        return Response("", 200, headers)
+        return whole_payment_page(token)
     try:
         payment = bookings.start_payment(db.session, booking, tradie(), now)
     except DepositsUnavailable:
