@@ -109,4 +109,19 @@ def test_new_booking_and_move_at_375(app_server: Any, browser: Any, customers: i
     assert page.evaluate(OVERFLOW) <= 0
     move.scroll_into_view_if_needed()
     page.screenshot(path=str(SCREENSHOTS / "dashboard-booking-move-375.png"), full_page=True)
+
+    # A time outside working hours waits for the tradie to confirm it before anything is sent.
+    move.locator("#start").fill("2026-12-04T21:00")
+    move.get_by_role("button", name="Move", exact=True).click()
+    warning = page.locator("#booking-move .flash-warning")
+    expect(warning).to_contain_text("outside your working hours", timeout=TIMEOUT)
+    expect(warning).to_contain_text("Nothing has been saved")
+    assert page.evaluate(OVERFLOW) <= 0
+    warning.scroll_into_view_if_needed()
+    page.screenshot(
+        path=str(SCREENSHOTS / "dashboard-booking-move-warning-375.png"), full_page=True
+    )
+    warning.get_by_role("button", name="Move anyway").click()
+    page.wait_for_url(re.compile(rf".*/dashboard/bookings/{customers}$"), timeout=TIMEOUT)
+    expect(page.locator("main")).to_contain_text("Moved;", timeout=TIMEOUT)
     context.close()
