@@ -63,18 +63,23 @@
     });
   }
 
-  // First run: the browser's own time zone is chosen when the list has it; picking a country
+  // First run: the browser's own time zone is chosen when the list has it, unless it is only
+  // UTC (a computer never told where it is), when the country's zone is; picking a country
   // says what it sets and suggests its zone.
+  var NO_PLACE = /^(Etc\/|UTC$|UCT$|GMT|Universal$|Zulu$)/;
+
   function enableZonePicker(root) {
     var zone = root.querySelector("select[data-browser-zone='1']");
     var browserZone = window.Intl && Intl.DateTimeFormat().resolvedOptions().timeZone;
-    if (zone && browserZone && zone.querySelector("option[value='" + browserZone + "']")) {
-      zone.value = browserZone;
-    }
     var country = root.querySelector("select[data-country-facts]");
+    var table = country ? JSON.parse(country.dataset.countryFacts) : {};
+    var suggested = zone && (NO_PLACE.test(browserZone || "UTC") ?
+      (table[country && country.value] || {}).zone : browserZone);
+    if (suggested && zone.querySelector("option[value='" + suggested + "']")) {
+      zone.value = suggested;
+    }
     var facts = document.getElementById("country-facts");
     if (!country || !facts) { return; }
-    var table = JSON.parse(country.dataset.countryFacts);
     country.addEventListener("change", function () {
       var f = table[country.value];
       if (!f) { return; }

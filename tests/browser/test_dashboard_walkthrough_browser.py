@@ -118,3 +118,41 @@ def test_the_brand_colour_picker_fills_the_hex_field(
     page.locator("#brand_color").fill("#0b3d2e")
     page.get_by_role("button", name="Save branding").click()
     page.locator("#branding .swatch-line").filter(has_text="Now: #0b3d2e").wait_for()
+
+
+@pytest.mark.parametrize(
+    ("browser_zone", "country", "chosen"),
+    [
+        ("UTC", "AU", "Australia/Sydney"),  # a laptop left on UTC: the country's zone
+        ("Etc/UTC", "NZ", "Pacific/Auckland"),
+        ("Etc/GMT", "AU", "Australia/Sydney"),
+        ("Australia/Perth", "AU", "Australia/Perth"),  # a real zone is taken as it is
+    ],
+)
+def test_a_utc_browser_does_not_choose_utc_at_the_first_run(
+    app: Any,
+    app_server: Any,
+    browser: Any,
+    tradie_id: int,
+    browser_zone: str,
+    country: str,
+    chosen: str,
+):
+    from peepopay.extensions import db
+    from peepopay.models import Tradie
+
+    with app.app_context():
+        tradie = db.session.get(Tradie, tradie_id)
+        tradie.profile_confirmed_at = None  # just signed up: the first run's first step
+        tradie.country, tradie.timezone = country, "Europe/London"
+        db.session.commit()
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id=browser_zone)
+    page = context.new_page()
+    page.goto(f"{app_server.url}/auth/login")
+    page.locator("#email").fill("tradie@example.com")
+    page.locator("#password").fill("correct horse battery")
+    page.locator("form button[type=submit]").first.click()
+    page.wait_for_url("**/dashboard/welcome/**")
+    page.goto(f"{app_server.url}/dashboard/welcome/business")
+    assert page.locator("#timezone").input_value() == chosen
+    context.close()
