@@ -38,6 +38,9 @@ from peepopay.scheduling.models import Service
 
 NO_DEPOSIT, REQUEST_DEPOSIT, PAID_OFFLINE = "none", "request", "offline"
 DEPOSIT_CHOICES = (NO_DEPOSIT, REQUEST_DEPOSIT, PAID_OFFLINE)
+# A blank "pay by": this long before the job, or this long from now, whichever comes first.
+DEFAULT_NOTICE = timedelta(hours=24)
+DEFAULT_WINDOW = timedelta(days=3)
 # The payment link (a signed booking token) must outlive the deadline it is sent with.
 MAX_DEADLINE = timedelta(seconds=TOKEN_MAX_AGE) - timedelta(days=1)
 OUTSIDE_HOURS = "This time is outside your working hours (or on a day you blocked)."
@@ -188,12 +191,21 @@ def _deposit(
     elif amount < minimum_charge(tradie.currency):
         errors.add("deposit", "Deposit: this service's deposit is below the card minimum.")
     zone = ZoneInfo(tradie.timezone)
+    if not wanted.deadline.strip():
+        return amount, default_deadline(start, now) if start is not None else None
     deadline = _when(errors, "deadline", "Pay by", wanted.deadline, zone, now)
     if deadline is not None and start is not None and deadline > start:
         errors.add("deadline", "Pay by must be before the job starts.")
     elif deadline is not None and deadline - now > MAX_DEADLINE:
         errors.add("deadline", f"Pay by must be within {MAX_DEADLINE.days} days.")
     return amount, deadline
+
+
+def default_deadline(start: datetime, now: datetime) -> datetime:
+    """Pay by, when the tradie leaves it blank: 24 hours before the job or 3 days from now,
+    whichever comes first (to the minute); a job due within a day is paid by its start."""
+    deadline = min(start - DEFAULT_NOTICE, now + DEFAULT_WINDOW).replace(second=0, microsecond=0)
+    return deadline if deadline > now else start
 
 
 def create_by_hand(session: DbSession, tradie: Tradie, wanted: ByHand, now: datetime) -> Made:
