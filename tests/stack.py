@@ -172,6 +172,7 @@ class Stack:
         self.caddyfile = ROOT / "Caddyfile"
         self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.workers: list[WorkerProcess] = []
+        self.bookings_made = 0
         self._engine: sa.Engine | None = None
         self.env = {
             **os.environ,
@@ -419,14 +420,17 @@ class Stack:
         raise AssertionError("no free slot in the next two weeks")
 
     def book(self) -> Reply:
+        """Hold a free slot for a new customer each time (a customer's second unpaid hold is
+        refused unless it presents the first one's token)."""
         service, start = self.free_slot()
+        self.bookings_made += 1
         body = {
             "serviceId": service,
             "start": start,
             "customer": {
                 "name": "Jane Customer",
-                "email": "jane.customer@example.com",
-                "phone": "021 123 4567",
+                "email": f"jane.customer+{self.bookings_made}@example.com",
+                "phone": f"021 555 {1000 + self.bookings_made:04d}",
                 "address": "1 Queen Street, Auckland",
             },
         }

@@ -9,6 +9,7 @@ from datetime import date, time
 
 import pytest
 import sqlalchemy as sa
+from werkzeug.routing import IntegerConverter
 
 from peepopay import create_app
 from peepopay.config import TestingConfig
@@ -35,7 +36,7 @@ GET_RULES = sorted((r.rule, r.endpoint) for r in _RULES if "GET" in (r.methods o
 ID_RULES = sorted(
     (r.rule, r.endpoint, method)
     for r in _RULES
-    if any(conv.__class__.__name__ == "IntegerConverter" for conv in r._converters.values())
+    if any(isinstance(conv, IntegerConverter) for conv in r._converters.values())
     for method in sorted((r.methods or set()) & {"GET", "POST"})
 )
 PUBLIC = {"dashboard.logo"}

@@ -90,7 +90,10 @@ def statuses_and_audit(session, booking: Booking) -> tuple[str, list[str]]:
 
 
 OPERATIONS = {
-    Status.COMPLETED: lambda s, b: lifecycle.complete(s, b, NOW, actor="tradie:1"),
+    # Once the job has started; before it, see test_a_job_is_not_completed_before_it_starts.
+    Status.COMPLETED: lambda s, b: lifecycle.complete(
+        s, b, b.starts_at + timedelta(minutes=10), actor="tradie:1"
+    ),
     Status.CANCELLED: lambda s, b: lifecycle.cancel(s, b, NOW, by="tradie", actor="tradie:1"),
     Status.EXPIRED: lambda s, b: lifecycle.release(s, b, NOW, actor="customer"),
     # Only after the job's start; before it, see the test below.

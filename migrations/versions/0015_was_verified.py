@@ -33,5 +33,5 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table('tradies') as batch_op:
-        batch_op.drop_column('was_verified_at')
+    # A plain DROP COLUMN (SQLite 3.35+): a batch rebuild of tradies would cascade to bookings.
+    op.drop_column('tradies', 'was_verified_at')

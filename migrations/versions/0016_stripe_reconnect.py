@@ -25,5 +25,5 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table('tradies') as batch_op:
-        batch_op.drop_column('stripe_reconnect_needed_at')
+    # A plain DROP COLUMN (SQLite 3.35+): a batch rebuild of tradies would cascade to bookings.
+    op.drop_column('tradies', 'stripe_reconnect_needed_at')

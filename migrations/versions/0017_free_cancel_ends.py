@@ -24,5 +24,5 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table('bookings') as batch_op:
-        batch_op.drop_column('free_cancel_ends_at')
+    # A plain DROP COLUMN (SQLite 3.35+): a batch rebuild would cascade to the payments.
+    op.drop_column('bookings', 'free_cancel_ends_at')
