@@ -25,7 +25,7 @@ from peepopay.bookings.tokens import TOKEN_MAX_AGE, booking_token
 from peepopay.customers import services as customers
 from peepopay.customers.models import Customer as CustomerRecord
 from peepopay.db_setup import DbSession
-from peepopay.formatting import format_money
+from peepopay.formatting import format_money, local_time
 from peepopay.inputs import instant_in_reach, iso_datetime
 from peepopay.money import deposit_for
 from peepopay.notifications import links, messages
@@ -358,7 +358,9 @@ def move_by_hand(
         raise InvalidBooking(errors.fields)
     locked = lock_booking(session, booking.id)  # concurrent moves of one booking queue here
     if locked is None or locked.starts_at.isoformat() != was:
-        when = locked.starts_at.astimezone(zone).strftime("%a %-d %b, %-I:%M %p") if locked else ""
+        when = (
+            local_time(locked.starts_at, tradie.timezone, "%a %-d %b, %-I:%M %p") if locked else ""
+        )
         raise lifecycle.TransitionRefused(MOVED_MEANWHILE.format(when=when))
     if not confirmed and (
         warnings := move_warnings(session, tradie, booking.duration_minutes, start, now)
