@@ -58,6 +58,10 @@ class Config:
     MAX_CONTENT_LENGTH = 4 * 1024 * 1024
 
     RATELIMIT_STORAGE_URI = _env("REDIS_URL", "memory://")
+    # Said outright: the Limiter instance is shared, and an app without the setting inherits
+    # whatever the last app created in this process chose (one with limits off turned them
+    # off for every app after it).
+    RATELIMIT_ENABLED = True
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     # No X-RateLimit-* headers: reading the window back for them costs two more Redis round
     # trips on every limited request (errors.py still sets Retry-After on every 429).

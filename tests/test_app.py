@@ -182,3 +182,16 @@ def test_error_page_for_a_stranger_sets_no_cookie(client):
     response = client.get("/no/such/page")
     assert response.status_code == 404
     assert "Set-Cookie" not in response.headers
+
+
+def test_an_app_with_limits_off_leaves_them_on_for_the_next_app():
+    """The Limiter is one shared instance: an app created with limits off (a test's choice)
+    must not switch them off for every app created after it in the same process."""
+    from peepopay import create_app
+    from peepopay.config import TestingConfig
+    from peepopay.extensions import limiter
+
+    create_app(TestingConfig, {"SQLALCHEMY_DATABASE_URI": "sqlite://", "RATELIMIT_ENABLED": False})
+    assert limiter.enabled is False
+    create_app(TestingConfig, {"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    assert limiter.enabled is True

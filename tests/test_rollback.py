@@ -79,7 +79,9 @@ def previous_release() -> str:
     """The main line just before the newest migration arrived: what production ran before."""
     if git("rev-parse", "--is-shallow-repository") == "true":
         pytest.fail("the rollback rehearsal needs full git history: this clone is shallow")
-    newest = git("log", "-1", "--first-parent", "--format=%H", "--", "migrations/versions")
+    newest = git(  # the commit that added the newest migration (later edits are not releases)
+        "log", "-1", "--first-parent", "--diff-filter=A", "--format=%H", "--", "migrations/versions"
+    )
     if not newest:
         pytest.fail("no commit in git history touches migrations/versions")
     parents = git("rev-list", "--parents", "-n", "1", newest).split()[1:]
