@@ -16,6 +16,7 @@ from playwright.sync_api import expect
 from peepopay.bookings.models import Status
 from peepopay.clock import utcnow
 from peepopay.extensions import db
+from peepopay.formatting import local_time
 from peepopay.models import AuditLog, Booking
 from tests.booking_helpers import ZONE, at, local_day
 from tests.notify_support import deliver_outbox
@@ -101,7 +102,7 @@ def test_deposit_requested_by_hand_paid_through_the_link_then_moved(
     expect(page.locator("main")).to_contain_text("Moved", timeout=TIMEOUT)
     moved = the_booking(app)
     assert moved.starts_at != booking.starts_at
-    assert moved.starts_at.astimezone(ZONE).strftime("%a %-d %b, %-I:%M %p") == chosen
+    assert local_time(moved.starts_at, str(ZONE), "%a %-d %b, %-I:%M %p") == chosen
     with app.app_context():
         actions = db.session.scalars(
             sa.select(AuditLog.action).where(AuditLog.entity_id == str(booking.id))
