@@ -10,19 +10,15 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .store import Record
-
-if TYPE_CHECKING:
-    from .state import Emulator
+from .store import API_VERSION, IdempotentResult, Record
 
 FORMAT = 1
 
 
-def save(emu: Emulator, path: str) -> None:
+def save(emu: Any, path: str) -> None:
     """Replace the file atomically, so a crash mid-write leaves the previous state."""
-    from .state import API_VERSION
 
     records = [
         {"id": r.id, "obj": r.obj, "account": r.account, "extra": r.extra}
@@ -59,9 +55,8 @@ def save(emu: Emulator, path: str) -> None:
         raise
 
 
-def load(emu: Emulator, path: str) -> None:
+def load(emu: Any, path: str) -> None:
     """Read the file if it exists; a missing file is a first start."""
-    from .state import IdempotentResult
 
     source = Path(path)
     if not source.exists():

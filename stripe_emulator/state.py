@@ -7,15 +7,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import stripe
 from flask import request
 
 from . import persist
-from .store import Record, Store, random_token, snapshot
+from .store import API_VERSION, IdempotentResult, Record, Store, random_token, snapshot
 from .webhooks import DeliverySettings, Dispatcher, Target
 
 # The version stripe-python sends (and PeepoPay pins); objects and events are rendered in it.
-API_VERSION: str = stripe.api_version
 # The platform's Connect application, as charges and events name it.
 APPLICATION_ID = "ca_peepopay_emulator"
 # What a request may ask for in Stripe-Version: the emulator renders one version's shapes.
@@ -54,15 +52,6 @@ class Ctx:
     account: str | None = None
     request_id: str | None = None
     idempotency_key: str | None = None
-
-
-@dataclass(frozen=True)
-class IdempotentResult:
-    fingerprint: str
-    status: int
-    body: bytes
-    request_id: str
-    created: int
 
 
 Listener = Callable[["Emulator", dict[str, Any]], None]

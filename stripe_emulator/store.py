@@ -11,9 +11,24 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import stripe
+
 from .errors import cannot_expand, invalid_request, resource_missing
 from .expandable import EXPANDABLE
 from .formdata import get_int, get_str
+
+# The API version the emulator renders: the one the stripe SDK here speaks.
+API_VERSION: str = stripe.api_version
+
+
+@dataclass(frozen=True)
+class IdempotentResult:
+    fingerprint: str
+    status: int
+    body: bytes
+    request_id: str
+    created: int
+
 
 _ALPHABET = string.ascii_letters + string.digits
 
